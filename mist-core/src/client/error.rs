@@ -1,0 +1,193 @@
+//! What can go wrong talking to the server, as one enum callers can match on.
+//!
+//! The server answers every failure with `{"error": {"code", "message"}}`
+//! (design.md §6); anything else in front of it (a proxy's HTML page, an empty
+//! body) still becomes [`ClientError::Api`], named after the status. Every
+//! variant displays as one line a person can act on, so the CLI can print it
+//! as it is.
+
+use reqwest::{Response, StatusCode};
+
+use crate::api::ErrorBody;
+
+/// Longest error body we read; the server's own are a few hundred bytes.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with a non-success status.
+    #[error("server said {status} {code}: {message}")]
+    Api { status: u16, code: String, message: String },
+    /// The request never got an answer: connection refused, timeout, TLS, a
+    /// refused redirect, or the body broke off.
+    #[error("{}", describe_transport(.0))]
+    Http(#[source] reqwest::Error),
+    /// A server URL or API path that cannot be used.
+    #[error("invalid server URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    /// A success answer whose body is not the JSON the endpoint promises.
+    #[error("unexpected answer from the server to {what}: {source}")]
+    Decode {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl ClientError {
+    /// The token is missing, expired or revoked (HTTP 401).
+    pub fn is_unauthorized(&self) -> bool {
+        self.status() == Some(401)
+    }
+
+    /// The HTTP status, when the server answered at all.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// The server's machine-readable code (`invalid_credentials`,
+    /// `quota_exceeded`, ...), when the server answered.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// Reads a failed response's body (bounded) and turns it into an error.
+    pub(crate) async fn from_response(mut response: Response) -> ClientError {
+        let status = response.status();
+        let mut body = Vec::new();
+        // A body that breaks off still leaves the status worth reporting.
+        while let Ok(Some(chunk)) = response.chunk().await {
+            let room = MAX_ERROR_BODY - body.len();
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if body.len() == MAX_ERROR_BODY {
+                break;
+            }
+        }
+        ClientError::from_status_and_body(status, &body)
+    }
+
+    pub(crate) fn from_status_and_body(status: StatusCode, body: &[u8]) -> ClientError {
+        match serde_json::from_slice::<ErrorBody>(body) {
+            Ok(ErrorBody { error }) => ClientError::Api {
+                status: status.as_u16(),
+                code: one_line(&error.code),
+                message: one_line(&error.message),
+            },
+            Err(_) => {
+                let reason = status.canonical_reason();
+                ClientError::Api {
+                    status: status.as_u16(),
+                    code: match reason {
+                        Some(reason) => reason.to_ascii_lowercase().replace([' ', '-'], "_"),
+                        None => format!("http_{}", status.as_u16()),
+                    },
+                    message: reason.unwrap_or("unexpected status").to_string(),
+                }
+            }
+        }
+    }
+}
+
+/// Keeps a server-supplied string on one line and free of terminal control
+/// sequences: it ends up printed to someone's terminal.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// `cannot connect to http://127.0.0.1:8080: Connection refused (os error 111)`
+/// rather than reqwest's nested "error sending request for url (...)".
+fn describe_transport(error: &reqwest::Error) -> String {
+    let target = error
+        .url()
+        .map(|url| url.origin().ascii_serialization())
+        .unwrap_or_else(|| "the server".to_string());
+    let mut root: &dyn std::error::Error = error;
+    while let Some(source) = root.source() {
+        root = source;
+    }
+    if error.is_timeout() {
+        format!("request to {target} timed out")
+    } else if error.is_connect() {
+        format!("cannot connect to {target}: {root}")
+    } else {
+        format!("request to {target} failed: {root}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(status: u16, body: &str) -> ClientError {
+        let status = StatusCode::from_u16(status).expect("valid status");
+        ClientError::from_status_and_body(status, body.as_bytes())
+    }
+
+    fn check(status: u16, body: &str, expected: &str) {
+        assert_eq!(parsed(status, body).to_string(), expected, "body {body:?}");
+    }
+
+    #[test]
+    fn server_error_bodies_are_shown_as_one_line() {
+        check(
+            401,
+            r#"{"error":{"code":"invalid_credentials","message":"wrong email or password"}}"#,
+            "server said 401 invalid_credentials: wrong email or password",
+        );
+        check(
+            429,
+            r#"{"error":{"code":"rate_limited","message":"too many requests"},"extra":1}"#,
+            "server said 429 rate_limited: too many requests",
+        );
+        check(
+            400,
+            r#"{"error":{"code":"invalid_json","message":"line one\nline two\u001b[31m"}}"#,
+            "server said 400 invalid_json: line one line two [31m",
+        );
+    }
+
+    #[test]
+    fn other_bodies_fall_back_to_the_status() {
+        check(
+            502,
+            "<html>bad gateway</html>",
+            "server said 502 bad_gateway: Bad Gateway",
+        );
+        check(404, "", "server said 404 not_found: Not Found");
+        check(
+            500,
+            r#"{"error":"boom"}"#,
+            "server said 500 internal_server_error: Internal Server Error",
+        );
+        check(599, "", "server said 599 http_599: unexpected status");
+    }
+
+    #[test]
+    fn accessors_see_the_api_status_and_code() {
+        let error = parsed(401, r#"{"error":{"code":"unauthorized","message":"no"}}"#);
+        assert!(error.is_unauthorized());
+        assert_eq!(error.status(), Some(401));
+        assert_eq!(error.code(), Some("unauthorized"));
+
+        let error = parsed(403, "");
+        assert!(!error.is_unauthorized());
+        assert_eq!(error.code(), Some("forbidden"));
+
+        let error = ClientError::InvalidUrl {
+            url: "x".into(),
+            reason: "y".into(),
+        };
+        assert_eq!(error.status(), None);
+        assert_eq!(error.code(), None);
+    }
+}

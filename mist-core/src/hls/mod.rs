@@ -1,0 +1,20 @@
+//! HLS packaging: packed-audio MP3 segments, their ID3 timestamps, and playlists.
+//!
+//! - [`segment`]: MP3 frame headers, cutting a rendition into ~6 s segments on
+//!   frame boundaries, and making each segment decodable on its own.
+//! - [`id3`]: the `PRIV` transport-stream timestamp tag that starts every segment.
+//! - [`playlist`]: media and master playlist text, key periods, bandwidth.
+//!
+//! Everything here is pure: bytes and strings in, bytes and strings out.
+//! Encryption is in [`crate::crypto`]; storage and URLs are the server's.
+
+pub mod id3;
+pub mod playlist;
+pub mod segment;
+
+pub use id3::{id3_tag_len, id3_timestamp_tag, parse_id3_timestamp};
+pub use playlist::{
+    KeyRef, MP3_CODECS, MediaSegmentRef, SEGMENTS_PER_KEY, Variant, bandwidth, key_count,
+    key_index, key_segments, master_playlist, media_playlist,
+};
+pub use segment::{SEGMENT_FRAMES, Segment, segment_frames};

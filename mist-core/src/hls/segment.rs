@@ -1,0 +1,813 @@
+//! MP3 frames and packed-audio segments.
+//!
+//! Owns the MPEG audio Layer III bitstream knowledge the pipeline needs: the
+//! frame header (sync word, bitrate, sample rate, padding → frame length), the
+//! one field of the side information that links frames together
+//! (`main_data_begin`, the bit reservoir), and cutting a rendition's frames into
+//! ~6 s segments that each start with the ID3 timestamp tag.
+//!
+//! # Why segments are repacked
+//!
+//! A Layer III frame may keep part of its audio data ("main data") in the
+//! unused tail of the frames before it: the bit reservoir. A decoder that
+//! starts at a segment boundary (a seek, a rendition switch) has not seen those
+//! frames and drops the first granules of the segment. LAME can be told not to
+//! use the reservoir, but only through its C API, which the safe
+//! `mp3lame-encoder` wrapper does not expose. So [`segment_frames`] rewrites
+//! the first frames of every segment so that no frame refers to bytes before
+//! its segment: the main data is moved forward into a fresh layout, and when a
+//! frame's own slot is too small for it the frame's bitrate index is raised
+//! (a legal per-frame bitrate change, as in VBR streams). Audio data is copied
+//! bit for bit; only `main_data_begin`, the bitrate index and the padding bit
+//! change. If the encoder already produced self-contained frames this is a no-op.
+//!
+//! Frame boundaries never move, so segment boundaries are the same in every
+//! rendition made from the same samples.
+
+use std::ops::Range;
+
+use super::id3::id3_timestamp_tag;
+
+/// Frames per segment: 230 × 1152 / 44 100 ≈ 6.008 s.
+pub const SEGMENT_FRAMES: usize = 230;
+
+/// The MPEG-2 system clock rate used by HLS timestamps.
+const PTS_HZ: u64 = 90_000;
+
+/// One packed-audio segment of a rendition, in clear.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment {
+    /// Position of the segment in the rendition (`seg_{index:05}.mp3`).
+    pub index: usize,
+    /// Index of the segment's first MP3 frame in the rendition.
+    pub first_frame: usize,
+    /// Number of MP3 frames in the segment.
+    pub frames: usize,
+    /// Duration of the segment's frames in seconds.
+    pub duration_s: f64,
+    /// The ID3 timestamp tag followed by the MP3 frames.
+    pub data: Vec<u8>,
+}
+
+/// MPEG audio version of a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MpegVersion {
+    /// MPEG-1 (32, 44.1, 48 kHz; 1152 samples per Layer III frame).
+    Mpeg1,
+    /// MPEG-2 low sample rate extension (16, 22.05, 24 kHz; 576 samples).
+    Mpeg2,
+    /// The unofficial MPEG-2.5 extension (8, 11.025, 12 kHz; 576 samples).
+    Mpeg25,
+}
+
+/// A parsed MPEG audio Layer III frame header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameHeader {
+    /// MPEG version.
+    pub version: MpegVersion,
+    /// Bitrate index (1..=14) into the version's table.
+    pub bitrate_index: u8,
+    /// Bitrate in kbit/s.
+    pub bitrate_kbps: u32,
+    /// Sample rate in Hz.
+    pub sample_rate: u32,
+    /// Whether the frame carries one padding byte.
+    pub padding: bool,
+    /// Whether a 16-bit CRC follows the header.
+    pub crc: bool,
+    /// Channel mode bits: 0 stereo, 1 joint stereo, 2 dual channel, 3 mono.
+    pub channel_mode: u8,
+}
+
+const BITRATES_MPEG1: [u32; 15] = [
+    0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
+];
+const BITRATES_MPEG2: [u32; 15] = [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160];
+
+impl FrameHeader {
+    /// Parses a Layer III frame header from the first four bytes of `bytes`.
+    ///
+    /// Returns `None` for anything else: no sync word, reserved version or
+    /// sample rate, Layer I/II, free-format or invalid bitrate. MIST only ever
+    /// writes Layer III, so the other layers are not needed.
+    pub fn parse(bytes: &[u8]) -> Option<FrameHeader> {
+        let b: [u8; 4] = bytes.get(..4)?.try_into().ok()?;
+        if b[0] != 0xFF || b[1] & 0xE0 != 0xE0 {
+            return None;
+        }
+        let version = match (b[1] >> 3) & 0b11 {
+            0b00 => MpegVersion::Mpeg25,
+            0b10 => MpegVersion::Mpeg2,
+            0b11 => MpegVersion::Mpeg1,
+            _ => return None,
+        };
+        if (b[1] >> 1) & 0b11 != 0b01 {
+            return None; // not Layer III
+        }
+        let crc = b[1] & 1 == 0;
+        let bitrate_index = b[2] >> 4;
+        if bitrate_index == 0 || bitrate_index == 15 {
+            return None;
+        }
+        let rate_index = usize::from((b[2] >> 2) & 0b11);
+        let sample_rate = match (version, rate_index) {
+            (_, 3) => return None,
+            (MpegVersion::Mpeg1, i) => [44_100, 48_000, 32_000][i],
+            (MpegVersion::Mpeg2, i) => [22_050, 24_000, 16_000][i],
+            (MpegVersion::Mpeg25, i) => [11_025, 12_000, 8_000][i],
+        };
+        Some(FrameHeader {
+            version,
+            bitrate_index,
+            bitrate_kbps: bitrate_table(version)[usize::from(bitrate_index)],
+            sample_rate,
+            padding: b[2] & 0b10 != 0,
+            crc,
+            channel_mode: b[3] >> 6,
+        })
+    }
+
+    /// Total frame length in bytes, header included.
+    pub fn frame_len(&self) -> usize {
+        frame_len(
+            self.version,
+            self.bitrate_kbps,
+            self.sample_rate,
+            self.padding,
+        )
+    }
+
+    /// PCM samples (per channel) the frame decodes to.
+    pub fn samples_per_frame(&self) -> usize {
+        match self.version {
+            MpegVersion::Mpeg1 => 1152,
+            MpegVersion::Mpeg2 | MpegVersion::Mpeg25 => 576,
+        }
+    }
+
+    /// Number of audio channels.
+    pub fn channels(&self) -> usize {
+        if self.channel_mode == 3 { 1 } else { 2 }
+    }
+
+    /// Length of the side information that follows the header (and CRC).
+    pub fn side_info_len(&self) -> usize {
+        match (self.version, self.channels()) {
+            (MpegVersion::Mpeg1, 1) => 17,
+            (MpegVersion::Mpeg1, _) => 32,
+            (_, 1) => 9,
+            (_, _) => 17,
+        }
+    }
+
+    /// Offset of the side information in the frame.
+    fn side_info_offset(&self) -> usize {
+        if self.crc { 6 } else { 4 }
+    }
+}
+
+fn bitrate_table(version: MpegVersion) -> &'static [u32; 15] {
+    match version {
+        MpegVersion::Mpeg1 => &BITRATES_MPEG1,
+        MpegVersion::Mpeg2 | MpegVersion::Mpeg25 => &BITRATES_MPEG2,
+    }
+}
+
+fn frame_len(version: MpegVersion, kbps: u32, sample_rate: u32, padding: bool) -> usize {
+    let coefficient = match version {
+        MpegVersion::Mpeg1 => 144_000,
+        MpegVersion::Mpeg2 | MpegVersion::Mpeg25 => 72_000,
+    };
+    (coefficient * u64::from(kbps) / u64::from(sample_rate)) as usize + usize::from(padding)
+}
+
+/// Why a byte stream could not be split into frames.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// No valid Layer III header where a frame should start.
+    #[error("no MP3 frame header at byte {0}")]
+    NoHeader(usize),
+    /// The last frame is cut short.
+    #[error("MP3 frame at byte {offset} needs {needed} bytes but only {available} remain")]
+    Truncated {
+        /// Where the frame starts.
+        offset: usize,
+        /// Its length according to the header.
+        needed: usize,
+        /// Bytes left in the stream.
+        available: usize,
+    },
+}
+
+/// Splits a raw Layer III stream (as LAME writes it: no tags) into frames.
+///
+/// Strict on purpose: the input is our own encoder's output, so any byte that
+/// is not part of a frame is a bug worth reporting rather than skipping.
+pub fn split_frames(stream: &[u8]) -> Result<Vec<Vec<u8>>, FrameError> {
+    let mut frames = Vec::with_capacity(stream.len() / 400 + 1);
+    let mut pos = 0;
+    while pos < stream.len() {
+        let header = FrameHeader::parse(&stream[pos..]).ok_or(FrameError::NoHeader(pos))?;
+        let len = header.frame_len();
+        let frame = stream.get(pos..pos + len).ok_or(FrameError::Truncated {
+            offset: pos,
+            needed: len,
+            available: stream.len() - pos,
+        })?;
+        frames.push(frame.to_vec());
+        pos += len;
+    }
+    Ok(frames)
+}
+
+/// The parts of a Layer III frame that the reservoir concerns.
+#[derive(Debug, Clone, Copy)]
+struct FrameLayout {
+    header: FrameHeader,
+    /// Bytes the frame's main data reaches back into earlier frames' slots.
+    main_data_begin: usize,
+    /// Length of the frame's main data in bytes (part2_3 bits, rounded up).
+    main_data_len: usize,
+    /// Bytes after the side information: where main data (this frame's or later ones') lives.
+    slot_len: usize,
+}
+
+impl FrameLayout {
+    fn parse(frame: &[u8]) -> Option<FrameLayout> {
+        let header = FrameHeader::parse(frame)?;
+        if frame.len() != header.frame_len() {
+            return None;
+        }
+        let side_start = header.side_info_offset();
+        let side = frame.get(side_start..side_start + header.side_info_len())?;
+        let mut bits = BitReader::new(side);
+        let (main_data_begin, granules, private_bits, per_granule_bits) =
+            match (header.version, header.channels()) {
+                // Skipped per granule and channel after part2_3_length: MPEG-1 has
+                // 59 - 12 = 47 more bits, MPEG-2 63 - 12 = 51 (its scalefac_compress is 9 bits).
+                (MpegVersion::Mpeg1, 1) => (bits.read(9)?, 2, 5 + 4, 47),
+                (MpegVersion::Mpeg1, _) => (bits.read(9)?, 2, 3 + 8, 47),
+                (_, 1) => (bits.read(8)?, 1, 1, 51),
+                (_, _) => (bits.read(8)?, 1, 2, 51),
+            };
+        bits.skip(private_bits)?; // private bits and (MPEG-1) scfsi
+        let mut main_bits = 0usize;
+        for _ in 0..granules * header.channels() {
+            main_bits += bits.read(12)? as usize;
+            bits.skip(per_granule_bits)?;
+        }
+        let slot_len = frame.len() - side_start - header.side_info_len();
+        Some(FrameLayout {
+            header,
+            main_data_begin: main_data_begin as usize,
+            main_data_len: main_bits.div_ceil(8),
+            slot_len,
+        })
+    }
+}
+
+struct BitReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> BitReader<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        BitReader { data, pos: 0 }
+    }
+
+    fn read(&mut self, n: usize) -> Option<u32> {
+        let mut value = 0u32;
+        for _ in 0..n {
+            let byte = *self.data.get(self.pos / 8)?;
+            let bit = (byte >> (7 - self.pos % 8)) & 1;
+            value = (value << 1) | u32::from(bit);
+            self.pos += 1;
+        }
+        Some(value)
+    }
+
+    fn skip(&mut self, n: usize) -> Option<()> {
+        self.pos += n;
+        (self.pos <= self.data.len() * 8).then_some(())
+    }
+}
+
+/// The `main_data_begin` field of a Layer III frame (bytes borrowed from earlier frames).
+pub fn main_data_begin(frame: &[u8]) -> Option<usize> {
+    FrameLayout::parse(frame).map(|l| l.main_data_begin)
+}
+
+/// Counts the frames that need main data from before `frames[0]`, that is the
+/// frames a decoder starting at `frames[0]` would have to drop or silence.
+/// Zero means the sequence decodes on its own. Unparseable frames count too.
+pub fn reservoir_underflows<F: AsRef<[u8]>>(frames: &[F]) -> usize {
+    let mut available = 0usize;
+    let mut underflows = 0;
+    for frame in frames {
+        match FrameLayout::parse(frame.as_ref()) {
+            Some(layout) => {
+                if layout.main_data_begin > available {
+                    underflows += 1;
+                }
+                available += layout.slot_len;
+            }
+            None => underflows += 1,
+        }
+    }
+    underflows
+}
+
+/// Cuts a rendition's MP3 frames into segments of [`SEGMENT_FRAMES`] frames
+/// (the last may be shorter).
+///
+/// Each segment starts with an ID3v2.4 tag whose `PRIV`
+/// `com.apple.streaming.transportStreamTimestamp` value is the 33-bit 90 kHz
+/// timestamp of the segment's first sample (RFC 8216 §3.4), and its frames are
+/// repacked so that it decodes on its own (see the module docs). Durations and
+/// timestamps use `sample_rate` and the frames' own sample counts.
+pub fn segment_frames(frames: &[Vec<u8>], sample_rate: u32) -> Vec<Segment> {
+    let sample_rate = u64::from(sample_rate.max(1));
+    let layouts: Vec<Option<FrameLayout>> = frames.iter().map(|f| FrameLayout::parse(f)).collect();
+    let reservoir = ReservoirStream::new(frames, &layouts);
+    let samples_of = |i: usize| layouts[i].map_or(1152, |l| l.header.samples_per_frame()) as u64;
+
+    let mut segments = Vec::with_capacity(frames.len().div_ceil(SEGMENT_FRAMES));
+    let mut first_sample = 0u64;
+    for (index, start) in (0..frames.len()).step_by(SEGMENT_FRAMES).enumerate() {
+        let range = start..(start + SEGMENT_FRAMES).min(frames.len());
+        let samples: u64 = range.clone().map(samples_of).sum();
+        let pts = (u128::from(first_sample) * u128::from(PTS_HZ) / u128::from(sample_rate)) as u64;
+
+        let mut data = id3_timestamp_tag(pts);
+        match reservoir.as_ref().and_then(|r| r.repack(range.clone())) {
+            Some(repacked) => repacked.iter().for_each(|f| data.extend_from_slice(f)),
+            // Not a stream we understand: keep the frames exactly as they are.
+            None => frames[range.clone()]
+                .iter()
+                .for_each(|f| data.extend_from_slice(f)),
+        }
+        segments.push(Segment {
+            index,
+            first_frame: start,
+            frames: range.len(),
+            duration_s: samples as f64 / sample_rate as f64,
+            data,
+        });
+        first_sample += samples;
+    }
+    segments
+}
+
+/// A whole rendition seen as the decoder sees it: frame headers and side
+/// information, plus one continuous "virtual" stream of the bytes after them,
+/// in which each frame's main data sits at a known position.
+struct ReservoirStream<'a> {
+    frames: &'a [Vec<u8>],
+    layouts: Vec<FrameLayout>,
+    /// The concatenated slots (bytes after the side info) of all frames.
+    virtual_stream: Vec<u8>,
+    /// Where each frame's main data starts in `virtual_stream`.
+    data_start: Vec<usize>,
+}
+
+impl<'a> ReservoirStream<'a> {
+    /// `None` unless every frame parses and every main data lies inside the stream.
+    fn new(frames: &'a [Vec<u8>], layouts: &[Option<FrameLayout>]) -> Option<Self> {
+        let layouts: Vec<FrameLayout> = layouts.iter().copied().collect::<Option<_>>()?;
+        let mut virtual_stream = Vec::new();
+        let mut data_start = Vec::with_capacity(frames.len());
+        for (frame, layout) in frames.iter().zip(&layouts) {
+            let slot_start = virtual_stream.len();
+            let start = slot_start.checked_sub(layout.main_data_begin)?;
+            // A frame's main data must end inside its own slot.
+            if start + layout.main_data_len > slot_start + layout.slot_len {
+                return None;
+            }
+            data_start.push(start);
+            virtual_stream.extend_from_slice(&frame[frame.len() - layout.slot_len..]);
+        }
+        Some(ReservoirStream {
+            frames,
+            layouts,
+            virtual_stream,
+            data_start,
+        })
+    }
+
+    /// Lays the main data of `range` out afresh so that nothing refers to bytes
+    /// before the first frame. `None` if some frame cannot be made to fit even at
+    /// the highest bitrate (the caller then keeps the original frames).
+    fn repack(&self, range: Range<usize>) -> Option<Vec<Vec<u8>>> {
+        struct Placed {
+            header: FrameHeader,
+            slot_start: usize,
+            slot_len: usize,
+            main_data_begin: usize,
+        }
+        if reservoir_underflows(&self.frames[range.clone()]) == 0 {
+            return Some(self.frames[range].to_vec());
+        }
+        let mut new_stream: Vec<u8> = Vec::new();
+        let mut placed = Vec::with_capacity(range.len());
+        let mut next_free = 0usize; // first byte after the previous frame's main data
+        let mut slot_start = 0usize;
+        for i in range.clone() {
+            let layout = &self.layouts[i];
+            let len = layout.main_data_len;
+            // Keep the encoder's placement relative to the slot where the cut
+            // allows it, so the layout converges back to the original within a
+            // few frames; otherwise start right after the previous frame's data.
+            let data_start = next_free.max(slot_start.saturating_sub(layout.main_data_begin));
+            // The data must end inside this frame's slot.
+            let needed_slot = (data_start + len).saturating_sub(slot_start);
+            let (header, slot_len) = if needed_slot <= layout.slot_len {
+                (layout.header, layout.slot_len)
+            } else {
+                grow_frame(&layout.header, layout.slot_len, needed_slot)?
+            };
+            if new_stream.len() < slot_start + slot_len {
+                new_stream.resize(slot_start + slot_len, 0);
+            }
+            let src = self.data_start[i];
+            new_stream[data_start..data_start + len]
+                .copy_from_slice(&self.virtual_stream[src..src + len]);
+            placed.push(Placed {
+                header,
+                slot_start,
+                slot_len,
+                main_data_begin: slot_start - data_start,
+            });
+            next_free = data_start + len;
+            slot_start += slot_len;
+        }
+
+        let repacked = range
+            .zip(placed)
+            .map(|(i, p)| {
+                let original = &self.frames[i];
+                let side_start = p.header.side_info_offset();
+                let side_end = side_start + p.header.side_info_len();
+                let mut frame = Vec::with_capacity(side_end + p.slot_len);
+                frame.extend_from_slice(&original[..side_end]);
+                write_header(&mut frame, &p.header);
+                write_main_data_begin(
+                    &mut frame[side_start..side_end],
+                    &p.header,
+                    p.main_data_begin,
+                );
+                if p.header.crc {
+                    let crc = layer3_crc(&frame[2..4], &frame[side_start..side_end]);
+                    frame[4..6].copy_from_slice(&crc.to_be_bytes());
+                }
+                frame.extend_from_slice(&new_stream[p.slot_start..p.slot_start + p.slot_len]);
+                frame
+            })
+            .collect();
+        Some(repacked)
+    }
+}
+
+/// The smallest bitrate (and padding) at or above `header`'s whose slot holds
+/// `needed_slot` bytes: `(new header, new slot length)`.
+fn grow_frame(
+    header: &FrameHeader,
+    slot_len: usize,
+    needed_slot: usize,
+) -> Option<(FrameHeader, usize)> {
+    let overhead = header.frame_len() - slot_len;
+    let table = bitrate_table(header.version);
+    (header.bitrate_index..=14)
+        .flat_map(|index| [(index, false), (index, true)])
+        .map(|(index, padding)| FrameHeader {
+            bitrate_index: index,
+            bitrate_kbps: table[usize::from(index)],
+            padding,
+            ..*header
+        })
+        .map(|h| (h, h.frame_len() - overhead))
+        .find(|&(_, len)| len >= needed_slot)
+}
+
+fn write_header(frame: &mut [u8], header: &FrameHeader) {
+    frame[2] = (header.bitrate_index << 4) | (frame[2] & 0x0D) | (u8::from(header.padding) << 1);
+}
+
+fn write_main_data_begin(side: &mut [u8], header: &FrameHeader, value: usize) {
+    match header.version {
+        MpegVersion::Mpeg1 => {
+            side[0] = (value >> 1) as u8;
+            side[1] = (side[1] & 0x7F) | (((value & 1) as u8) << 7);
+        }
+        MpegVersion::Mpeg2 | MpegVersion::Mpeg25 => side[0] = value as u8,
+    }
+}
+
+/// CRC-16 (polynomial 0x8005, initial 0xFFFF) over header bytes 2–3 and the
+/// side information, as ISO/IEC 11172-3 protects Layer III frames.
+fn layer3_crc(header_tail: &[u8], side_info: &[u8]) -> u16 {
+    let mut crc: u16 = 0xFFFF;
+    for &byte in header_tail.iter().chain(side_info) {
+        for bit in (0..8).rev() {
+            let input = (byte >> bit) & 1 == 1;
+            let top = crc & 0x8000 != 0;
+            crc <<= 1;
+            if input != top {
+                crc ^= 0x8005;
+            }
+        }
+    }
+    crc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(bytes: [u8; 4]) -> Option<FrameHeader> {
+        FrameHeader::parse(&bytes)
+    }
+
+    #[test]
+    fn parses_crafted_headers() {
+        // (header bytes, version, kbps, rate, padding, frame length, samples)
+        let cases = [
+            (
+                [0xFF, 0xFB, 0x90, 0x64],
+                MpegVersion::Mpeg1,
+                128,
+                44_100,
+                false,
+                417,
+                1152,
+            ),
+            (
+                [0xFF, 0xFB, 0x92, 0x64],
+                MpegVersion::Mpeg1,
+                128,
+                44_100,
+                true,
+                418,
+                1152,
+            ),
+            (
+                [0xFF, 0xFB, 0x50, 0xC4],
+                MpegVersion::Mpeg1,
+                64,
+                44_100,
+                false,
+                208,
+                1152,
+            ),
+            (
+                [0xFF, 0xFB, 0xB0, 0x44],
+                MpegVersion::Mpeg1,
+                192,
+                44_100,
+                false,
+                626,
+                1152,
+            ),
+            (
+                [0xFF, 0xFB, 0xE0, 0x44],
+                MpegVersion::Mpeg1,
+                320,
+                44_100,
+                false,
+                1044,
+                1152,
+            ),
+            (
+                [0xFF, 0xFB, 0x94, 0x44],
+                MpegVersion::Mpeg1,
+                128,
+                48_000,
+                false,
+                384,
+                1152,
+            ),
+            (
+                [0xFF, 0xFB, 0x18, 0x44],
+                MpegVersion::Mpeg1,
+                32,
+                32_000,
+                false,
+                144,
+                1152,
+            ),
+            (
+                [0xFF, 0xF3, 0x80, 0xC4],
+                MpegVersion::Mpeg2,
+                64,
+                22_050,
+                false,
+                208,
+                576,
+            ),
+            (
+                [0xFF, 0xE3, 0x38, 0xC4],
+                MpegVersion::Mpeg25,
+                24,
+                8_000,
+                false,
+                216,
+                576,
+            ),
+        ];
+        for (bytes, version, kbps, rate, padding, len, samples) in cases {
+            let h = header(bytes).unwrap_or_else(|| panic!("{bytes:02X?} should parse"));
+            assert_eq!(h.version, version, "{bytes:02X?}");
+            assert_eq!(h.bitrate_kbps, kbps, "{bytes:02X?}");
+            assert_eq!(h.sample_rate, rate, "{bytes:02X?}");
+            assert_eq!(h.padding, padding, "{bytes:02X?}");
+            assert_eq!(h.frame_len(), len, "{bytes:02X?}");
+            assert_eq!(h.samples_per_frame(), samples, "{bytes:02X?}");
+            assert!(!h.crc, "protection bit set means no CRC");
+        }
+        let mono_crc = header([0xFF, 0xFA, 0x90, 0xC0]).unwrap();
+        assert!(mono_crc.crc);
+        assert_eq!(mono_crc.channels(), 1);
+        assert_eq!(mono_crc.side_info_len(), 17);
+        assert_eq!(mono_crc.side_info_offset(), 6);
+    }
+
+    #[test]
+    fn rejects_invalid_headers() {
+        for bytes in [
+            [0xFF, 0xFB, 0xF0, 0x64], // bitrate index 15
+            [0xFF, 0xFB, 0x00, 0x64], // free format
+            [0xFF, 0xFB, 0x9C, 0x64], // reserved sample rate
+            [0xFF, 0xEB, 0x90, 0x64], // reserved version
+            [0xFF, 0xFD, 0x90, 0x64], // Layer II
+            [0xFF, 0xFF, 0x90, 0x64], // Layer I
+            [0xFF, 0xF9, 0x90, 0x64], // layer 00 reserved
+            [0xFE, 0xFB, 0x90, 0x64], // no sync
+            [0xFF, 0x7B, 0x90, 0x64], // 11-bit sync broken
+        ] {
+            assert_eq!(header(bytes), None, "{bytes:02X?} must be rejected");
+        }
+        assert_eq!(FrameHeader::parse(&[0xFF, 0xFB, 0x90]), None, "too short");
+    }
+
+    /// A syntactically valid MPEG-1 stereo frame with the given reservoir use.
+    fn frame(kbps_index: u8, main_data_begin: usize, part2_3_bits: [u16; 4], fill: u8) -> Vec<u8> {
+        let h = header([0xFF, 0xFB, kbps_index << 4, 0x44]).unwrap();
+        let mut f = vec![fill; h.frame_len()];
+        f[..4].copy_from_slice(&[0xFF, 0xFB, kbps_index << 4, 0x44]);
+        let side = &mut f[4..36];
+        side.fill(0);
+        // Bit offsets: main_data_begin 0..9, private 9..12, scfsi 12..20, then 4 × 59 bits.
+        let mut bits = vec![false; 256];
+        let mut put = |at: usize, width: usize, value: usize| {
+            for k in 0..width {
+                bits[at + k] = (value >> (width - 1 - k)) & 1 == 1;
+            }
+        };
+        put(0, 9, main_data_begin);
+        for (gc, &p) in part2_3_bits.iter().enumerate() {
+            put(20 + gc * 59, 12, usize::from(p));
+        }
+        for (k, bit) in bits.iter().enumerate() {
+            if *bit {
+                side[k / 8] |= 0x80 >> (k % 8);
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn reads_side_info_fields() {
+        let f = frame(9, 300, [1000, 1001, 8, 7], 0xAA);
+        let layout = FrameLayout::parse(&f).unwrap();
+        assert_eq!(layout.main_data_begin, 300);
+        assert_eq!(layout.main_data_len, (1000 + 1001 + 8 + 7usize).div_ceil(8));
+        assert_eq!(layout.slot_len, 417 - 36);
+        assert_eq!(main_data_begin(&f), Some(300));
+    }
+
+    #[test]
+    fn splits_a_stream_and_reports_garbage() {
+        let mut stream = frame(9, 0, [0; 4], 1);
+        stream.extend(frame(11, 0, [0; 4], 2));
+        let frames = split_frames(&stream).unwrap();
+        assert_eq!(frames.iter().map(Vec::len).collect::<Vec<_>>(), [417, 626]);
+        assert_eq!(
+            split_frames(&stream[..500]),
+            Err(FrameError::Truncated {
+                offset: 417,
+                needed: 626,
+                available: 83
+            })
+        );
+        let mut junk = stream.clone();
+        junk.extend_from_slice(b"TAG");
+        assert_eq!(split_frames(&junk), Err(FrameError::NoHeader(417 + 626)));
+    }
+
+    #[test]
+    fn crc_matches_the_iso_check() {
+        // CRC-16/0x8005 with init 0xFFFF of "123456789" is 0xAEE7 (CRC-16/CMS).
+        assert_eq!(layer3_crc(b"12", b"3456789"), 0xAEE7);
+    }
+
+    /// Three 128 kbit/s frames where frames 1 and 2 borrow from the frames before.
+    fn borrowing_stream() -> Vec<Vec<u8>> {
+        let slot = 417 - 36;
+        // Frame 0: 200 bytes of its own data, the rest of its slot lent to frame 1.
+        let f0 = frame(9, 0, [400, 400, 400, 400], 0x10);
+        // Frame 1: starts 150 bytes back (inside frame 0), 500 bytes long.
+        let f1 = frame(9, 150, [1000, 1000, 1000, 1000], 0x11);
+        // Frame 2: starts 31 bytes back into frame 1's slot, 100 bytes long.
+        let f2 = frame(9, 31, [200, 200, 200, 200], 0x12);
+        let frames = vec![f0, f1, f2];
+        assert_eq!(
+            slot - 150 + 500,
+            731,
+            "frame 1 data ends 350 bytes into its slot"
+        );
+        frames
+    }
+
+    #[test]
+    fn underflow_counter_sees_borrowed_bytes() {
+        let frames = borrowing_stream();
+        assert_eq!(reservoir_underflows(&frames), 0);
+        assert_eq!(
+            reservoir_underflows(&frames[1..]),
+            1,
+            "frame 1 borrows from frame 0"
+        );
+        assert_eq!(reservoir_underflows(&frames[2..]), 1);
+    }
+
+    #[test]
+    fn repacking_makes_a_cut_self_contained_and_keeps_the_data() {
+        let frames = borrowing_stream();
+        let layouts: Vec<_> = frames.iter().map(|f| FrameLayout::parse(f)).collect();
+        let stream = ReservoirStream::new(&frames, &layouts).unwrap();
+
+        // Starting at frame 1: its 500 bytes do not fit a 381-byte slot, so the
+        // frame grows to the next bitrate (160 kbit/s, 522 bytes, slot 486)… still
+        // too small; 192 kbit/s (626, slot 590) fits.
+        let repacked = stream.repack(1..3).unwrap();
+        assert_eq!(reservoir_underflows(&repacked), 0);
+        let h1 = FrameHeader::parse(&repacked[0]).unwrap();
+        assert_eq!(h1.bitrate_kbps, 192);
+        assert_eq!(repacked[0].len(), 626);
+        assert_eq!(main_data_begin(&repacked[0]), Some(0));
+        // Frame 2 keeps its size and its place relative to its own slot.
+        assert_eq!(repacked[1].len(), 417);
+        assert_eq!(main_data_begin(&repacked[1]), Some(31));
+
+        // The main data bytes are carried over unchanged.
+        let old = &stream;
+        for (k, i) in (1..3).enumerate() {
+            let new_layouts: Vec<_> = repacked.iter().map(|f| FrameLayout::parse(f)).collect();
+            let new = ReservoirStream::new(&repacked, &new_layouts).unwrap();
+            let len = old.layouts[i].main_data_len;
+            assert_eq!(
+                &new.virtual_stream[new.data_start[k]..new.data_start[k] + len],
+                &old.virtual_stream[old.data_start[i]..old.data_start[i] + len],
+            );
+        }
+
+        // A cut where nothing borrows across it is left byte-for-byte alone.
+        assert_eq!(stream.repack(0..3).unwrap(), frames);
+    }
+
+    #[test]
+    fn grow_frame_picks_the_smallest_fitting_size() {
+        let h = header([0xFF, 0xFB, 0x90, 0x64]).unwrap();
+        let (g, slot) = grow_frame(&h, 381, 382).unwrap();
+        assert_eq!((g.bitrate_kbps, g.padding, slot), (128, true, 382));
+        let (g, slot) = grow_frame(&h, 381, 400).unwrap();
+        assert_eq!((g.bitrate_kbps, g.padding, slot), (160, false, 486));
+        assert!(
+            grow_frame(&h, 381, 1009).is_some(),
+            "320 kbit/s with padding: 1009"
+        );
+        assert!(grow_frame(&h, 381, 1010).is_none());
+    }
+
+    #[test]
+    fn segments_have_timestamps_and_durations() {
+        let frames: Vec<Vec<u8>> = (0..500).map(|_| frame(9, 0, [0; 4], 0)).collect();
+        let segments = segment_frames(&frames, 44_100);
+        assert_eq!(segments.len(), 3);
+        assert_eq!(
+            segments
+                .iter()
+                .map(|s| (s.index, s.first_frame, s.frames))
+                .collect::<Vec<_>>(),
+            [(0, 0, 230), (1, 230, 230), (2, 460, 40)]
+        );
+        assert!((segments[0].duration_s - 230.0 * 1152.0 / 44_100.0).abs() < 1e-9);
+        let pts: Vec<u64> = segments
+            .iter()
+            .map(|s| super::super::id3::parse_id3_timestamp(&s.data).unwrap().0)
+            .collect();
+        // 230 × 1152 samples at 44.1 kHz = 540 734.69… ticks of 90 kHz.
+        assert_eq!(pts, [0, 540_734, 1_081_469]);
+        assert_eq!(segments[2].data.len(), 73 + 40 * 417);
+    }
+}

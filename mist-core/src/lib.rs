@@ -1,0 +1,16 @@
+//! MIST core: what the server and its clients share.
+//!
+//! - [`api`]: the JSON wire types of the HTTP API. Both ends use these, so the
+//!   contract is tested from both sides.
+//! - `client` (feature `client`): the only code that speaks HTTP to the server.
+//!
+//! This crate knows nothing of databases, axum, sqlx or terminals.
+
+pub mod api;
+pub mod audio;
+pub mod crypto;
+pub mod features;
+pub mod hls;
+
+#[cfg(feature = "client")]
+pub mod client;

@@ -1,0 +1,175 @@
+//! The application: shared state, and [`Application`] which binds the
+//! listener and serves until shutdown. Tests build it on port 0 and read
+//! the real port back.
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::PrometheusHandle;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+
+use crate::accounts::{self, AdminBootstrap};
+use crate::auth::token::TokenKeys;
+use crate::config::Settings;
+use crate::db::Db;
+use crate::http::rate_limit::RateLimiter;
+use crate::storage::ObjectStore;
+use crate::telemetry;
+
+/// Everything a request handler may need. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<AppContext>);
+
+pub struct AppContext {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub store: ObjectStore,
+    pub tokens: TokenKeys,
+    pub auth_limiter: RateLimiter,
+    pub upload_limiter: RateLimiter,
+    pub metrics: PrometheusHandle,
+}
+
+impl Deref for AppState {
+    type Target = AppContext;
+
+    fn deref(&self) -> &AppContext {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Connects to the database and the object store and applies migrations.
+    pub async fn connect(settings: Settings) -> anyhow::Result<Self> {
+        let db = Db::connect(&settings).await?;
+        db.migrate().await?;
+        let store = ObjectStore::open(&settings.storage)
+            .await
+            .context("cannot open the object store")?;
+        let tokens = TokenKeys::new(settings.jwt_secret.expose_secret().as_bytes());
+        let auth_limiter = RateLimiter::new(settings.auth_rate_limit_per_minute, Duration::from_secs(60));
+        let upload_limiter = RateLimiter::new(settings.upload_rate_limit_per_minute, Duration::from_secs(60));
+        Ok(AppState(Arc::new(AppContext {
+            settings: Arc::new(settings),
+            db,
+            store,
+            tokens,
+            auth_limiter,
+            upload_limiter,
+            metrics: telemetry::metrics_handle(),
+        })))
+    }
+}
+
+/// A bound, not yet serving, API server.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects, migrates, makes sure an admin exists, and binds the listen
+    /// address (port 0 picks a free port; see [`Application::local_addr`]).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listen = settings.listen;
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        Self::build_on(settings, listener).await
+    }
+
+    /// As [`Application::build`], on a listener bound by the caller (tests
+    /// bind port 0 first so the public URL can name the real port).
+    pub async fn build_on(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
+        let state = AppState::connect(settings).await?;
+        bootstrap_admin(&state).await?;
+        Ok(Application { listener, state })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    /// Runs the job worker alongside unless `settings.run_worker` is off.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let worker = self.state.settings.run_worker.then(|| {
+            let mut rx = stop_rx.clone();
+            tokio::spawn(crate::worker::run(self.state.clone(), async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }))
+        });
+        let router = crate::http::router(self.state.clone());
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, service)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stop_tx.send(true);
+            })
+            .await
+            .context("server error");
+        if let Some(handle) = worker {
+            handle.await.context("worker task failed")??;
+        }
+        self.state.db.close().await;
+        served
+    }
+}
+
+async fn bootstrap_admin(state: &AppState) -> anyhow::Result<()> {
+    let settings = &state.settings;
+    let password = settings.admin_password.as_ref().map(|p| p.expose_secret());
+    match accounts::ensure_admin(&state.db, &settings.admin_email, &settings.admin_username, password)
+        .await
+        .context("cannot create the first admin")?
+    {
+        AdminBootstrap::AlreadyPresent => {}
+        AdminBootstrap::Created {
+            email,
+            generated_password: Some(pw),
+        } => {
+            // Printed once, on the console of the first start, never logged.
+            println!("Created admin {email} with password: {pw}");
+            println!("(set MIST_ADMIN_PASSWORD to choose it; this is the only time it is shown)");
+        }
+        AdminBootstrap::Created {
+            email,
+            generated_password: None,
+        } => {
+            tracing::info!(%email, "created admin from MIST_ADMIN_PASSWORD");
+        }
+    }
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,8 @@
+//! Who is asking: password hashing, bearer tokens, and the extractor that
+//! turns an `Authorization: Bearer` header into a known user.
+
+pub mod extract;
+pub mod password;
+pub mod token;
+
+pub use extract::{AdminUser, AuthUser};

@@ -1,0 +1,101 @@
+//! Command-line flags of `mist-server` (design.md §9 names them; keep them).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "mist-server", version, about = "MIST: self-hosted music streaming server")]
+pub struct Cli {
+    /// TOML configuration file (overridden by MIST_* environment variables).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory: SQLite database, local objects, generated secrets [env: MIST_DATA_DIR; default ./mist-data].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on [env: MIST_LISTEN; default 127.0.0.1:8080].
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Serve the API without the in-process job worker.
+    #[arg(long, global = true)]
+    pub no_worker: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default), with an in-process worker unless --no-worker.
+    Serve,
+    /// Run a job worker only (scale transcoding apart from the API).
+    Worker,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Create(UserCreate),
+}
+
+#[derive(Debug, Args)]
+pub struct UserCreate {
+    #[arg(long)]
+    pub email: String,
+    #[arg(long)]
+    pub username: String,
+    #[arg(long)]
+    pub password: String,
+    /// Make the user an admin.
+    #[arg(long)]
+    pub admin: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_parse_in_either_position() {
+        let cli = Cli::parse_from([
+            "mist-server",
+            "serve",
+            "--data-dir",
+            "/d",
+            "--no-worker",
+            "--listen",
+            "0.0.0.0:1",
+        ]);
+        assert!(matches!(cli.command, Some(Command::Serve)));
+        assert!(cli.no_worker);
+        assert_eq!(cli.data_dir.as_deref(), Some(std::path::Path::new("/d")));
+        let cli = Cli::parse_from(["mist-server", "--data-dir", "/d"]);
+        assert!(cli.command.is_none());
+        let cli = Cli::parse_from([
+            "mist-server",
+            "user",
+            "create",
+            "--email",
+            "a@b.c",
+            "--username",
+            "abc",
+            "--password",
+            "longpassword",
+            "--admin",
+        ]);
+        assert!(matches!(
+            cli.command,
+            Some(Command::User(UserCommand::Create(UserCreate { admin: true, .. })))
+        ));
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,419 @@
+//! Layered configuration: built-in defaults → optional TOML file → `MIST_…`
+//! environment variables (plus the conventional `DATABASE_URL` and `AWS_*`)
+//! → command-line flags.
+//!
+//! Secrets are [`SecretString`]s so they never reach a log line or a `{:?}`.
+//! In the embedded mode, secrets left unset are generated once and kept in
+//! `<data dir>/secrets.toml` (mode 0600), so a restart keeps tokens and keys
+//! valid. In the scaled mode (Postgres) every node must be given the same
+//! secrets, so they are required.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::storage::{StorageLocation, StorageSettings};
+
+/// What `mist-server` runs with, after all layers are merged and validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// Base URL written into absolute URLs (key URIs, master playlists).
+    pub public_url: url::Url,
+    pub admin_email: String,
+    pub admin_username: String,
+    pub admin_password: Option<SecretString>,
+    pub jwt_secret: SecretString,
+    /// 32 bytes that wrap content keys.
+    pub master_key: MasterKey,
+    pub free_daily_seconds: u64,
+    pub max_upload_bytes: u64,
+    /// `None`: SQLite in the data dir.
+    pub database_url: Option<SecretString>,
+    pub storage: StorageSettings,
+    /// Peers whose `X-Forwarded-For` is believed when finding a client's IP.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Requests per minute per client IP on the auth routes.
+    pub auth_rate_limit_per_minute: u32,
+    /// Upload announcements per minute per client IP.
+    pub upload_rate_limit_per_minute: u32,
+    pub request_timeout_secs: u64,
+    /// Whether `serve` runs the job worker in-process (`--no-worker` clears it).
+    pub run_worker: bool,
+    /// How long a worker's claim on a job lasts without renewal.
+    pub job_lease_secs: u64,
+    /// How often an idle worker looks for work.
+    pub worker_poll_ms: u64,
+    /// Only admins may upload.
+    pub uploads_admin_only: bool,
+    /// Base URL for segments in a public bucket or CDN; unset: presigned GETs.
+    pub s3_public_url: Option<String>,
+}
+
+/// The server master key: wraps (encrypts) content keys at rest.
+#[derive(Clone)]
+pub struct MasterKey(pub [u8; 32]);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey([REDACTED])")
+    }
+}
+
+impl MasterKey {
+    pub fn parse_hex(s: &str) -> anyhow::Result<Self> {
+        let bytes = hex::decode(s.trim()).context("MIST_MASTER_KEY must be hex")?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("MIST_MASTER_KEY must be 64 hex digits (32 bytes)"))?;
+        Ok(MasterKey(key))
+    }
+}
+
+/// The raw, merged layers before validation. Field names are the config
+/// file's keys and, upper-cased with a `MIST_` prefix, the environment's.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RawSettings {
+    pub data_dir: PathBuf,
+    pub listen: String,
+    pub public_url: Option<String>,
+    pub admin_email: String,
+    pub admin_username: String,
+    pub admin_password: Option<String>,
+    pub jwt_secret: Option<String>,
+    pub master_key: Option<String>,
+    pub free_daily_seconds: u64,
+    pub max_upload_bytes: u64,
+    pub database_url: Option<String>,
+    pub storage: String,
+    pub s3_endpoint: Option<String>,
+    pub s3_region: Option<String>,
+    pub s3_force_path_style: Option<bool>,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub auth_rate_limit_per_minute: u32,
+    pub upload_rate_limit_per_minute: u32,
+    pub request_timeout_secs: u64,
+    pub job_lease_secs: u64,
+    pub worker_poll_ms: u64,
+    pub uploads_admin_only: bool,
+    pub s3_public_url: Option<String>,
+}
+
+impl Default for RawSettings {
+    fn default() -> Self {
+        RawSettings {
+            data_dir: PathBuf::from("./mist-data"),
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            admin_email: "admin@localhost".into(),
+            admin_username: "admin".into(),
+            admin_password: None,
+            jwt_secret: None,
+            master_key: None,
+            free_daily_seconds: 300,
+            max_upload_bytes: 50 * 1024 * 1024,
+            database_url: None,
+            storage: "local".into(),
+            s3_endpoint: None,
+            s3_region: None,
+            s3_force_path_style: None,
+            trusted_proxies: Vec::new(),
+            auth_rate_limit_per_minute: 10,
+            upload_rate_limit_per_minute: 60,
+            request_timeout_secs: 30,
+            job_lease_secs: 60,
+            worker_poll_ms: 500,
+            uploads_admin_only: false,
+            s3_public_url: None,
+        }
+    }
+}
+
+/// Overrides from command-line flags, the last layer.
+#[derive(Debug, Default, Clone)]
+pub struct FlagOverrides {
+    pub config_file: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+}
+
+impl RawSettings {
+    /// Merges defaults, the config file, the environment and the flags.
+    pub fn load(flags: &FlagOverrides) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(RawSettings::default()));
+        if let Some(file) = &flags.config_file {
+            if !file.exists() {
+                bail!("config file {} does not exist", file.display());
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment
+            .merge(Env::prefixed("MIST_").ignore(&["server", "audio"]))
+            .merge(Env::raw().only(&["database_url"]))
+            .merge(Env::raw().only(&["aws_endpoint_url"]).map(|_| "s3_endpoint".into()))
+            .merge(Env::raw().only(&["aws_region"]).map(|_| "s3_region".into()));
+        let mut raw: RawSettings = figment.extract().context("invalid configuration")?;
+        if let Some(dir) = &flags.data_dir {
+            raw.data_dir = dir.clone();
+        }
+        if let Some(listen) = &flags.listen {
+            raw.listen = listen.clone();
+        }
+        Ok(raw)
+    }
+
+    /// Validates the raw layers. In the embedded mode, unset secrets are
+    /// generated once and persisted in the data dir.
+    pub fn finish(self) -> anyhow::Result<Settings> {
+        let listen: SocketAddr = self
+            .listen
+            .parse()
+            .with_context(|| format!("MIST_LISTEN {:?} is not an address like 127.0.0.1:8080", self.listen))?;
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("cannot create data dir {}", self.data_dir.display()))?;
+        let embedded = self.database_url.is_none();
+        let mut stored = StoredSecrets::load(&self.data_dir)?;
+
+        let jwt_secret = match self.jwt_secret {
+            Some(s) => s,
+            None if embedded => stored.jwt_secret(&self.data_dir)?,
+            None => bail!("MIST_JWT_SECRET must be set when DATABASE_URL is set (every node needs the same one)"),
+        };
+        if jwt_secret.len() < 32 {
+            bail!("MIST_JWT_SECRET must be at least 32 characters");
+        }
+        let master_key = match self.master_key {
+            Some(s) => s,
+            None if embedded => stored.master_key(&self.data_dir)?,
+            None => bail!("MIST_MASTER_KEY must be set when DATABASE_URL is set (every node needs the same one)"),
+        };
+        let master_key = MasterKey::parse_hex(&master_key)?;
+
+        let public_url = match &self.public_url {
+            Some(u) => u
+                .parse()
+                .with_context(|| format!("MIST_PUBLIC_URL {u:?} is not a URL"))?,
+            None => default_public_url(listen)?,
+        };
+        let location: StorageLocation = self.storage.parse().context("invalid MIST_STORAGE")?;
+        let storage = StorageSettings {
+            location,
+            local_root: self.data_dir.join("objects"),
+            s3_force_path_style: self.s3_force_path_style.unwrap_or(self.s3_endpoint.is_some()),
+            s3_endpoint: self.s3_endpoint,
+            s3_region: self.s3_region,
+        };
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            bail!("DATABASE_URL must be a postgres:// URL (leave it unset for the embedded SQLite)");
+        }
+        Ok(Settings {
+            data_dir: self.data_dir,
+            listen,
+            public_url,
+            admin_email: self.admin_email,
+            admin_username: self.admin_username,
+            admin_password: self.admin_password.map(SecretString::from),
+            jwt_secret: SecretString::from(jwt_secret),
+            master_key,
+            free_daily_seconds: self.free_daily_seconds,
+            max_upload_bytes: self.max_upload_bytes,
+            database_url: self.database_url.map(SecretString::from),
+            storage,
+            trusted_proxies: self.trusted_proxies,
+            auth_rate_limit_per_minute: self.auth_rate_limit_per_minute,
+            upload_rate_limit_per_minute: self.upload_rate_limit_per_minute,
+            request_timeout_secs: self.request_timeout_secs,
+            run_worker: true,
+            job_lease_secs: self.job_lease_secs.max(1),
+            worker_poll_ms: self.worker_poll_ms.max(10),
+            uploads_admin_only: self.uploads_admin_only,
+            s3_public_url: self.s3_public_url,
+        })
+    }
+}
+
+impl Settings {
+    /// Loads and validates everything in one step.
+    pub fn load(flags: &FlagOverrides) -> anyhow::Result<Self> {
+        RawSettings::load(flags)?.finish()
+    }
+
+    pub fn is_embedded_database(&self) -> bool {
+        self.database_url.is_none()
+    }
+
+    pub fn database_url_exposed(&self) -> Option<&str> {
+        self.database_url.as_ref().map(|s| s.expose_secret())
+    }
+}
+
+fn default_public_url(listen: SocketAddr) -> anyhow::Result<url::Url> {
+    // An unspecified bind address is not reachable as such; name loopback.
+    let host = match listen.ip() {
+        ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+        IpAddr::V4(ip) => ip.to_string(),
+    };
+    Ok(format!("http://{host}:{}", listen.port()).parse()?)
+}
+
+/// Secrets generated for the embedded mode, kept in `<data dir>/secrets.toml`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct StoredSecrets {
+    jwt_secret: Option<String>,
+    master_key: Option<String>,
+}
+
+impl StoredSecrets {
+    fn path(dir: &Path) -> PathBuf {
+        dir.join("secrets.toml")
+    }
+
+    fn load(dir: &Path) -> anyhow::Result<Self> {
+        let path = Self::path(dir);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Figment::from(Toml::string(&text))
+                .extract()
+                .with_context(|| format!("{} is not valid", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+
+    fn jwt_secret(&mut self, dir: &Path) -> anyhow::Result<String> {
+        if let Some(s) = &self.jwt_secret {
+            return Ok(s.clone());
+        }
+        let s = hex::encode(rand::random::<[u8; 32]>());
+        self.jwt_secret = Some(s.clone());
+        self.save(dir)?;
+        Ok(s)
+    }
+
+    fn master_key(&mut self, dir: &Path) -> anyhow::Result<String> {
+        if let Some(s) = &self.master_key {
+            return Ok(s.clone());
+        }
+        let s = hex::encode(rand::random::<[u8; 32]>());
+        self.master_key = Some(s.clone());
+        self.save(dir)?;
+        Ok(s)
+    }
+
+    fn save(&self, dir: &Path) -> anyhow::Result<()> {
+        use std::io::Write;
+        let path = Self::path(dir);
+        let mut text = String::from(
+            "# Generated by mist-server on first start. Keep it secret and keep it:\n# losing master_key makes every stored track unplayable.\n",
+        );
+        if let Some(s) = &self.jwt_secret {
+            text.push_str(&format!("jwt_secret = \"{s}\"\n"));
+        }
+        if let Some(s) = &self.master_key {
+            text.push_str(&format!("master_key = \"{s}\"\n"));
+        }
+        let tmp = dir.join(".secrets.toml.tmp");
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options
+            .open(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_secrets_are_generated_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = || RawSettings {
+            data_dir: dir.path().to_path_buf(),
+            ..RawSettings::default()
+        };
+        let a = raw().finish().unwrap();
+        let b = raw().finish().unwrap();
+        assert_eq!(a.jwt_secret.expose_secret(), b.jwt_secret.expose_secret());
+        assert_eq!(a.master_key.0, b.master_key.0);
+        assert!(a.jwt_secret.expose_secret().len() >= 32);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("secrets.toml"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn scaled_mode_requires_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = RawSettings {
+            data_dir: dir.path().to_path_buf(),
+            database_url: Some("postgres://localhost/mist".into()),
+            ..RawSettings::default()
+        };
+        let err = raw.finish().unwrap_err().to_string();
+        assert!(err.contains("MIST_JWT_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn short_jwt_secret_and_bad_master_key_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let short = RawSettings {
+            data_dir: dir.path().to_path_buf(),
+            jwt_secret: Some("short".into()),
+            ..RawSettings::default()
+        };
+        assert!(short.finish().unwrap_err().to_string().contains("32"));
+        let bad_key = RawSettings {
+            data_dir: dir.path().to_path_buf(),
+            master_key: Some("abcd".into()),
+            ..RawSettings::default()
+        };
+        assert!(bad_key.finish().unwrap_err().to_string().contains("64 hex"));
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = RawSettings {
+            data_dir: dir.path().to_path_buf(),
+            jwt_secret: Some("x".repeat(40)),
+            admin_password: Some("hunter2hunter2".into()),
+            ..RawSettings::default()
+        }
+        .finish()
+        .unwrap();
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains(&"x".repeat(40)));
+        assert!(!shown.contains("hunter2"));
+    }
+
+    #[test]
+    fn default_public_url_names_loopback_for_unspecified_binds() {
+        let url = default_public_url("0.0.0.0:9000".parse().unwrap()).unwrap();
+        assert_eq!(url.as_str(), "http://127.0.0.1:9000/");
+    }
+}

@@ -1,0 +1,136 @@
+//! The database: SQLite in the embedded mode, PostgreSQL at scale.
+//!
+//! [`Db`] holds one pool of either kind. Queries are written once in SQL both
+//! engines accept (`$1` placeholders, `RETURNING`, `ON CONFLICT`, times as
+//! Unix milliseconds in `BIGINT`) and run on whichever pool is open through
+//! [`with_pool!`](crate::with_pool). Where the engines differ, a module
+//! matches on [`Db`] and says why. Only this module tree knows SQL; row
+//! structs stay here and are converted before they reach the wire.
+
+pub mod jobs;
+pub mod tracks;
+pub mod uploads;
+pub mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+use crate::config::Settings;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// An open pool on one of the two engines. Cheap to clone.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same expression with `$pool` bound to whichever pool is open.
+/// The body is compiled once per engine, so it must type-check for both.
+#[macro_export]
+macro_rules! with_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+impl Db {
+    /// Opens the database the settings name: `DATABASE_URL`, or SQLite at
+    /// `<data dir>/mist.db`.
+    pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
+        match &settings.database_url {
+            Some(url) => {
+                let options = PgConnectOptions::from_str(url.expose_secret())
+                    .context("DATABASE_URL is not a valid postgres URL")?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(20)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await
+                    .context("cannot connect to PostgreSQL (DATABASE_URL)")?;
+                Ok(Db::Postgres(pool))
+            }
+            None => {
+                let path = settings.data_dir.join("mist.db");
+                let options = SqliteConnectOptions::new()
+                    .filename(&path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    // Writers queue behind each other instead of failing at once.
+                    .busy_timeout(Duration::from_secs(10));
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .connect_with(options)
+                    .await
+                    .with_context(|| format!("cannot open SQLite database {}", path.display()))?;
+                Ok(Db::Sqlite(pool))
+            }
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Applies pending migrations. On Postgres sqlx holds an advisory lock
+    /// while it migrates, so several nodes may run this at once. A database
+    /// that has migrations this build does not know is refused.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        let result = match self {
+            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await,
+        };
+        result.map_err(|e| match e {
+            sqlx::migrate::MigrateError::VersionMissing(v) => anyhow::anyhow!(
+                "the database has migration {v}, which this mist-server does not know: it was \
+                 upgraded by a newer mist-server; run that version (or newer) instead"
+            ),
+            other => anyhow::Error::new(other).context("database migration failed"),
+        })
+    }
+
+    /// Readiness: one round trip.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        with_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
+    }
+
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await)
+    }
+}
+
+/// Milliseconds since the Unix epoch: how times are stored in both engines.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+pub fn ms_to_datetime(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// A new opaque id: a UUIDv7 without dashes (time-ordered, unguessable enough
+/// for ids that are always checked against their owner).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+/// True when the error is a unique-constraint violation (both engines).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error().is_some_and(|e| e.is_unique_violation())
+}

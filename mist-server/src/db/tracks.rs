@@ -1,0 +1,138 @@
+//! The `tracks` and `track_keys` tables.
+
+use mist_core::api::{Track, TrackStatus};
+
+use super::{Db, ms_to_datetime, now_ms};
+use crate::with_pool;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TrackRow {
+    pub id: String,
+    pub uploader_id: String,
+    pub title: String,
+    pub artist: Option<String>,
+    pub album: Option<String>,
+    pub genre: Option<String>,
+    pub duration_ms: i64,
+    pub status: String,
+    pub error: Option<String>,
+    pub original_key: String,
+    pub segment_count: i64,
+    pub key_count: i64,
+    pub play_count: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl TrackRow {
+    pub fn status(&self) -> TrackStatus {
+        TrackStatus::parse(&self.status).unwrap_or(TrackStatus::Failed)
+    }
+
+    /// The public view; `master_url` is given by the caller, who knows where
+    /// playlists are served from.
+    pub fn to_api(&self, master_url: Option<String>) -> Track {
+        Track {
+            id: self.id.clone(),
+            title: self.title.clone(),
+            artist: self.artist.clone(),
+            album: self.album.clone(),
+            genre: self.genre.clone(),
+            duration_s: self.duration_ms as f64 / 1000.0,
+            status: self.status(),
+            master_url,
+            uploader_id: self.uploader_id.clone(),
+            play_count: self.play_count,
+            created_at: ms_to_datetime(self.created_at),
+            updated_at: ms_to_datetime(self.updated_at),
+        }
+    }
+}
+
+macro_rules! columns {
+    () => {
+        "id, uploader_id, title, artist, album, genre, duration_ms, status, error, original_key, \
+         segment_count, key_count, play_count, created_at, updated_at"
+    };
+}
+
+pub async fn find(db: &Db, id: &str) -> Result<Option<TrackRow>, sqlx::Error> {
+    let sql = concat!("SELECT ", columns!(), " FROM tracks WHERE id = $1");
+    with_pool!(db, pool => sqlx::query_as::<_, TrackRow>(sql).bind(id).fetch_optional(pool).await)
+}
+
+/// What the worker learned about a track.
+pub struct ReadyTrack<'a> {
+    pub title: &'a str,
+    pub artist: Option<&'a str>,
+    pub album: Option<&'a str>,
+    pub genre: Option<&'a str>,
+    pub duration_ms: i64,
+    pub segment_count: i64,
+}
+
+/// A wrapped content key and its IV.
+pub struct StoredKey {
+    pub index: i64,
+    pub wrapped: Vec<u8>,
+    pub iv: Vec<u8>,
+}
+
+/// Makes a track ready in one transaction: its keys (replacing any from an
+/// earlier attempt) and its metadata. Until this commits, the track is not
+/// playable, so nothing half-written is ever served.
+pub async fn mark_ready(db: &Db, id: &str, track: &ReadyTrack<'_>, keys: &[StoredKey]) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        sqlx::query("DELETE FROM track_keys WHERE track_id = $1").bind(id).execute(&mut *tx).await?;
+        for key in keys {
+            sqlx::query("INSERT INTO track_keys (track_id, key_index, wrapped_key, iv) VALUES ($1, $2, $3, $4)")
+                .bind(id)
+                .bind(key.index)
+                .bind(&key.wrapped)
+                .bind(&key.iv)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "UPDATE tracks SET title = $2, artist = $3, album = $4, genre = $5, duration_ms = $6, \
+             segment_count = $7, key_count = $8, status = 'ready', error = NULL, updated_at = $9 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(track.title)
+        .bind(track.artist)
+        .bind(track.album)
+        .bind(track.genre)
+        .bind(track.duration_ms)
+        .bind(track.segment_count)
+        .bind(keys.len() as i64)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    })
+}
+
+pub async fn mark_failed(db: &Db, id: &str, error: &str) -> Result<(), sqlx::Error> {
+    let sql = "UPDATE tracks SET status = 'failed', error = $2, updated_at = $3 WHERE id = $1 AND status <> 'ready'";
+    with_pool!(db, pool => sqlx::query(sql).bind(id).bind(error).bind(now_ms()).execute(pool).await.map(|_| ()))
+}
+
+/// The wrapped key `index` of a track, with its IV.
+pub async fn find_key(db: &Db, track_id: &str, index: i64) -> Result<Option<StoredKey>, sqlx::Error> {
+    let sql = "SELECT key_index, wrapped_key, iv FROM track_keys WHERE track_id = $1 AND key_index = $2";
+    let row = with_pool!(db, pool => {
+        sqlx::query_as::<_, (i64, Vec<u8>, Vec<u8>)>(sql).bind(track_id).bind(index).fetch_optional(pool).await
+    })?;
+    Ok(row.map(|(index, wrapped, iv)| StoredKey { index, wrapped, iv }))
+}
+
+pub async fn count_keys(db: &Db, track_id: &str) -> Result<i64, sqlx::Error> {
+    let sql = "SELECT COUNT(*) FROM track_keys WHERE track_id = $1";
+    with_pool!(db, pool => sqlx::query_scalar::<_, i64>(sql).bind(track_id).fetch_one(pool).await)
+}
+
+pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
+    with_pool!(db, pool => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM tracks").fetch_one(pool).await)
+}

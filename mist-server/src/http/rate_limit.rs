@@ -1,0 +1,144 @@
+//! Per-client-IP rate limiting (auth and upload routes).
+//!
+//! A fixed one-minute window per IP, kept in memory on each node: simple,
+//! and enough to stop password guessing from one address. Behind a reverse
+//! proxy the client's IP comes from `X-Forwarded-For`, believed only when the
+//! direct peer is a configured trusted proxy (otherwise anyone could claim
+//! any address and escape the limit).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use crate::app::AppState;
+
+/// Counts requests per IP in fixed windows.
+#[derive(Debug)]
+pub struct RateLimiter {
+    limit: u32,
+    window: Duration,
+    buckets: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl RateLimiter {
+    pub fn new(limit: u32, window: Duration) -> Self {
+        RateLimiter {
+            limit,
+            window,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one request from `ip`; `Err(seconds)` to wait when over.
+    pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() > 100_000 {
+            // Bound memory under a spray of addresses: forget finished windows.
+            buckets.retain(|_, (start, _)| now.duration_since(*start) < self.window);
+        }
+        let (start, count) = buckets.entry(ip).or_insert((now, 0));
+        if now.duration_since(*start) >= self.window {
+            *start = now;
+            *count = 0;
+        }
+        if *count >= self.limit {
+            let wait = self.window.saturating_sub(now.duration_since(*start));
+            return Err(wait.as_secs().max(1));
+        }
+        *count += 1;
+        Ok(())
+    }
+}
+
+/// The client's address: the peer, or the nearest untrusted hop of
+/// `X-Forwarded-For` when the peer is a trusted proxy.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let hops: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    // Walk from the right: each trusted proxy appended the address it saw.
+    hops.iter()
+        .rev()
+        .copied()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
+}
+
+/// Middleware for the auth routes.
+pub async fn limit_auth(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    limit(&state, &state.auth_limiter, "auth", request, next).await
+}
+
+/// Middleware for announcing uploads.
+pub async fn limit_uploads(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    limit(&state, &state.upload_limiter, "uploads", request, next).await
+}
+
+async fn limit(state: &AppState, limiter: &RateLimiter, scope: &'static str, request: Request, next: Next) -> Response {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let ip = client_ip(peer, request.headers(), &state.settings.trusted_proxies);
+    match limiter.check(ip, Instant::now()) {
+        Ok(()) => next.run(request).await,
+        Err(retry_after_s) => {
+            metrics::counter!("mist_rate_limited_total", "scope" => scope).increment(1);
+            ApiError::TooManyRequests { retry_after_s }.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eleventh_request_in_a_window_is_refused_then_allowed_after() {
+        let limiter = RateLimiter::new(10, Duration::from_secs(60));
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let t0 = Instant::now();
+        for _ in 0..10 {
+            assert!(limiter.check(ip, t0).is_ok());
+        }
+        let wait = limiter.check(ip, t0 + Duration::from_secs(15)).unwrap_err();
+        assert_eq!(wait, 45);
+        // Another address is not affected.
+        assert!(limiter.check("10.0.0.2".parse().unwrap(), t0).is_ok());
+        assert!(limiter.check(ip, t0 + Duration::from_secs(61)).is_ok());
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "6.6.6.6, 203.0.113.9".parse().unwrap());
+        // Untrusted peer: header ignored.
+        assert_eq!(
+            client_ip("198.51.100.1".parse().unwrap(), &headers, &[proxy]),
+            "198.51.100.1".parse::<IpAddr>().unwrap()
+        );
+        // Trusted peer: the rightmost untrusted hop (the client may forge the left part).
+        assert_eq!(
+            client_ip(proxy, &headers, &[proxy]),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        // Trusted peer without the header: the peer itself.
+        assert_eq!(client_ip(proxy, &HeaderMap::new(), &[proxy]), proxy);
+    }
+}

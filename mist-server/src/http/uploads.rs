@@ -1,0 +1,298 @@
+//! Uploads and jobs: `POST /api/v1/uploads`, the local upload route,
+//! `POST /api/v1/uploads/{id}/complete` and `GET /api/v1/jobs/{id}`.
+//!
+//! With S3 the client PUTs straight to the bucket with a presigned URL (the
+//! declared size and content type are signed in, so it cannot send more);
+//! with local storage it PUTs to `/api/v1/uploads/{id}/data`, which streams
+//! to disk and cuts the body off past the declared size.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::{get, post, put};
+use axum::{Router, middleware};
+use futures::TryStreamExt;
+use mist_core::api::{
+    CompleteUploadRequest, CompleteUploadResponse, CreateUploadRequest, ErrorBody, Job, Role, UploadTicket,
+};
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, ApiPath};
+use super::rate_limit;
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::db::tracks::TrackRow;
+use crate::db::uploads::{self, UploadRow};
+use crate::db::{self, jobs, ms_to_datetime, now_ms};
+use crate::ingest;
+use crate::storage::StorageError;
+
+/// How long an upload ticket stays valid.
+const UPLOAD_TTL: Duration = Duration::from_secs(3600);
+
+/// File types the decoder reads. Anything else is refused up front.
+const AUDIO_EXTENSIONS: &[&str] = &["mp3", "m4a", "mp4", "aac", "flac", "wav", "wave", "ogg", "oga", "caf"];
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let limited = Router::new()
+        .route("/api/v1/uploads", post(create))
+        .route_layer(middleware::from_fn_with_state(state, rate_limit::limit_uploads));
+    Router::new()
+        .merge(limited)
+        // The body limit is the upload's own declared size, enforced while streaming.
+        .route(
+            "/api/v1/uploads/{id}/data",
+            put(receive).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/v1/uploads/{id}/complete", post(complete))
+        .route("/api/v1/jobs/{id}", get(job))
+}
+
+fn may_upload(state: &AppState, user: &crate::db::users::UserRow) -> ApiResult<()> {
+    if state.settings.uploads_admin_only && user.role() != Role::Admin {
+        return Err(ApiError::Forbidden(
+            "uploads are limited to admins on this server".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Announce an upload; answers where to PUT the bytes.
+#[utoipa::path(post, path = "/api/v1/uploads", tag = "uploads", security(("bearer" = [])), request_body = CreateUploadRequest,
+    responses(
+        (status = 201, body = UploadTicket),
+        (status = 413, description = "declared size over the limit", body = ErrorBody),
+        (status = 415, description = "not an audio file type", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiJson(req): ApiJson<CreateUploadRequest>,
+) -> ApiResult<(StatusCode, ApiJson<UploadTicket>)> {
+    may_upload(&state, &user)?;
+    let max = state.settings.max_upload_bytes;
+    if req.size == 0 {
+        return Err(ApiError::unprocessable(
+            "invalid_field",
+            "size must be more than 0 bytes",
+        ));
+    }
+    if req.size > max {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "the file is {} bytes; the limit is {max} bytes ({} MiB)",
+            req.size,
+            max / (1024 * 1024)
+        )));
+    }
+    let filename = req.filename.trim();
+    if filename.is_empty() || filename.len() > 255 {
+        return Err(ApiError::unprocessable(
+            "invalid_field",
+            "filename must be 1-255 characters",
+        ));
+    }
+    let ext = ingest::extension(filename)
+        .filter(|e| AUDIO_EXTENSIONS.contains(&e.as_str()))
+        .ok_or_else(|| {
+            ApiError::UnsupportedMediaType(format!(
+                "{filename:?} is not a supported audio file; expected one of: {}",
+                AUDIO_EXTENSIONS.join(", ")
+            ))
+        })?;
+    let content_type = if req.content_type.trim().is_empty() {
+        "application/octet-stream"
+    } else {
+        req.content_type.trim()
+    };
+    if content_type.len() > 255 || !content_type.is_ascii() {
+        return Err(ApiError::unprocessable(
+            "invalid_field",
+            "content_type is not a media type",
+        ));
+    }
+
+    let now = now_ms();
+    let row = UploadRow {
+        id: db::new_id(),
+        user_id: user.id.clone(),
+        track_id: db::new_id(),
+        filename: filename.to_owned(),
+        content_type: content_type.to_owned(),
+        declared_size: req.size as i64,
+        storage_key: String::new(),
+        created_at: now,
+        expires_at: now + UPLOAD_TTL.as_millis() as i64,
+    };
+    let row = UploadRow {
+        storage_key: format!("tracks/{}/original.{ext}", row.track_id),
+        ..row
+    };
+    uploads::insert(&state.db, &row).await?;
+
+    let presigned = state
+        .store
+        .presign_put(&row.storage_key, req.size, content_type, UPLOAD_TTL)
+        .await?;
+    let ticket = match presigned {
+        Some(p) => UploadTicket {
+            upload_id: row.id.clone(),
+            url: p.url,
+            method: p.method,
+            headers: p.headers.into_iter().collect(),
+            expires_at: p.expires_at,
+        },
+        None => UploadTicket {
+            upload_id: row.id.clone(),
+            url: format!(
+                "{}/api/v1/uploads/{}/data",
+                state.settings.public_url.as_str().trim_end_matches('/'),
+                row.id
+            ),
+            method: "PUT".into(),
+            headers: BTreeMap::from([("content-type".to_owned(), content_type.to_owned())]),
+            expires_at: ms_to_datetime(row.expires_at),
+        },
+    };
+    Ok((StatusCode::CREATED, ApiJson(ticket)))
+}
+
+/// The owner's upload, or 404 (another user's upload is not theirs to know of).
+async fn owned_upload(state: &AppState, user: &crate::db::users::UserRow, id: &str) -> ApiResult<UploadRow> {
+    uploads::find(&state.db, id)
+        .await?
+        .filter(|u| u.user_id == user.id)
+        .ok_or(ApiError::NotFound("upload"))
+}
+
+/// The bytes of an upload, for local storage. Streams to disk; a body longer
+/// than announced is cut off and nothing is kept.
+#[utoipa::path(put, path = "/api/v1/uploads/{id}/data", tag = "uploads", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 410, body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub async fn receive(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let upload = owned_upload(&state, &user, &id).await?;
+    if now_ms() > upload.expires_at {
+        return Err(ApiError::Gone("this upload has expired; start a new one".into()));
+    }
+    let limit = upload.declared_size as u64;
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "this upload was announced as {limit} bytes"
+        )));
+    }
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    match state
+        .store
+        .put_stream(&upload.storage_key, Box::pin(stream), &upload.content_type, Some(limit))
+        .await
+    {
+        Ok(_) => Ok(StatusCode::NO_CONTENT),
+        Err(StorageError::TooLarge { .. }) => Err(ApiError::PayloadTooLarge(format!(
+            "this upload was announced as {limit} bytes"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Say the bytes are there; answers the job that turns them into a track.
+/// Completing again answers the same job.
+#[utoipa::path(post, path = "/api/v1/uploads/{id}/complete", tag = "uploads", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = CompleteUploadRequest,
+    responses(
+        (status = 202, body = CompleteUploadResponse),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "the bytes have not arrived", body = ErrorBody),
+        (status = 422, description = "size differs from the announced size", body = ErrorBody),
+    ))]
+pub async fn complete(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, ApiJson<CompleteUploadResponse>)> {
+    // The body is optional: no metadata means "take it from the file".
+    let given: CompleteUploadRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        CompleteUploadRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => {
+                ApiError::unprocessable("invalid_field", format!("invalid request body: {e}"))
+            }
+            _ => ApiError::bad_request("invalid_json", "request body is not valid JSON"),
+        })?
+    };
+    let upload = owned_upload(&state, &user, &id).await?;
+    let meta = state.store.head(&upload.storage_key).await?.ok_or_else(|| {
+        ApiError::conflict(
+            "upload_incomplete",
+            "the file has not been uploaded yet; PUT it to the upload URL first",
+        )
+    })?;
+    if meta.size != upload.declared_size as u64 {
+        return Err(ApiError::unprocessable(
+            "size_mismatch",
+            format!(
+                "the upload is {} bytes but was announced as {}",
+                meta.size, upload.declared_size
+            ),
+        ));
+    }
+    let placeholder_title = given
+        .title
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .unwrap_or_else(|| ingest::title_from_filename(&upload.filename));
+    let track = TrackRow {
+        id: upload.track_id.clone(),
+        uploader_id: user.id.clone(),
+        title: placeholder_title,
+        artist: given.artist.clone(),
+        album: given.album.clone(),
+        genre: given.genre.clone(),
+        duration_ms: 0,
+        status: "processing".into(),
+        error: None,
+        original_key: upload.storage_key.clone(),
+        segment_count: 0,
+        key_count: 0,
+        play_count: 0,
+        created_at: 0,
+        updated_at: 0,
+    };
+    let payload = serde_json::to_string(&given).map_err(ApiError::internal)?;
+    let job = jobs::enqueue_ingest(&state.db, &track, &upload.id, &payload).await?;
+    Ok((StatusCode::ACCEPTED, ApiJson(CompleteUploadResponse { job_id: job.id })))
+}
+
+/// A job's status: only its owner or an admin may see it.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "uploads", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = Job), (status = 404, body = ErrorBody)))]
+pub async fn job(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<ApiJson<Job>> {
+    let job = jobs::find(&state.db, &id)
+        .await?
+        .filter(|j| j.user_id == user.id || user.role() == Role::Admin)
+        .ok_or(ApiError::NotFound("job"))?;
+    Ok(ApiJson(job.to_api()))
+}

@@ -1,0 +1,19 @@
+//! `mist-server`: the MIST HTTP API, job worker, storage and database.
+//!
+//! The binary (`main.rs`) only parses flags and calls into this library, so
+//! integration tests run exactly the code the binary runs.
+
+pub mod accounts;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod ingest;
+pub mod storage;
+pub mod telemetry;
+pub mod worker;
+
+#[cfg(feature = "testing")]
+pub mod testing;

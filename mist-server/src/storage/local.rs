@@ -1,0 +1,302 @@
+//! The local-directory back-end: one file per object under `<data_dir>/objects`.
+//!
+//! It owns turning validated keys into paths under its root and making writes atomic
+//! (write a temporary file in the destination directory, then rename it into place). It
+//! keeps no metadata beside the files: content types are inferred from the key's
+//! extension. It must not be handed unvalidated keys; [`super::ObjectStore`] checks them.
+//!
+//! Unlike a bucket, a directory cannot hold both an object `a` and an object `a/b`; writing
+//! the second fails with an I/O error. MIST's key layout never needs both.
+
+use std::io::SeekFrom;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::fs;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio_util::io::ReaderStream;
+
+use super::{ByteRange, ByteStream, GetObject, ObjectMeta, StorageError};
+
+/// Temporary files start with this; listings skip them, so an unfinished write is never
+/// seen as an object (nor, therefore, a key whose last segment starts with it).
+const TEMP_PREFIX: &str = ".mist-tmp-";
+
+/// Read buffer for streamed bodies: large enough that a segment is a handful of chunks.
+const READ_CHUNK: usize = 64 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct LocalStore {
+    root: Arc<Path>,
+}
+
+impl LocalStore {
+    pub(super) async fn open(root: &Path) -> Result<Self, StorageError> {
+        fs::create_dir_all(root).await?;
+        Ok(Self { root: root.into() })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The key is already validated (no `..`, no absolute path), so joining it stays
+    /// under the root.
+    fn path(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+
+    pub(super) async fn put_bytes(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
+        let mut temp = TempFile::create(&self.path(key)).await?;
+        temp.file.write_all(&bytes).await?;
+        temp.commit().await
+    }
+
+    pub(super) async fn put_stream(
+        &self,
+        key: &str,
+        mut body: ByteStream,
+        max_bytes: Option<u64>,
+    ) -> Result<u64, StorageError> {
+        let mut temp = TempFile::create(&self.path(key)).await?;
+        let mut written: u64 = 0;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            written += chunk.len() as u64;
+            if let Some(limit) = max_bytes.filter(|&limit| written > limit) {
+                // Dropping `temp` removes the partial file.
+                return Err(StorageError::TooLarge { limit });
+            }
+            temp.file.write_all(&chunk).await?;
+        }
+        temp.commit().await?;
+        Ok(written)
+    }
+
+    pub(super) async fn put_file(&self, key: &str, source: &Path) -> Result<(), StorageError> {
+        // Copy rather than rename: the source belongs to the caller and may be on
+        // another file system.
+        let mut input = fs::File::open(source).await?;
+        let mut temp = TempFile::create(&self.path(key)).await?;
+        tokio::io::copy(&mut input, &mut temp.file).await?;
+        temp.commit().await
+    }
+
+    pub(super) async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetObject, StorageError> {
+        let path = self.path(key);
+        let mut file = match fs::File::open(&path).await {
+            Ok(file) => file,
+            Err(e) if is_missing(&e) => return Err(StorageError::NotFound(key.to_owned())),
+            Err(e) => return Err(e.into()),
+        };
+        let meta = file.metadata().await?;
+        if !meta.is_file() {
+            return Err(StorageError::NotFound(key.to_owned()));
+        }
+        let total_size = meta.len();
+        let (range, content_length) = match range {
+            Some(range) => {
+                let (start, end) = range.resolve(total_size)?;
+                file.seek(SeekFrom::Start(start)).await?;
+                (Some((start, end)), end - start + 1)
+            }
+            None => (None, total_size),
+        };
+        let body = ReaderStream::with_capacity(file.take(content_length), READ_CHUNK).boxed();
+        Ok(GetObject {
+            body,
+            total_size,
+            content_length,
+            range,
+            content_type: content_type_for(key),
+        })
+    }
+
+    pub(super) async fn get_bytes(&self, key: &str) -> Result<Bytes, StorageError> {
+        match fs::read(self.path(key)).await {
+            Ok(data) => Ok(Bytes::from(data)),
+            // Reading a directory fails with an OS-specific error; a directory is not an
+            // object, so report it as missing like S3 would.
+            Err(e) if is_missing(&e) || self.is_dir(key).await => Err(StorageError::NotFound(key.to_owned())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(super) async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
+        match fs::metadata(self.path(key)).await {
+            Ok(meta) if meta.is_file() => Ok(Some(ObjectMeta {
+                size: meta.len(),
+                content_type: content_type_for(key),
+            })),
+            Ok(_) => Ok(None),
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(super) async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        match fs::remove_file(self.path(key)).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_missing(&e) || self.is_dir(key).await => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub(super) async fn delete_prefix(&self, dir: &str) -> Result<u64, StorageError> {
+        let top = self.path(dir);
+        let mut deleted = 0;
+        for key in self.list(Some(dir)).await? {
+            match fs::remove_file(self.path(&key)).await {
+                Ok(()) => deleted += 1,
+                Err(e) if is_missing(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // Tidy the now-empty directories, deepest first. A directory a concurrent writer
+        // has just put a file in is not empty and stays; that is fine.
+        let mut dirs = Vec::new();
+        collect_dirs(&top, &mut dirs).await?;
+        for d in dirs.iter().rev() {
+            let _ = fs::remove_dir(d).await;
+        }
+        Ok(deleted)
+    }
+
+    pub(super) async fn list(&self, dir: Option<&str>) -> Result<Vec<String>, StorageError> {
+        let top = dir.map_or_else(|| self.root.to_path_buf(), |d| self.path(d));
+        let mut keys = Vec::new();
+        // Iterative walk: async recursion would need boxing, and trees here are shallow.
+        let mut pending = vec![(top, dir.map(str::to_owned))];
+        while let Some((path, key_prefix)) = pending.pop() {
+            let mut entries = match fs::read_dir(&path).await {
+                Ok(entries) => entries,
+                // A missing prefix, or a prefix that is a file, simply has nothing under it.
+                Err(e) if is_missing(&e) || e.kind() == std::io::ErrorKind::NotADirectory => {
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            while let Some(entry) = entries.next_entry().await? {
+                // Names that are not UTF-8 cannot have been written through this store.
+                let Ok(name) = entry.file_name().into_string() else {
+                    continue;
+                };
+                if name.starts_with(TEMP_PREFIX) {
+                    continue;
+                }
+                let key = match &key_prefix {
+                    Some(p) => format!("{p}/{name}"),
+                    None => name,
+                };
+                // `DirEntry::file_type` does not follow symlinks: only real files and
+                // directories the store made are objects.
+                let kind = entry.file_type().await?;
+                if kind.is_dir() {
+                    pending.push((entry.path(), Some(key)));
+                } else if kind.is_file() {
+                    keys.push(key);
+                }
+            }
+        }
+        Ok(keys)
+    }
+
+    pub(super) async fn check(&self) -> Result<(), StorageError> {
+        fs::create_dir_all(&self.root).await?;
+        let probe = self.root.join(format!("{TEMP_PREFIX}check-{}", uuid::Uuid::new_v4()));
+        fs::write(&probe, b"ok").await?;
+        fs::remove_file(&probe).await?;
+        Ok(())
+    }
+
+    async fn is_dir(&self, key: &str) -> bool {
+        fs::metadata(self.path(key)).await.is_ok_and(|m| m.is_dir())
+    }
+}
+
+/// A file being written next to its destination. Renamed into place by `commit`;
+/// removed if dropped before that, including when the writing future is cancelled.
+struct TempFile {
+    file: fs::File,
+    path: PathBuf,
+    dest: PathBuf,
+    committed: bool,
+}
+
+impl TempFile {
+    async fn create(dest: &Path) -> Result<Self, StorageError> {
+        let dir = dest
+            .parent()
+            .ok_or_else(|| StorageError::InvalidKey(dest.display().to_string()))?;
+        fs::create_dir_all(dir).await?;
+        // Same directory as the destination, so the rename is atomic (same file system).
+        let path = dir.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4()));
+        let file = fs::OpenOptions::new().write(true).create_new(true).open(&path).await?;
+        Ok(Self {
+            file,
+            path,
+            dest: dest.to_owned(),
+            committed: false,
+        })
+    }
+
+    async fn commit(mut self) -> Result<(), StorageError> {
+        self.file.flush().await?;
+        // Data on disk before the name points at it, so a crash cannot leave a complete-
+        // looking object with missing contents.
+        self.file.sync_data().await?;
+        fs::rename(&self.path, &self.dest).await?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Drop cannot await; unlinking one file is quick enough to do inline.
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+async fn collect_dirs(top: &Path, out: &mut Vec<PathBuf>) -> Result<(), StorageError> {
+    let mut pending = vec![top.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let mut entries = match fs::read_dir(&dir).await {
+            Ok(entries) => entries,
+            Err(e) if is_missing(&e) || e.kind() == std::io::ErrorKind::NotADirectory => continue,
+            Err(e) => return Err(e.into()),
+        };
+        out.push(dir);
+        while let Some(entry) = entries.next_entry().await? {
+            if entry.file_type().await?.is_dir() {
+                pending.push(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn is_missing(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::NotFound
+}
+
+/// The media types MIST itself writes and serves. Anything else is left to the caller.
+fn content_type_for(key: &str) -> Option<String> {
+    let ext = key.rsplit_once('.')?.1.to_ascii_lowercase();
+    let ty = match ext.as_str() {
+        "m3u8" => "application/vnd.apple.mpegurl",
+        "mp3" => "audio/mpeg",
+        "aac" => "audio/aac",
+        "m4a" | "mp4" => "audio/mp4",
+        "flac" => "audio/flac",
+        "wav" => "audio/wav",
+        "ogg" | "oga" => "audio/ogg",
+        "json" => "application/json",
+        _ => return None,
+    };
+    Some(ty.to_owned())
+}

@@ -1,0 +1,224 @@
+//! `mist register`, `mist login`, `mist logout` and `mist whoami`: getting a
+//! token, keeping it, forgetting it, and the one way every other command gets
+//! a logged-in client ([`logged_in_client`]).
+//!
+//! A saved token belongs to the server that issued it (`server` in
+//! `config.toml`, written before the token). Pointing a later command at
+//! another server with `--server` or `MIST_SERVER` is refused rather than
+//! sending that server the token.
+
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::{Context, Result, bail};
+use mist_core::api::{AuthResponse, LoginRequest, RegisterRequest, User};
+use mist_core::client::{Client, ClientError};
+
+use super::{Settings, server_string};
+
+#[derive(Debug, clap::Args)]
+pub struct RegisterArgs {
+    /// The new account's email address
+    #[arg(long)]
+    pub email: String,
+    /// 3–32 letters, digits, `_`, `.` or `-`
+    #[arg(long)]
+    pub username: String,
+    /// At least 8 characters; asked for when omitted (read as one line from
+    /// standard input when that is not a terminal)
+    #[arg(long)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LoginArgs {
+    /// The account's email address
+    #[arg(long)]
+    pub email: String,
+    /// Asked for when omitted (read as one line from standard input when that
+    /// is not a terminal)
+    #[arg(long)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WhoamiArgs {
+    /// Print the API's user object as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn register(settings: &Settings, args: RegisterArgs) -> Result<()> {
+    let client = Client::new(settings.server())?;
+    let password = match args.password {
+        Some(password) => password,
+        None => read_password(Confirm::Yes)?,
+    };
+    let request = RegisterRequest {
+        email: args.email,
+        username: args.username,
+        password,
+    };
+    let auth = client.register(&request).await?;
+    save_login(settings, &client, &auth)?;
+    println!(
+        "registered and logged in to {} as {}",
+        server_string(&client),
+        describe(&auth.user)
+    );
+    Ok(())
+}
+
+pub async fn login(settings: &Settings, args: LoginArgs) -> Result<()> {
+    let client = Client::new(settings.server())?;
+    let password = match args.password {
+        Some(password) => password,
+        None => read_password(Confirm::No)?,
+    };
+    let request = LoginRequest {
+        email: args.email,
+        password,
+    };
+    let auth = client.login(&request).await?;
+    save_login(settings, &client, &auth)?;
+    println!("logged in to {} as {}", server_string(&client), describe(&auth.user));
+    Ok(())
+}
+
+pub fn logout(settings: &Settings) -> Result<()> {
+    // There is no server-side session to end: a JWT lives until it expires.
+    if settings.paths.remove_token()? {
+        println!("logged out");
+    } else {
+        println!("not logged in");
+    }
+    Ok(())
+}
+
+pub async fn whoami(settings: &Settings, args: WhoamiArgs) -> Result<()> {
+    let client = logged_in_client(settings)?;
+    let user = client.me().await.map_err(stale_login)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&user)?);
+    } else {
+        println!("{}", describe(&user));
+    }
+    Ok(())
+}
+
+/// A client carrying the saved token, for the server that issued it.
+pub fn logged_in_client(settings: &Settings) -> Result<Client> {
+    let Some(token) = settings.paths.read_token()? else {
+        bail!("not logged in; run `mist login`");
+    };
+    let client = Client::new(settings.server())?;
+    if let Some(saved) = &settings.saved_server {
+        let issuer = Client::new(saved)
+            .with_context(|| format!("bad `server` in {}", settings.paths.config_file().display()))?;
+        if issuer.base_url() != client.base_url() {
+            bail!(
+                "logged in to {}, not {}; run `mist login --server {}` first",
+                server_string(&issuer),
+                server_string(&client),
+                server_string(&client)
+            );
+        }
+    }
+    Ok(client.with_token(token))
+}
+
+/// Says what to do when the server no longer accepts the saved token.
+pub fn stale_login(error: ClientError) -> anyhow::Error {
+    if error.is_unauthorized() {
+        anyhow::Error::new(error).context("the saved login is no longer valid; run `mist login`")
+    } else {
+        error.into()
+    }
+}
+
+/// Records which server the token is for, then the token. The old token goes
+/// first, so a failure half-way never pairs it with the new server.
+fn save_login(settings: &Settings, client: &Client, auth: &AuthResponse) -> Result<()> {
+    let paths = &settings.paths;
+    paths.remove_token()?;
+    let mut config = paths.load_config()?;
+    config.server = Some(server_string(client));
+    paths.save_config(&config)?;
+    paths.write_token(&auth.token)
+}
+
+/// `alice <alice@example.org> user free`
+fn describe(user: &User) -> String {
+    format!(
+        "{} <{}> {} {}",
+        user.username,
+        user.email,
+        user.role.as_str(),
+        user.plan.as_str()
+    )
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Confirm {
+    Yes,
+    No,
+}
+
+/// Asks on the terminal without echo or, when standard input is not a
+/// terminal, reads one line from it, so scripts can pipe the password in.
+fn read_password(confirm: Confirm) -> Result<String> {
+    let stdin = std::io::stdin();
+    let password = if stdin.is_terminal() {
+        let password = rpassword::prompt_password("Password: ").context("cannot read the password")?;
+        if confirm == Confirm::Yes {
+            let again = rpassword::prompt_password("Password again: ").context("cannot read the password")?;
+            if again != password {
+                bail!("the passwords do not match");
+            }
+        }
+        password
+    } else {
+        let mut line = String::new();
+        let read = stdin
+            .lock()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        if read == 0 {
+            bail!("no password given: pass --password or write it to standard input");
+        }
+        strip_line_ending(&line).to_string()
+    };
+    if password.is_empty() {
+        bail!("the password is empty");
+    }
+    Ok(password)
+}
+
+fn strip_line_ending(line: &str) -> &str {
+    let line = line.strip_suffix('\n').unwrap_or(line);
+    line.strip_suffix('\r').unwrap_or(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_line_ending_is_stripped_from_piped_passwords() {
+        let check = |line: &str, expected: &str| assert_eq!(strip_line_ending(line), expected);
+        check("secret\n", "secret");
+        check("secret\r\n", "secret");
+        check("secret", "secret");
+        check(" spaced pass \n", " spaced pass ");
+        check("\n", "");
+    }
+
+    #[test]
+    fn users_are_described_on_one_line() {
+        let user: User = serde_json::from_str(
+            r#"{"id":"u1","email":"alice@example.org","username":"alice",
+                "role":"user","plan":"free","created_at":"2024-01-01T00:00:00Z"}"#,
+        )
+        .expect("a user");
+        assert_eq!(describe(&user), "alice <alice@example.org> user free");
+    }
+}

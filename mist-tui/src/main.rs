@@ -1,0 +1,43 @@
+//! `mist`: the MIST command line and (later) terminal player.
+//!
+//! This file only parses the arguments, runs the command on a tokio runtime
+//! and maps the outcome to an exit code: 0 ok, 1 error (one line on stderr,
+//! `mist: error: ...`), 2 usage (clap's own). Commands live in [`cli`], state
+//! on disk in [`config`].
+
+mod cli;
+mod config;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use mist_core::client::ClientError;
+
+fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(cli::run(args)));
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("mist: error: {}", one_line(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes joined by `: `. A [`ClientError`] already says
+/// everything in its own message, so its inner causes are left out.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut parts = Vec::new();
+    for cause in error.chain() {
+        parts.push(cause.to_string().replace(['\n', '\r'], " "));
+        if cause.downcast_ref::<ClientError>().is_some() {
+            break;
+        }
+    }
+    parts.join(": ")
+}
