@@ -17,8 +17,8 @@ if [ "${MIST_SKIP_LINT:-0}" != 1 ]; then
     echo "== cargo fmt --check"
     cargo fmt --all -- --check
     echo "== cargo clippy"
-    cargo clippy --workspace --all-targets --locked -- -D warnings
+    cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 fi
 
 echo "== cargo test"
-cargo test --workspace --locked "$@"
+cargo test --workspace --all-features --locked "$@"

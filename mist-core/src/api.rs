@@ -113,6 +113,9 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     pub code: String,
     pub message: String,
+    /// With `quota_exceeded`: when listening is possible again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resets_at: Option<DateTime<Utc>>,
 }
 
 /// `GET /healthz` and `GET /readyz`.
@@ -265,4 +268,278 @@ pub struct Track {
     pub play_count: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A page of a list endpoint. `next_cursor` is opaque; pass it back as
+/// `cursor` for the next page. `None`: this was the last page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /api/v1/me/quota`: today's listening allowance (UTC days).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Quota {
+    pub plan: Plan,
+    /// Seconds a day; `None` on an unlimited plan.
+    pub limit_s: Option<f64>,
+    pub used_s: f64,
+    /// `None` on an unlimited plan.
+    pub remaining_s: Option<f64>,
+    pub resets_at: DateTime<Utc>,
+}
+
+/// `POST /api/v1/playback/sessions`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct OpenSessionRequest {
+    pub track_id: String,
+}
+
+/// An open playback session: report progress to it, fetch keys under it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PlaybackSession {
+    pub session_id: String,
+    pub track_id: String,
+    pub master_url: String,
+    /// Seconds of audio each key covers.
+    pub key_period_s: f64,
+    pub duration_s: f64,
+    pub quota: Quota,
+}
+
+/// `POST /api/v1/playback/sessions/{id}/heartbeat`. `seq` must grow with
+/// every report; `position_s` is the playhead in the track.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct HeartbeatRequest {
+    pub seq: u64,
+    pub position_s: f64,
+    pub playing: bool,
+}
+
+/// `POST /api/v1/playback/sessions/{id}/complete`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CompleteSessionRequest {
+    pub seq: u64,
+    pub position_s: f64,
+}
+
+/// What a heartbeat or completion answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct HeartbeatResponse {
+    /// Seconds this report added to today's listening.
+    pub counted_s: f64,
+    pub quota: Quota,
+}
+
+/// One entry of `GET /api/v1/me/history`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct HistoryEntry {
+    pub session_id: String,
+    pub track: Track,
+    pub listened_s: f64,
+    pub completed: bool,
+    pub started_at: DateTime<Utc>,
+}
+
+/// `PATCH /api/v1/admin/users/{id}`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UpdateUserRequest {
+    #[serde(default)]
+    pub plan: Option<Plan>,
+    #[serde(default)]
+    pub role: Option<Role>,
+}
+
+/// One entry of `GET /api/v1/tracks/{id}/similar`: a ready track and its cosine
+/// distance (0 = the same sound, up to 2) to the track asked about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SimilarTrack {
+    pub track: Track,
+    pub distance: f32,
+}
+
+/// `GET /api/v1/tracks/{id}/features`: what the analysis found in a track's audio.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct TrackFeatures {
+    pub track_id: String,
+    /// Version of the feature set that computed these values (see
+    /// `mist-server reindex-features`).
+    pub feature_version: i64,
+    pub computed_at: DateTime<Utc>,
+    /// Named values over the whole track (`mfcc_mean`, `centroid_mean`,
+    /// `tempo_bpm`, …): [`crate::features::Features`].
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub features: crate::features::Features,
+    /// The unit-length 40-dimensional embedding that similarity ranks by.
+    pub embedding: Vec<f32>,
+}
+
+/// Why a track is in the feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum FeedReason {
+    /// Sounds like what the user liked and listened to.
+    Similar,
+    /// Popular (then newest) ready tracks: the user has no history yet, or the
+    /// similar ones ran out.
+    Popular,
+}
+
+/// One entry of `GET /api/v1/me/feed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct FeedItem {
+    pub track: Track,
+    pub reason: FeedReason,
+    /// Cosine distance to the user's taste (reason `similar` only).
+    pub distance: Option<f32>,
+}
+
+/// How `GET /api/v1/tracks` orders its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum TrackSort {
+    /// Best match first (the default with `q`).
+    Relevance,
+    /// A–Z, case-insensitively (the default without `q`).
+    Title,
+    Artist,
+    Newest,
+    /// Most played (all time) first.
+    Popular,
+}
+
+/// The query of `GET /api/v1/tracks`: every field optional. `q` is full-text
+/// over title, artist, album and genre (prefixes, any case or accents, one
+/// typo forgiven); `genre`, `artist` and `album` filter exactly (any case).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct TrackQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genre: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artist: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub album: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>, example = "relevance"))]
+    pub sort: Option<TrackSort>,
+    /// 1–100, default 20.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+/// `PATCH /api/v1/tracks/{id}`: fields left out stay as they are; an empty
+/// artist, album or genre clears it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UpdateTrackRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artist: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub album: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genre: Option<String>,
+}
+
+/// An entry of `GET /api/v1/genres` or `GET /api/v1/artists`: a name and
+/// how many ready tracks carry it (names that differ only in case count as one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct NameCount {
+    pub name: String,
+    pub track_count: i64,
+}
+
+/// An entry of `GET /api/v1/tracks/popular`: plays are completed listens
+/// in the window asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PopularTrack {
+    pub track: Track,
+    pub plays: i64,
+}
+
+/// A playlist. A private one is visible to its owner only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Playlist {
+    pub id: String,
+    pub owner_id: String,
+    pub name: String,
+    pub description: String,
+    pub public: bool,
+    pub track_count: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `POST /api/v1/playlists`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CreatePlaylistRequest {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Private unless `true`.
+    #[serde(default)]
+    pub public: Option<bool>,
+}
+
+/// `PATCH /api/v1/playlists/{id}`: fields left out stay as they are.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct UpdatePlaylistRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public: Option<bool>,
+}
+
+/// `POST /api/v1/playlists/{id}/tracks`: append a track (a track already in
+/// the playlist keeps its place).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AddPlaylistTrackRequest {
+    pub track_id: String,
+}
+
+/// `PATCH /api/v1/playlists/{id}/tracks/{track_id}`: move a track to
+/// `position` (0-based; past the end means last).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct MovePlaylistTrackRequest {
+    pub position: i64,
+}
+
+/// A track in a playlist. Positions run 0, 1, 2, … without gaps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PlaylistEntry {
+    pub position: i64,
+    pub track: Track,
 }

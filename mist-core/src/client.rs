@@ -27,8 +27,9 @@ pub use reqwest::{Method, RequestBuilder, Response, StatusCode};
 pub use url::Url;
 
 use crate::api::{
-    AuthResponse, CompleteUploadRequest, CompleteUploadResponse, CreateUploadRequest, HealthStatus, Job, LoginRequest,
-    RegisterRequest, Track, UploadTicket, User,
+    AuthResponse, CompleteSessionRequest, CompleteUploadRequest, CompleteUploadResponse, CreateUploadRequest,
+    HealthStatus, HeartbeatRequest, HeartbeatResponse, HistoryEntry, Job, LoginRequest, OpenSessionRequest, Page,
+    PlaybackSession, Quota, RegisterRequest, Track, UpdateUserRequest, UploadTicket, User,
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -152,6 +153,263 @@ impl Client {
         self.get_json(&api_path(&["tracks", track_id])?).await
     }
 
+    /// `POST /api/v1/playback/sessions` (201).
+    pub async fn open_session(&self, track_id: &str) -> Result<PlaybackSession, ClientError> {
+        self.post_json(
+            "/api/v1/playback/sessions",
+            &OpenSessionRequest {
+                track_id: track_id.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// `POST /api/v1/playback/sessions/{id}/heartbeat`.
+    pub async fn heartbeat(
+        &self,
+        session_id: &str,
+        report: &HeartbeatRequest,
+    ) -> Result<HeartbeatResponse, ClientError> {
+        self.post_json(&api_path(&["playback", "sessions", session_id, "heartbeat"])?, report)
+            .await
+    }
+
+    /// `POST /api/v1/playback/sessions/{id}/complete`.
+    pub async fn complete_session(
+        &self,
+        session_id: &str,
+        report: &CompleteSessionRequest,
+    ) -> Result<HeartbeatResponse, ClientError> {
+        self.post_json(&api_path(&["playback", "sessions", session_id, "complete"])?, report)
+            .await
+    }
+
+    /// `GET /api/v1/me/quota`.
+    pub async fn quota(&self) -> Result<Quota, ClientError> {
+        self.get_json("/api/v1/me/quota").await
+    }
+
+    /// `GET /api/v1/me/history`.
+    pub async fn history(&self, cursor: Option<&str>) -> Result<Page<HistoryEntry>, ClientError> {
+        let mut request = self.request(Method::GET, "/api/v1/me/history")?;
+        if let Some(cursor) = cursor {
+            request = request.query(&[("cursor", cursor)]);
+        }
+        self.json(request).await
+    }
+
+    /// `GET /api/v1/tracks/{id}/keys/{k}`: a content key (16 bytes).
+    pub async fn key(&self, track_id: &str, k: u64) -> Result<Vec<u8>, ClientError> {
+        let path = api_path(&["tracks", track_id, "keys", &k.to_string()])?;
+        let response = self.send(self.request(Method::GET, &path)?).await?;
+        Ok(response.bytes().await.map_err(ClientError::Http)?.to_vec())
+    }
+
+    /// `PATCH /api/v1/admin/users/{id}` (admins).
+    pub async fn update_user(&self, user_id: &str, update: &UpdateUserRequest) -> Result<User, ClientError> {
+        self.json(
+            self.request(Method::PATCH, &api_path(&["admin", "users", user_id])?)?
+                .json(update),
+        )
+        .await
+    }
+
+    /// `GET /api/v1/tracks/{id}/similar?limit=`: ready tracks nearest in sound,
+    /// nearest first (the server's default limit is 10, at most 100).
+    pub async fn similar(
+        &self,
+        track_id: &str,
+        limit: Option<u32>,
+    ) -> Result<crate::api::Page<crate::api::SimilarTrack>, ClientError> {
+        let mut request = self.request(Method::GET, &api_path(&["tracks", track_id, "similar"])?)?;
+        if let Some(limit) = limit {
+            request = request.query(&[("limit", limit)]);
+        }
+        self.json(request).await
+    }
+
+    /// `GET /api/v1/tracks/{id}/features`: the named feature values and the embedding.
+    pub async fn features(&self, track_id: &str) -> Result<crate::api::TrackFeatures, ClientError> {
+        self.get_json(&api_path(&["tracks", track_id, "features"])?).await
+    }
+
+    /// `GET /api/v1/me/feed`: tracks that sound like what the user liked and heard.
+    pub async fn feed(&self) -> Result<crate::api::Page<crate::api::FeedItem>, ClientError> {
+        self.get_json("/api/v1/me/feed").await
+    }
+
+    /// `GET /api/v1/tracks?q=&genre=&artist=&album=&sort=&limit=&cursor=`: ready tracks.
+    pub async fn tracks(&self, query: &crate::api::TrackQuery) -> Result<Page<Track>, ClientError> {
+        self.json(self.request(Method::GET, "/api/v1/tracks")?.query(query))
+            .await
+    }
+
+    /// `GET /api/v1/tracks/popular?days=7|30`: most completed listens first.
+    pub async fn popular(
+        &self,
+        days: u32,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Page<crate::api::PopularTrack>, ClientError> {
+        let request = self
+            .request(Method::GET, "/api/v1/tracks/popular")?
+            .query(&[("days", days)]);
+        self.json(page_query(request, limit, cursor)).await
+    }
+
+    /// `GET /api/v1/genres`: genres with their track counts, A–Z.
+    pub async fn genres(
+        &self,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Page<crate::api::NameCount>, ClientError> {
+        self.json(page_query(self.request(Method::GET, "/api/v1/genres")?, limit, cursor))
+            .await
+    }
+
+    /// `GET /api/v1/artists`: artists with their track counts, A–Z.
+    pub async fn artists(
+        &self,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Page<crate::api::NameCount>, ClientError> {
+        self.json(page_query(self.request(Method::GET, "/api/v1/artists")?, limit, cursor))
+            .await
+    }
+
+    /// `PATCH /api/v1/tracks/{id}` (uploader or admin).
+    pub async fn update_track(
+        &self,
+        track_id: &str,
+        update: &crate::api::UpdateTrackRequest,
+    ) -> Result<Track, ClientError> {
+        self.json(
+            self.request(Method::PATCH, &api_path(&["tracks", track_id])?)?
+                .json(update),
+        )
+        .await
+    }
+
+    /// `DELETE /api/v1/tracks/{id}` (uploader or admin; 204).
+    pub async fn delete_track(&self, track_id: &str) -> Result<(), ClientError> {
+        self.send(self.request(Method::DELETE, &api_path(&["tracks", track_id])?)?)
+            .await
+            .map(|_| ())
+    }
+
+    /// `PUT /api/v1/me/likes/{track_id}` (204; idempotent).
+    pub async fn like(&self, track_id: &str) -> Result<(), ClientError> {
+        self.send(self.request(Method::PUT, &api_path(&["me", "likes", track_id])?)?)
+            .await
+            .map(|_| ())
+    }
+
+    /// `DELETE /api/v1/me/likes/{track_id}` (204; idempotent).
+    pub async fn unlike(&self, track_id: &str) -> Result<(), ClientError> {
+        self.send(self.request(Method::DELETE, &api_path(&["me", "likes", track_id])?)?)
+            .await
+            .map(|_| ())
+    }
+
+    /// `GET /api/v1/me/likes`: liked tracks, most recent first.
+    pub async fn likes(&self, limit: Option<u32>, cursor: Option<&str>) -> Result<Page<Track>, ClientError> {
+        self.json(page_query(
+            self.request(Method::GET, "/api/v1/me/likes")?,
+            limit,
+            cursor,
+        ))
+        .await
+    }
+
+    /// `POST /api/v1/playlists` (201).
+    pub async fn create_playlist(
+        &self,
+        request: &crate::api::CreatePlaylistRequest,
+    ) -> Result<crate::api::Playlist, ClientError> {
+        self.post_json("/api/v1/playlists", request).await
+    }
+
+    /// `GET /api/v1/me/playlists`: the caller's playlists, newest first.
+    pub async fn my_playlists(
+        &self,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Page<crate::api::Playlist>, ClientError> {
+        self.json(page_query(
+            self.request(Method::GET, "/api/v1/me/playlists")?,
+            limit,
+            cursor,
+        ))
+        .await
+    }
+
+    /// `GET /api/v1/playlists/{id}`.
+    pub async fn playlist(&self, playlist_id: &str) -> Result<crate::api::Playlist, ClientError> {
+        self.get_json(&api_path(&["playlists", playlist_id])?).await
+    }
+
+    /// `PATCH /api/v1/playlists/{id}` (owner only).
+    pub async fn update_playlist(
+        &self,
+        playlist_id: &str,
+        update: &crate::api::UpdatePlaylistRequest,
+    ) -> Result<crate::api::Playlist, ClientError> {
+        self.json(
+            self.request(Method::PATCH, &api_path(&["playlists", playlist_id])?)?
+                .json(update),
+        )
+        .await
+    }
+
+    /// `DELETE /api/v1/playlists/{id}` (owner only; 204).
+    pub async fn delete_playlist(&self, playlist_id: &str) -> Result<(), ClientError> {
+        self.send(self.request(Method::DELETE, &api_path(&["playlists", playlist_id])?)?)
+            .await
+            .map(|_| ())
+    }
+
+    /// `GET /api/v1/playlists/{id}/tracks`: entries in order.
+    pub async fn playlist_tracks(
+        &self,
+        playlist_id: &str,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<Page<crate::api::PlaylistEntry>, ClientError> {
+        let request = self.request(Method::GET, &api_path(&["playlists", playlist_id, "tracks"])?)?;
+        self.json(page_query(request, limit, cursor)).await
+    }
+
+    /// `POST /api/v1/playlists/{id}/tracks` (201; owner only): appends a track.
+    pub async fn add_to_playlist(
+        &self,
+        playlist_id: &str,
+        track_id: &str,
+    ) -> Result<crate::api::PlaylistEntry, ClientError> {
+        let body = crate::api::AddPlaylistTrackRequest {
+            track_id: track_id.to_owned(),
+        };
+        self.post_json(&api_path(&["playlists", playlist_id, "tracks"])?, &body)
+            .await
+    }
+
+    /// `PATCH /api/v1/playlists/{id}/tracks/{track_id}` (owner only): moves a track.
+    pub async fn move_in_playlist(
+        &self,
+        playlist_id: &str,
+        track_id: &str,
+        position: i64,
+    ) -> Result<crate::api::PlaylistEntry, ClientError> {
+        let body = crate::api::MovePlaylistTrackRequest { position };
+        let path = api_path(&["playlists", playlist_id, "tracks", track_id])?;
+        self.json(self.request(Method::PATCH, &path)?.json(&body)).await
+    }
+
+    /// `DELETE /api/v1/playlists/{id}/tracks/{track_id}` (owner only; 204).
+    pub async fn remove_from_playlist(&self, playlist_id: &str, track_id: &str) -> Result<(), ClientError> {
+        let path = api_path(&["playlists", playlist_id, "tracks", track_id])?;
+        self.send(self.request(Method::DELETE, &path)?).await.map(|_| ())
+    }
+
     // --- escape hatch -------------------------------------------------------
 
     /// A request to `path` under the base URL (`/api/v1/...`, may carry a
@@ -227,6 +485,18 @@ impl Client {
         let what = response.url().path().to_string();
         let body = response.bytes().await.map_err(ClientError::Http)?;
         serde_json::from_slice(&body).map_err(|source| ClientError::Decode { what, source })
+    }
+}
+
+/// Adds the `limit` and `cursor` of a paginated listing to a request.
+fn page_query(request: RequestBuilder, limit: Option<u32>, cursor: Option<&str>) -> RequestBuilder {
+    let request = match limit {
+        Some(limit) => request.query(&[("limit", limit)]),
+        None => request,
+    };
+    match cursor {
+        Some(cursor) => request.query(&[("cursor", cursor)]),
+        None => request,
     }
 }
 

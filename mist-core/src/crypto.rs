@@ -54,11 +54,7 @@ pub fn encrypt_segment(key: &ContentKey, iv: &[u8; 16], clear: &[u8]) -> Vec<u8>
 /// A wrong key or IV is reported as [`CryptoError::BadPadding`] in about 255 of
 /// 256 cases; CBC has no integrity check, so callers that must be sure (tests)
 /// should also check the clear text's structure (segments start with `ID3`).
-pub fn decrypt_segment(
-    key: &ContentKey,
-    iv: &[u8; 16],
-    data: &[u8],
-) -> Result<Vec<u8>, CryptoError> {
+pub fn decrypt_segment(key: &ContentKey, iv: &[u8; 16], data: &[u8]) -> Result<Vec<u8>, CryptoError> {
     if data.is_empty() || !data.len().is_multiple_of(16) {
         return Err(CryptoError::BadLength(data.len()));
     }
@@ -124,11 +120,7 @@ mod tests {
         for len in [0usize, 1, 15, 16, 17, 31, 32, 1000] {
             let clear: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
             let ct = encrypt_segment(&KEY, &IV, &clear);
-            assert_eq!(
-                ct.len(),
-                (len / 16 + 1) * 16,
-                "PKCS#7 always adds 1..=16 bytes"
-            );
+            assert_eq!(ct.len(), (len / 16 + 1) * 16, "PKCS#7 always adds 1..=16 bytes");
             if len > 0 {
                 let n = len.min(16);
                 assert_ne!(&ct[..n], &clear[..n], "ciphertext must differ");
@@ -152,10 +144,7 @@ mod tests {
             }
         }
         // With 64 random wrong keys essentially all fail the padding check.
-        assert!(
-            bad_padding >= 56,
-            "only {bad_padding}/64 wrong keys were detected"
-        );
+        assert!(bad_padding >= 56, "only {bad_padding}/64 wrong keys were detected");
 
         // A wrong IV flips the same bits of the first block and nothing else,
         // which padding cannot detect: that is why callers check the "ID3" magic.
@@ -169,14 +158,8 @@ mod tests {
 
     #[test]
     fn decrypt_rejects_lengths_that_are_not_whole_blocks() {
-        assert_eq!(
-            decrypt_segment(&KEY, &IV, &[]),
-            Err(CryptoError::BadLength(0))
-        );
-        assert_eq!(
-            decrypt_segment(&KEY, &IV, &[0; 17]),
-            Err(CryptoError::BadLength(17))
-        );
+        assert_eq!(decrypt_segment(&KEY, &IV, &[]), Err(CryptoError::BadLength(0)));
+        assert_eq!(decrypt_segment(&KEY, &IV, &[0; 17]), Err(CryptoError::BadLength(17)));
     }
 
     #[test]
@@ -184,8 +167,7 @@ mod tests {
         // RFC 3394 §4.3: wrap 128 bits of key data with a 256-bit KEK.
         let kek: [u8; 32] = core::array::from_fn(|i| i as u8);
         let key: ContentKey = [
-            0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xAA, 0xBB, 0xCC, 0xDD,
-            0xEE, 0xFF,
+            0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xAA, 0xBB, 0xCC, 0xDD, 0xEE, 0xFF,
         ];
         let wrapped = wrap_key(&kek, &key);
         let hex: String = wrapped.iter().map(|b| format!("{b:02X}")).collect();
@@ -199,26 +181,16 @@ mod tests {
         let key = random_key();
         let wrapped = wrap_key(&master, &key);
         assert_eq!(wrapped.len(), WRAPPED_KEY_LEN);
-        assert_ne!(
-            &wrapped[..16],
-            &key[..],
-            "the key must not be stored in clear"
-        );
+        assert_ne!(&wrapped[..16], &key[..], "the key must not be stored in clear");
         assert_eq!(unwrap_key(&master, &wrapped).unwrap(), key);
 
         let mut other = master;
         other[31] ^= 1;
-        assert_eq!(
-            unwrap_key(&other, &wrapped),
-            Err(CryptoError::WrongMasterKey)
-        );
+        assert_eq!(unwrap_key(&other, &wrapped), Err(CryptoError::WrongMasterKey));
 
         let mut damaged = wrapped.clone();
         damaged[10] ^= 0x80;
-        assert_eq!(
-            unwrap_key(&master, &damaged),
-            Err(CryptoError::WrongMasterKey)
-        );
+        assert_eq!(unwrap_key(&master, &damaged), Err(CryptoError::WrongMasterKey));
         assert_eq!(
             unwrap_key(&master, &wrapped[..16]),
             Err(CryptoError::BadWrappedLength(16))

@@ -3,6 +3,8 @@
 //! - [`api`]: the JSON wire types of the HTTP API. Both ends use these, so the
 //!   contract is tested from both sides.
 //! - `client` (feature `client`): the only code that speaks HTTP to the server.
+//! - `player` (feature `client`): the streaming engine, from a playback session
+//!   to decoded PCM, with heartbeats, keys and retries.
 //!
 //! This crate knows nothing of databases, axum, sqlx or terminals.
 
@@ -14,3 +16,5 @@ pub mod hls;
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "client")]
+pub mod player;

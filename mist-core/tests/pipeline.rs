@@ -15,10 +15,10 @@ use mist_core::audio::{
     encode_renditions,
 };
 use mist_core::crypto::{encrypt_segment, random_iv, random_key};
-use mist_core::hls::segment::{main_data_begin, reservoir_underflows, split_frames};
+use mist_core::hls::segment::{MAX_BOUNDARY_SHIFT, main_data_begin, reservoir_underflows, split_frames};
 use mist_core::hls::{
     KeyRef, MediaSegmentRef, SEGMENT_FRAMES, SEGMENTS_PER_KEY, Segment, key_index, media_playlist, parse_id3_timestamp,
-    segment_frames,
+    segment_frames, segment_renditions,
 };
 
 const SECONDS: f64 = 20.0;
@@ -70,7 +70,7 @@ fn write_wav(path: &Path, samples: &[f32]) {
     for s in samples {
         out.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes());
     }
-    std::fs::write(path, out).unwrap();
+    std::fs::write(path, out).expect("write the test WAV");
 }
 
 /// Runs ffmpeg quietly and fails the test with its error output.
@@ -94,7 +94,7 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("temp dir");
         let signal = test_signal();
         write_wav(&dir.path().join("source.wav"), &signal);
         Fixture { dir, signal }
@@ -108,9 +108,9 @@ impl Fixture {
     fn convert(&self, name: &str, args: &[&str]) -> PathBuf {
         let out = self.path(name);
         let src = self.path("source.wav");
-        let mut all = vec!["-i", src.to_str().unwrap()];
+        let mut all = vec!["-i", src.to_str().expect("UTF-8 temp path")];
         all.extend_from_slice(args);
-        all.push(out.to_str().unwrap());
+        all.push(out.to_str().expect("UTF-8 temp path"));
         ffmpeg(&all);
         out
     }
@@ -146,7 +146,7 @@ fn best_alignment(reference: &[f32], decoded: &[f32], max_lag: usize) -> (isize,
             (lag, correlation(window, &decoded[from..from + window.len()]))
         })
         .max_by(|a, b| a.1.total_cmp(&b.1))
-        .unwrap()
+        .expect("at least one lag")
 }
 
 #[test]
@@ -232,12 +232,12 @@ fn renditions_segment_identically_and_every_segment_stands_alone() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
 
+    let frame_lists: Vec<&Vec<Vec<u8>>> = renditions.iter().map(|(_, f)| f).collect();
+    let all_segments = segment_renditions(&frame_lists, SAMPLE_RATE);
     let segmented: Vec<(u32, Vec<Vec<u8>>, Vec<Segment>)> = renditions
-        .into_iter()
-        .map(|(kbps, frames)| {
-            let segments = segment_frames(&frames, SAMPLE_RATE);
-            (kbps, frames, segments)
-        })
+        .iter()
+        .zip(all_segments)
+        .map(|((kbps, frames), segments)| (*kbps, frames.clone(), segments))
         .collect();
 
     // Identical boundaries in every rendition.
@@ -262,7 +262,7 @@ fn renditions_segment_identically_and_every_segment_stands_alone() {
         for (i, segment) in segments.iter().enumerate() {
             assert_eq!(segment.index, i);
             if i < last {
-                assert_eq!(segment.frames, SEGMENT_FRAMES);
+                assert!((SEGMENT_FRAMES..=SEGMENT_FRAMES + MAX_BOUNDARY_SHIFT).contains(&segment.frames));
                 assert!((5.0..=7.0).contains(&segment.duration_s), "{}", segment.duration_s);
             } else {
                 assert!(segment.duration_s > 0.0 && segment.duration_s <= 7.0);
@@ -398,7 +398,7 @@ fn strict_symphonia_decode(bytes: &[u8]) -> Vec<f32> {
         .clone();
     let mut decoder = symphonia::default::get_codecs()
         .make_audio_decoder(&params, &AudioDecoderOptions::default().gapless(false))
-        .unwrap();
+        .expect("an MP3 decoder");
     let (mut out, mut scratch) = (Vec::new(), Vec::new());
     while let Some(packet) = format.next_packet().expect("no container error") {
         let buf = decoder.decode(&packet).expect("every frame decodes");
@@ -623,8 +623,10 @@ fn dense_noise_segments_stand_alone_at_every_bitrate() {
         source_channels: 2,
         truncated: None,
     };
-    for (kbps, frames) in encode_renditions(&audio).unwrap() {
-        let segments = segment_frames(&frames, SAMPLE_RATE);
+    let renditions = encode_renditions(&audio).unwrap();
+    let frame_lists: Vec<&Vec<Vec<u8>>> = renditions.iter().map(|(_, f)| f).collect();
+    let all_segments = segment_renditions(&frame_lists, SAMPLE_RATE);
+    for ((kbps, frames), segments) in renditions.iter().zip(all_segments) {
         let mut grown = 0;
         for segment in &segments {
             let (_, seg_frames) = segment_frames_of(segment);

@@ -32,6 +32,8 @@ pub struct AppContext {
     pub auth_limiter: RateLimiter,
     pub upload_limiter: RateLimiter,
     pub metrics: PrometheusHandle,
+    /// Real time, movable forward by tests.
+    pub clock: crate::clock::Clock,
 }
 
 impl Deref for AppState {
@@ -61,6 +63,7 @@ impl AppState {
             auth_limiter,
             upload_limiter,
             metrics: telemetry::metrics_handle(),
+            clock: crate::clock::Clock::default(),
         })))
     }
 }

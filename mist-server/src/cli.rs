@@ -31,9 +31,33 @@ pub enum Command {
     Worker,
     /// Apply database migrations and exit.
     Migrate,
+    /// Move this embedded installation (SQLite + local files) to PostgreSQL + S3.
+    /// Run it with the same MIST_MASTER_KEY the target will use.
+    MigrateTo {
+        /// The target PostgreSQL (empty of users).
+        #[arg(long, value_name = "postgres://…")]
+        database_url: String,
+        /// The target store, `s3://bucket[/prefix]` (AWS_* variables as usual).
+        #[arg(long, value_name = "s3://bucket[/prefix]")]
+        storage: String,
+    },
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Print the audio features and similarity embedding of a local file (no server needed).
+    Analyze {
+        /// An audio file: MP3, AAC/M4A, FLAC, WAV, Ogg Vorbis or ALAC.
+        file: PathBuf,
+        /// Print JSON (features, embedding) instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recompute features and embeddings of ready tracks from their stored originals.
+    ReindexFeatures {
+        /// Every ready track, not only those without features or with an older feature version.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

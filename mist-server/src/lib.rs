@@ -4,15 +4,19 @@
 //! integration tests run exactly the code the binary runs.
 
 pub mod accounts;
+pub mod analysis;
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod http;
 pub mod ingest;
+pub mod quota;
 pub mod storage;
 pub mod telemetry;
+pub mod transfer;
 pub mod worker;
 
 #[cfg(feature = "testing")]

@@ -30,6 +30,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Analysing a local file needs no settings, data dir or database.
+    if let Some(Command::Analyze { file, json }) = &cli.command {
+        return mist_server::analysis::print_file_analysis(file, *json);
+    }
     let flags = FlagOverrides {
         config_file: cli.config.clone(),
         data_dir: cli.data_dir.clone(),
@@ -47,6 +51,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = mist_server::db::Db::connect(&settings).await?;
             db.migrate().await?;
             println!("migrations applied ({})", db.kind());
+            Ok(())
+        }
+        Command::MigrateTo { database_url, storage } => migrate_to(settings, database_url, &storage).await,
+        Command::Analyze { file, json } => mist_server::analysis::print_file_analysis(&file, json),
+        Command::ReindexFeatures { all } => {
+            let state = AppState::connect(settings).await?;
+            let summary = mist_server::analysis::reindex(&state, all).await?;
+            if summary.failed > 0 {
+                anyhow::bail!("{} track(s) could not be analysed", summary.failed);
+            }
             Ok(())
         }
         Command::User(UserCommand::Create(args)) => {
@@ -75,4 +89,25 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(%addr, database = state.db.kind(), storage = state.store.kind(), with_worker, "mist-server listening");
     println!("mist-server listening on http://{addr}");
     app.serve(shutdown_signal()).await
+}
+
+async fn migrate_to(settings: Settings, database_url: String, storage: &str) -> anyhow::Result<()> {
+    if !settings.is_embedded_database() {
+        anyhow::bail!("migrate-to moves the embedded installation: unset DATABASE_URL and point --data-dir at it");
+    }
+    let source_db = mist_server::db::Db::connect(&settings).await?;
+    source_db.migrate().await?;
+    let source_store = mist_server::storage::ObjectStore::open(&settings.storage).await?;
+    let mut target = settings.clone();
+    target.database_url = Some(database_url.into());
+    target.storage.location = storage.parse().context("invalid --storage")?;
+    let target_db = mist_server::db::Db::connect(&target).await?;
+    let target_store = mist_server::storage::ObjectStore::open(&target.storage)
+        .await
+        .context("cannot open the target store")?;
+    mist_server::transfer::migrate_to((&source_db, &source_store), (&target_db, &target_store)).await?;
+    println!(
+        "done: start mist-server with DATABASE_URL and MIST_STORAGE={storage} and the same MIST_MASTER_KEY and MIST_JWT_SECRET"
+    );
+    Ok(())
 }

@@ -8,20 +8,7 @@ use mist_server::testing::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, TestApp, TestOp
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-    };
-}
-
-on_both!(
+mist_server::on_both!(
     register_login_and_me,
     admin_exists_on_first_start,
     malformed_json_is_400_in_the_error_shape,
@@ -414,4 +401,27 @@ async fn restart_keeps_users(backend: Backend) {
     // Tokens issued before the restart stay valid: the secret is kept.
     let me = app.client().with_token(registered.token).me().await.expect("old token");
     assert_eq!(me.id, registered.user.id);
+}
+
+/// docs/api.md names every route of the OpenAPI document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_doc_covers_the_openapi_document() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let doc: Value = reqwest::get(app.url("/api/v1/openapi.json"))
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("json");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/api.md")).expect("docs/api.md");
+    let mut missing = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("methods").keys() {
+            let route = format!("{} {path}", method.to_uppercase());
+            if !text.contains(&route) {
+                missing.push(route);
+            }
+        }
+    }
+    assert!(missing.is_empty(), "docs/api.md does not describe: {missing:#?}");
 }

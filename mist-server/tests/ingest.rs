@@ -474,3 +474,57 @@ async fn sqlite_worker_killed_mid_job_is_replaced() {
     let track = client.track(&job.track_id).await.expect("track");
     assert!((track.duration_s - 240.0).abs() < 0.2);
 }
+
+/// The series operators watch, read after an upload and a playback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_metrics_show_requests_jobs_transcodes_and_quota_refusals() {
+    let app = spawn_with(TestOptions {
+        tweak: |s| s.free_daily_seconds = 5,
+        ..TestOptions::new(Backend::Sqlite)
+    })
+    .await;
+    let client = user_client(&app, "max").await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let track = ingest(
+        &client,
+        &source(dir.path(), 10.0, "wav", &[]),
+        CompleteUploadRequest::default(),
+    )
+    .await;
+    let session = client.open_session(&track.id).await.expect("session");
+    app.state.clock.advance(Duration::from_secs(8));
+    let beat = mist_core::api::HeartbeatRequest {
+        seq: 1,
+        position_s: 8.0,
+        playing: true,
+    };
+    client.heartbeat(&session.session_id, &beat).await.expect("heartbeat");
+    let refused = client.open_session(&track.id).await.expect_err("quota of 5 s is spent");
+    assert_eq!(refused.code(), Some("quota_exceeded"));
+
+    let metrics = reqwest::get(app.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for series in [
+        "mist_http_requests_total{",
+        "mist_http_request_duration_seconds_bucket{",
+        "mist_jobs{status=\"queued\"}",
+        "mist_jobs{status=\"failed\"}",
+        "mist_jobs_total{kind=\"ingest\",result=\"ready\"}",
+        "mist_job_duration_seconds_count{kind=\"ingest\"}",
+        "mist_quota_refusals_total",
+        "mist_playback_sessions_total",
+    ] {
+        assert!(metrics.contains(series), "{series} missing from /metrics:\n{metrics}");
+    }
+    let refusals = metrics
+        .lines()
+        .find(|l| l.starts_with("mist_quota_refusals_total"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .expect("refusal count");
+    assert!(refusals >= 1.0);
+}

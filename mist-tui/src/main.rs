@@ -5,6 +5,7 @@
 //! `mist: error: ...`), 2 usage (clap's own). Commands live in [`cli`], state
 //! on disk in [`config`].
 
+mod audio;
 mod cli;
 mod config;
 

@@ -512,15 +512,9 @@ mod tests {
                 | Position::REAR_RIGHT,
         );
         let g = stereo_gains(&ch);
-        let s = 1.0 + 2.0 * std::f32::consts::FRAC_1_SQRT_2;
-        let expected = [
-            (1.0, 0.0),
-            (0.0, 1.0),
-            (0.7071, 0.7071),
-            (0.0, 0.0),
-            (0.7071, 0.0),
-            (0.0, 0.7071),
-        ];
+        let h = std::f32::consts::FRAC_1_SQRT_2;
+        let s = 1.0 + 2.0 * h;
+        let expected = [(1.0, 0.0), (0.0, 1.0), (h, h), (0.0, 0.0), (h, 0.0), (0.0, h)];
         for ((l, r), (el, er)) in g.iter().zip(expected) {
             assert!((l - el / s).abs() < 1e-3 && (r - er / s).abs() < 1e-3, "{g:?}");
         }

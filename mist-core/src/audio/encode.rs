@@ -35,12 +35,15 @@ use crate::hls::segment::split_frames;
 /// The renditions every track gets, in kbit/s.
 pub const BITRATES_KBPS: [u32; 3] = [64, 128, 192];
 
+/// A rendition's MP3 frames in order, one `Vec<u8>` per frame.
+pub type Mp3Frames = Vec<Vec<u8>>;
+
 /// Stereo frames handed to LAME per call; any size works, this bounds the buffer.
 const CHUNK_FRAMES: usize = 1152 * 64;
 
 /// Encodes `audio` as CBR MP3 at `kbps` and returns its frames in order (one
 /// `Vec<u8>` per 1152-sample frame, the last padded with silence).
-pub fn encode_mp3_frames(audio: &DecodedAudio, kbps: u32) -> Result<Vec<Vec<u8>>, AudioError> {
+pub fn encode_mp3_frames(audio: &DecodedAudio, kbps: u32) -> Result<Mp3Frames, AudioError> {
     let bitrate = match kbps {
         64 => Bitrate::Kbps64,
         96 => Bitrate::Kbps96,
@@ -50,31 +53,22 @@ pub fn encode_mp3_frames(audio: &DecodedAudio, kbps: u32) -> Result<Vec<Vec<u8>>
         256 => Bitrate::Kbps256,
         320 => Bitrate::Kbps320,
         other => {
-            return Err(AudioError::Encode(format!(
-                "{other} kbit/s is not a rendition bitrate"
-            )));
+            return Err(AudioError::Encode(format!("{other} kbit/s is not a rendition bitrate")));
         }
     };
     let setting = |what: &str, e: mp3lame_encoder::BuildError| {
         AudioError::Encode(format!("LAME rejected the {what} setting: {e}"))
     };
-    let mut builder = Builder::new()
-        .ok_or_else(|| AudioError::Encode("LAME could not allocate an encoder".into()))?;
-    builder
-        .set_num_channels(2)
-        .map_err(|e| setting("channel count", e))?;
+    let mut builder = Builder::new().ok_or_else(|| AudioError::Encode("LAME could not allocate an encoder".into()))?;
+    builder.set_num_channels(2).map_err(|e| setting("channel count", e))?;
     builder
         .set_sample_rate(SAMPLE_RATE)
         .map_err(|e| setting("input sample rate", e))?;
     builder
         .set_output_sample_rate(NonZeroU32::new(SAMPLE_RATE))
         .map_err(|e| setting("output sample rate", e))?;
-    builder
-        .set_brate(bitrate)
-        .map_err(|e| setting("bitrate", e))?;
-    builder
-        .set_vbr_mode(VbrMode::Off)
-        .map_err(|e| setting("CBR mode", e))?;
+    builder.set_brate(bitrate).map_err(|e| setting("bitrate", e))?;
+    builder.set_vbr_mode(VbrMode::Off).map_err(|e| setting("CBR mode", e))?;
     builder
         .set_mode(Mode::JointStereo)
         .map_err(|e| setting("joint stereo", e))?;
@@ -84,14 +78,11 @@ pub fn encode_mp3_frames(audio: &DecodedAudio, kbps: u32) -> Result<Vec<Vec<u8>>
         .map_err(|e| setting("quality", e))?;
     // No Xing/LAME frame: it would be a silent frame (or a blank placeholder)
     // at the start of the first segment and skew frame alignment.
-    builder
-        .set_to_write_vbr_tag(false)
-        .map_err(|e| setting("VBR tag", e))?;
+    builder.set_to_write_vbr_tag(false).map_err(|e| setting("VBR tag", e))?;
     let mut encoder = builder.build().map_err(|e| setting("combined", e))?;
 
     let frames = audio.frames();
-    let mut stream =
-        Vec::with_capacity(frames / 1152 * (kbps as usize * 1000 / 8 * 1152 / 44_100 + 1) + 8192);
+    let mut stream = Vec::with_capacity(frames / 1152 * (kbps as usize * 1000 / 8 * 1152 / 44_100 + 1) + 8192);
     for chunk in audio.samples.chunks(CHUNK_FRAMES * 2) {
         stream.reserve(mp3lame_encoder::max_required_buffer_size(chunk.len() / 2));
         encoder
@@ -110,7 +101,7 @@ pub fn encode_mp3_frames(audio: &DecodedAudio, kbps: u32) -> Result<Vec<Vec<u8>>
 /// Encodes all [`BITRATES_KBPS`] renditions in parallel, one thread each (LAME
 /// is single-threaded and its encoders are independent), returned in
 /// `BITRATES_KBPS` order as `(kbps, frames)`.
-pub fn encode_renditions(audio: &DecodedAudio) -> Result<Vec<(u32, Vec<Vec<u8>>)>, AudioError> {
+pub fn encode_renditions(audio: &DecodedAudio) -> Result<Vec<(u32, Mp3Frames)>, AudioError> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = BITRATES_KBPS
             .iter()
@@ -158,11 +149,7 @@ mod tests {
         for kbps in BITRATES_KBPS {
             let frames = encode_mp3_frames(&audio, kbps).unwrap();
             // 88 200 samples + 576 delay, padded to whole frames (+ LAME's flush frame).
-            assert!(
-                (78..=80).contains(&frames.len()),
-                "{kbps}k: {} frames",
-                frames.len()
-            );
+            assert!((78..=80).contains(&frames.len()), "{kbps}k: {} frames", frames.len());
             for f in &frames {
                 let h = FrameHeader::parse(f).unwrap();
                 assert_eq!(
@@ -183,10 +170,7 @@ mod tests {
                 .iter()
                 .map(|(_, f)| f.len())
                 .collect();
-            assert!(
-                counts.windows(2).all(|w| w[0] == w[1]),
-                "{seconds} s: {counts:?}"
-            );
+            assert!(counts.windows(2).all(|w| w[0] == w[1]), "{seconds} s: {counts:?}");
         }
     }
 
@@ -198,9 +182,6 @@ mod tests {
 
     #[test]
     fn odd_bitrates_are_refused() {
-        assert!(matches!(
-            encode_mp3_frames(&tone(0.1), 100),
-            Err(AudioError::Encode(_))
-        ));
+        assert!(matches!(encode_mp3_frames(&tone(0.1), 100), Err(AudioError::Encode(_))));
     }
 }

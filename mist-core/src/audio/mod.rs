@@ -16,7 +16,7 @@ pub mod resample;
 
 pub use decode::{decode_bytes, decode_file};
 #[cfg(feature = "encode")]
-pub use encode::{BITRATES_KBPS, encode_mp3_frames, encode_renditions};
+pub use encode::{BITRATES_KBPS, Mp3Frames, encode_mp3_frames, encode_renditions};
 pub use resample::resample_interleaved;
 
 /// The sample rate of every decoded track and every rendition.
@@ -69,10 +69,7 @@ impl DecodedAudio {
 
     /// The mono mix (L + R) / 2, for analysis.
     pub fn mono(&self) -> Vec<f32> {
-        self.samples
-            .chunks_exact(2)
-            .map(|lr| (lr[0] + lr[1]) * 0.5)
-            .collect()
+        self.samples.chunks_exact(2).map(|lr| (lr[0] + lr[1]) * 0.5).collect()
     }
 
     /// Turns a truncated decode into [`AudioError::Truncated`], for callers that

@@ -72,10 +72,7 @@ mod tests {
     /// Frequency from zero crossings of the middle of a mono signal (ends skipped).
     fn zero_crossing_freq(mono: &[f32], rate: u32) -> f32 {
         let mid = &mono[mono.len() / 10..mono.len() * 9 / 10];
-        let crossings = mid
-            .windows(2)
-            .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
-            .count();
+        let crossings = mid.windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count();
         crossings as f32 / 2.0 / (mid.len() as f32 / rate as f32)
     }
 
@@ -117,11 +114,7 @@ mod tests {
         let left = tone(1000.0, 22_050, 0.5, 1);
         let input: Vec<f32> = left.iter().flat_map(|&l| [l, 0.0]).collect();
         let out = resample_interleaved(&input, 2, 22_050, 44_100).unwrap();
-        let right_peak = out
-            .iter()
-            .skip(1)
-            .step_by(2)
-            .fold(0.0f32, |m, s| m.max(s.abs()));
+        let right_peak = out.iter().skip(1).step_by(2).fold(0.0f32, |m, s| m.max(s.abs()));
         assert!(right_peak < 1e-4, "right channel peak {right_peak}");
         let l: Vec<f32> = out.iter().step_by(2).copied().collect();
         assert!((zero_crossing_freq(&l, 44_100) - 1000.0).abs() < 3.0);
@@ -130,17 +123,10 @@ mod tests {
     #[test]
     fn equal_rates_and_bad_arguments() {
         let input = vec![0.1, 0.2, 0.3, 0.4];
-        assert_eq!(
-            resample_interleaved(&input, 2, 44_100, 44_100).unwrap(),
-            input
-        );
+        assert_eq!(resample_interleaved(&input, 2, 44_100, 44_100).unwrap(), input);
         assert!(resample_interleaved(&input, 0, 48_000, 44_100).is_err());
         assert!(resample_interleaved(&input, 3, 48_000, 44_100).is_err());
         assert!(resample_interleaved(&input, 2, 0, 44_100).is_err());
-        assert!(
-            resample_interleaved(&[], 2, 48_000, 44_100)
-                .unwrap()
-                .is_empty()
-        );
+        assert!(resample_interleaved(&[], 2, 48_000, 44_100).unwrap().is_empty());
     }
 }

@@ -91,11 +91,7 @@ fn tag_header(data: &[u8]) -> Option<(TagHeader, usize)> {
     }
     let flags = data[5];
     let size = from_syncsafe(data[6..10].try_into().ok()?)? as usize;
-    let footer = if major == 4 && flags & 0x10 != 0 {
-        10
-    } else {
-        0
-    };
+    let footer = if major == 4 && flags & 0x10 != 0 { 10 } else { 0 };
     let frames_end = 10 + size;
     let mut frames_start = 10;
     if flags & 0x40 != 0 {
@@ -196,10 +192,7 @@ mod tests {
     #[test]
     fn parse_rejects_what_is_not_a_timestamp_tag() {
         assert_eq!(parse_id3_timestamp(b""), None);
-        assert_eq!(
-            parse_id3_timestamp(&[0xFF, 0xFB, 0x90, 0x64, 0, 0, 0, 0, 0, 0]),
-            None
-        );
+        assert_eq!(parse_id3_timestamp(&[0xFF, 0xFB, 0x90, 0x64, 0, 0, 0, 0, 0, 0]), None);
         let mut other_owner = id3_timestamp_tag(7);
         other_owner[20] = b'X';
         assert_eq!(parse_id3_timestamp(&other_owner), None);

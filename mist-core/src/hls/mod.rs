@@ -14,7 +14,7 @@ pub mod segment;
 
 pub use id3::{id3_tag_len, id3_timestamp_tag, parse_id3_timestamp};
 pub use playlist::{
-    KeyRef, MP3_CODECS, MediaSegmentRef, SEGMENTS_PER_KEY, Variant, bandwidth, key_count,
-    key_index, key_segments, master_playlist, media_playlist,
+    KeyRef, MP3_CODECS, MediaSegmentRef, SEGMENTS_PER_KEY, Variant, bandwidth, key_count, key_index, key_segments,
+    master_playlist, media_playlist,
 };
-pub use segment::{SEGMENT_FRAMES, Segment, segment_frames};
+pub use segment::{SEGMENT_FRAMES, Segment, segment_frames, segment_renditions};

@@ -133,12 +133,10 @@ pub fn bandwidth(segments: &[(usize, f64)]) -> (u64, u64) {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
 }
 
 #[cfg(test)]
@@ -242,11 +240,7 @@ seg_00002.mp3
         for n in 0..23 {
             let covered: Vec<usize> = (0..key_count(n)).flat_map(|k| key_segments(k, n)).collect();
             assert_eq!(covered, (0..n).collect::<Vec<_>>());
-            assert!(
-                covered
-                    .iter()
-                    .all(|&s| key_segments(key_index(s), n).contains(&s))
-            );
+            assert!(covered.iter().all(|&s| key_segments(key_index(s), n).contains(&s)));
         }
     }
 

@@ -10,19 +10,36 @@
 //!
 //! A Layer III frame may keep part of its audio data ("main data") in the
 //! unused tail of the frames before it: the bit reservoir. A decoder that
-//! starts at a segment boundary (a seek, a rendition switch) has not seen those
-//! frames and drops the first granules of the segment. LAME can be told not to
-//! use the reservoir, but only through its C API, which the safe
-//! `mp3lame-encoder` wrapper does not expose. So [`segment_frames`] rewrites
-//! the first frames of every segment so that no frame refers to bytes before
-//! its segment: the main data is moved forward into a fresh layout, and when a
-//! frame's own slot is too small for it the frame's bitrate index is raised
-//! (a legal per-frame bitrate change, as in VBR streams). Audio data is copied
-//! bit for bit; only `main_data_begin`, the bitrate index and the padding bit
-//! change. If the encoder already produced self-contained frames this is a no-op.
+//! starts at a segment boundary (a seek, a rendition switch, a player that
+//! decodes segment by segment) has not seen those frames and silences the
+//! first granules of the segment. LAME can be told not to use the reservoir,
+//! but only through its C API, which the safe `mp3lame-encoder` wrapper does
+//! not expose. So the segmenter rewrites the first frames of every segment so
+//! that no frame refers to bytes before its segment: main data is laid out
+//! afresh from the segment's start, and where a frame's slot is too small for
+//! what it must now carry, that frame (or the one before it) moves to a higher
+//! bitrate index — a legal per-frame bitrate change, as in VBR streams. Audio
+//! data is copied bit for bit; only `main_data_begin`, the bitrate index and
+//! the padding bit change, so decoded audio is identical. Typically 2–5 frames
+//! per rendition grow, costing well under 1 % in size. If the encoder already
+//! produced self-contained frames this is a no-op.
 //!
-//! Frame boundaries never move, so segment boundaries are the same in every
-//! rendition made from the same samples.
+//! The one thing repacking cannot do is fit more than 1009 bytes of main data
+//! into the *first* frame of a segment (a 320 kbit/s frame is the largest).
+//! LAME reaches that only at 192 kbit/s and up on dense material, a few frames
+//! in a thousand; [`segment_renditions`] moves such a boundary a frame or two
+//! later in every rendition at once.
+//!
+//! Frame boundaries never move, and segment boundaries are chosen on frame
+//! indices shared by all renditions, so a player can switch rendition at any
+//! segment.
+//!
+//! Decoders: these segments carry no Xing/LAME header, and their first frames
+//! may have a higher bitrate than the rest. symphonia then *estimates* a too
+//! short length from the first frames and, with gapless decoding on, drops the
+//! tail of the segment: decode segments with gapless off (as
+//! [`crate::audio::decode_bytes`] does for any MP3 without a LAME tag) or from
+//! a non-seekable stream.
 
 use std::ops::Range;
 
@@ -79,9 +96,7 @@ pub struct FrameHeader {
     pub channel_mode: u8,
 }
 
-const BITRATES_MPEG1: [u32; 15] = [
-    0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
-];
+const BITRATES_MPEG1: [u32; 15] = [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320];
 const BITRATES_MPEG2: [u32; 15] = [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160];
 
 impl FrameHeader {
@@ -129,12 +144,7 @@ impl FrameHeader {
 
     /// Total frame length in bytes, header included.
     pub fn frame_len(&self) -> usize {
-        frame_len(
-            self.version,
-            self.bitrate_kbps,
-            self.sample_rate,
-            self.padding,
-        )
+        frame_len(self.version, self.bitrate_kbps, self.sample_rate, self.padding)
     }
 
     /// PCM samples (per channel) the frame decodes to.
@@ -241,15 +251,14 @@ impl FrameLayout {
         let side_start = header.side_info_offset();
         let side = frame.get(side_start..side_start + header.side_info_len())?;
         let mut bits = BitReader::new(side);
-        let (main_data_begin, granules, private_bits, per_granule_bits) =
-            match (header.version, header.channels()) {
-                // Skipped per granule and channel after part2_3_length: MPEG-1 has
-                // 59 - 12 = 47 more bits, MPEG-2 63 - 12 = 51 (its scalefac_compress is 9 bits).
-                (MpegVersion::Mpeg1, 1) => (bits.read(9)?, 2, 5 + 4, 47),
-                (MpegVersion::Mpeg1, _) => (bits.read(9)?, 2, 3 + 8, 47),
-                (_, 1) => (bits.read(8)?, 1, 1, 51),
-                (_, _) => (bits.read(8)?, 1, 2, 51),
-            };
+        let (main_data_begin, granules, private_bits, per_granule_bits) = match (header.version, header.channels()) {
+            // Skipped per granule and channel after part2_3_length: MPEG-1 has
+            // 59 - 12 = 47 more bits, MPEG-2 63 - 12 = 51 (its scalefac_compress is 9 bits).
+            (MpegVersion::Mpeg1, 1) => (bits.read(9)?, 2, 5 + 4, 47),
+            (MpegVersion::Mpeg1, _) => (bits.read(9)?, 2, 3 + 8, 47),
+            (_, 1) => (bits.read(8)?, 1, 1, 51),
+            (_, _) => (bits.read(8)?, 1, 2, 51),
+        };
         bits.skip(private_bits)?; // private bits and (MPEG-1) scfsi
         let mut main_bits = 0usize;
         for _ in 0..granules * header.channels() {
@@ -318,7 +327,11 @@ pub fn reservoir_underflows<F: AsRef<[u8]>>(frames: &[F]) -> usize {
     underflows
 }
 
-/// Cuts a rendition's MP3 frames into segments of [`SEGMENT_FRAMES`] frames
+/// Frames a segment boundary may move later so that every rendition can
+/// start a segment there (see [`segment_renditions`]): 20 frames ≈ 0.5 s.
+pub const MAX_BOUNDARY_SHIFT: usize = 20;
+
+/// Cuts one rendition's MP3 frames into segments of [`SEGMENT_FRAMES`] frames
 /// (the last may be shorter).
 ///
 /// Each segment starts with an ID3v2.4 tag whose `PRIV`
@@ -326,37 +339,112 @@ pub fn reservoir_underflows<F: AsRef<[u8]>>(frames: &[F]) -> usize {
 /// timestamp of the segment's first sample (RFC 8216 §3.4), and its frames are
 /// repacked so that it decodes on its own (see the module docs). Durations and
 /// timestamps use `sample_rate` and the frames' own sample counts.
+///
+/// Boundaries here are fixed, so separate calls for several renditions agree.
+/// Rarely (dense material at 192 kbit/s and up) the first frame of a segment
+/// holds more data than any single frame can carry; that segment then keeps
+/// the encoder's frames and needs its predecessor to decode its first
+/// granules. [`segment_renditions`] avoids this by moving such a boundary in
+/// every rendition at once; the ingest uses that.
 pub fn segment_frames(frames: &[Vec<u8>], sample_rate: u32) -> Vec<Segment> {
-    let sample_rate = u64::from(sample_rate.max(1));
-    let layouts: Vec<Option<FrameLayout>> = frames.iter().map(|f| FrameLayout::parse(f)).collect();
-    let reservoir = ReservoirStream::new(frames, &layouts);
-    let samples_of = |i: usize| layouts[i].map_or(1152, |l| l.header.samples_per_frame()) as u64;
+    let rendition = Rendition::new(frames);
+    let boundaries: Vec<usize> = (0..frames.len()).step_by(SEGMENT_FRAMES).collect();
+    rendition.segments(&boundaries, sample_rate)
+}
 
-    let mut segments = Vec::with_capacity(frames.len().div_ceil(SEGMENT_FRAMES));
-    let mut first_sample = 0u64;
-    for (index, start) in (0..frames.len()).step_by(SEGMENT_FRAMES).enumerate() {
-        let range = start..(start + SEGMENT_FRAMES).min(frames.len());
-        let samples: u64 = range.clone().map(samples_of).sum();
-        let pts = (u128::from(first_sample) * u128::from(PTS_HZ) / u128::from(sample_rate)) as u64;
-
-        let mut data = id3_timestamp_tag(pts);
-        match reservoir.as_ref().and_then(|r| r.repack(range.clone())) {
-            Some(repacked) => repacked.iter().for_each(|f| data.extend_from_slice(f)),
-            // Not a stream we understand: keep the frames exactly as they are.
-            None => frames[range.clone()]
-                .iter()
-                .for_each(|f| data.extend_from_slice(f)),
-        }
-        segments.push(Segment {
-            index,
-            first_frame: start,
-            frames: range.len(),
-            duration_s: samples as f64 / sample_rate as f64,
-            data,
-        });
-        first_sample += samples;
+/// Segments several renditions of the same audio with shared boundaries.
+///
+/// Like [`segment_frames`], but a boundary where some rendition's first frame
+/// could not be made self-contained moves up to [`MAX_BOUNDARY_SHIFT`] frames
+/// later, in every rendition, so segments are 230–250 frames (6.0–6.5 s) and
+/// frame-aligned everywhere. Renditions must have the same number of frames
+/// (true of `audio::encode_renditions`); if they do
+/// not, each is cut with fixed boundaries instead.
+pub fn segment_renditions<F: AsRef<[Vec<u8>]>>(renditions: &[F], sample_rate: u32) -> Vec<Vec<Segment>> {
+    let len = renditions.first().map_or(0, |r| r.as_ref().len());
+    if renditions.iter().any(|r| r.as_ref().len() != len) {
+        return renditions
+            .iter()
+            .map(|r| segment_frames(r.as_ref(), sample_rate))
+            .collect();
     }
-    segments
+    let parsed: Vec<Rendition<'_>> = renditions.iter().map(|r| Rendition::new(r.as_ref())).collect();
+    let mut boundaries = Vec::new();
+    let mut start = 0;
+    while start < len {
+        boundaries.push(start);
+        let nominal = start + SEGMENT_FRAMES;
+        start = if nominal >= len {
+            nominal
+        } else {
+            let last = (nominal + MAX_BOUNDARY_SHIFT).min(len - 1);
+            (nominal..=last)
+                .find(|&b| parsed.iter().all(|r| r.can_start_segment_at(b)))
+                .unwrap_or(nominal)
+        };
+    }
+    parsed.iter().map(|r| r.segments(&boundaries, sample_rate)).collect()
+}
+
+/// One rendition's frames with what the segmenter knows about them.
+struct Rendition<'a> {
+    frames: &'a [Vec<u8>],
+    /// Samples per frame (1152 unless the stream is not MPEG-1).
+    samples: Vec<u64>,
+    /// `None` if any frame is not a Layer III frame we can repack.
+    reservoir: Option<ReservoirStream<'a>>,
+}
+
+impl<'a> Rendition<'a> {
+    fn new(frames: &'a [Vec<u8>]) -> Self {
+        let layouts: Vec<Option<FrameLayout>> = frames.iter().map(|f| FrameLayout::parse(f)).collect();
+        let samples = layouts
+            .iter()
+            .map(|l| l.map_or(1152, |l| l.header.samples_per_frame()) as u64)
+            .collect();
+        Rendition {
+            frames,
+            samples,
+            reservoir: ReservoirStream::new(frames, &layouts),
+        }
+    }
+
+    fn can_start_segment_at(&self, frame: usize) -> bool {
+        self.reservoir.as_ref().is_none_or(|r| r.fits_as_first(frame))
+    }
+
+    /// Segments starting at each of `boundaries` (ascending, the first 0).
+    fn segments(&self, boundaries: &[usize], sample_rate: u32) -> Vec<Segment> {
+        let sample_rate = u64::from(sample_rate.max(1));
+        let ends = boundaries.iter().skip(1).copied().chain([self.frames.len()]);
+        let mut first_sample = 0u64;
+        boundaries
+            .iter()
+            .zip(ends)
+            .enumerate()
+            .map(|(index, (&start, end))| {
+                let range = start..end;
+                let samples: u64 = self.samples[range.clone()].iter().sum();
+                let pts = (u128::from(first_sample) * u128::from(PTS_HZ) / u128::from(sample_rate)) as u64;
+                let mut data = id3_timestamp_tag(pts);
+                match self.reservoir.as_ref().and_then(|r| r.repack(range.clone())) {
+                    Some(repacked) => repacked.iter().for_each(|f| data.extend_from_slice(f)),
+                    // Not a stream we can repack: keep the frames exactly as they are.
+                    None => self.frames[range.clone()]
+                        .iter()
+                        .for_each(|f| data.extend_from_slice(f)),
+                }
+                first_sample += samples;
+                Segment {
+                    index,
+                    first_frame: start,
+                    frames: range.len(),
+                    duration_s: samples as f64 / sample_rate as f64,
+                    data,
+                }
+            })
+            .collect()
+    }
 }
 
 /// A whole rendition seen as the decoder sees it: frame headers and side
@@ -395,86 +483,89 @@ impl<'a> ReservoirStream<'a> {
         })
     }
 
+    /// Whether frame `i` can open a segment: with nothing before it, all its
+    /// main data must fit its own slot, grown to the largest frame if need be.
+    fn fits_as_first(&self, i: usize) -> bool {
+        let layout = &self.layouts[i];
+        layout.main_data_len <= layout.slot_len
+            || grow_frame(&layout.header, layout.slot_len, layout.main_data_len).is_some()
+    }
+
     /// Lays the main data of `range` out afresh so that nothing refers to bytes
-    /// before the first frame. `None` if some frame cannot be made to fit even at
-    /// the highest bitrate (the caller then keeps the original frames).
+    /// before the first frame, growing frames where their data does not fit.
+    /// `None` if the first frame cannot hold its data even at the highest
+    /// bitrate (the caller then keeps the original frames).
     fn repack(&self, range: Range<usize>) -> Option<Vec<Vec<u8>>> {
-        struct Placed {
-            header: FrameHeader,
-            slot_start: usize,
-            slot_len: usize,
-            main_data_begin: usize,
-        }
         if reservoir_underflows(&self.frames[range.clone()]) == 0 {
             return Some(self.frames[range].to_vec());
         }
-        let mut new_stream: Vec<u8> = Vec::new();
-        let mut placed = Vec::with_capacity(range.len());
-        let mut next_free = 0usize; // first byte after the previous frame's main data
-        let mut slot_start = 0usize;
-        for i in range.clone() {
-            let layout = &self.layouts[i];
-            let len = layout.main_data_len;
-            // Keep the encoder's placement relative to the slot where the cut
-            // allows it, so the layout converges back to the original within a
-            // few frames; otherwise start right after the previous frame's data.
-            let data_start = next_free.max(slot_start.saturating_sub(layout.main_data_begin));
-            // The data must end inside this frame's slot.
-            let needed_slot = (data_start + len).saturating_sub(slot_start);
-            let (header, slot_len) = if needed_slot <= layout.slot_len {
-                (layout.header, layout.slot_len)
-            } else {
-                grow_frame(&layout.header, layout.slot_len, needed_slot)?
-            };
-            if new_stream.len() < slot_start + slot_len {
-                new_stream.resize(slot_start + slot_len, 0);
+        let layouts = &self.layouts[range.clone()];
+        // Slot sizes, starting from the encoder's and only ever growing.
+        let mut sizes: Vec<(FrameHeader, usize)> = layouts.iter().map(|l| (l.header, l.slot_len)).collect();
+        let placement = 'layout: loop {
+            let mut placement = Vec::with_capacity(layouts.len());
+            let mut next_free = 0usize; // first byte after the previous frame's main data
+            let mut slot_start = 0usize;
+            for (j, layout) in layouts.iter().enumerate() {
+                // Keep the encoder's placement relative to the slot where the cut
+                // allows, so the layout converges back to the original within a
+                // few frames; otherwise start right after the previous frame's data.
+                let data_start = next_free.max(slot_start.saturating_sub(layout.main_data_begin));
+                let needed = (data_start + layout.main_data_len).saturating_sub(slot_start);
+                if needed > sizes[j].1 {
+                    if let Some(grown) = grow_frame(&layout.header, layout.slot_len, needed) {
+                        sizes[j] = grown;
+                    } else {
+                        // Even the largest frame is too small: make room before
+                        // it by growing the nearest earlier frame that can still
+                        // grow, and lay out again. Sizes only increase, so this ends.
+                        let earlier = (0..j).rev().find_map(|k| {
+                            grow_frame(&layouts[k].header, layouts[k].slot_len, sizes[k].1 + 1).map(|grown| (k, grown))
+                        });
+                        let (k, grown) = earlier?;
+                        sizes[k] = grown;
+                        continue 'layout;
+                    }
+                }
+                placement.push((slot_start, data_start));
+                next_free = data_start + layout.main_data_len;
+                slot_start += sizes[j].1;
             }
-            let src = self.data_start[i];
-            new_stream[data_start..data_start + len]
-                .copy_from_slice(&self.virtual_stream[src..src + len]);
-            placed.push(Placed {
-                header,
-                slot_start,
-                slot_len,
-                main_data_begin: slot_start - data_start,
-            });
-            next_free = data_start + len;
-            slot_start += slot_len;
-        }
+            break placement;
+        };
 
-        let repacked = range
-            .zip(placed)
-            .map(|(i, p)| {
+        let total = placement.last().map_or(0, |&(s, _)| s) + sizes.last().map_or(0, |s| s.1);
+        let mut new_stream = vec![0u8; total];
+        for ((i, layout), &(_, data_start)) in range.clone().zip(layouts).zip(&placement) {
+            let (src, len) = (self.data_start[i], layout.main_data_len);
+            new_stream[data_start..data_start + len].copy_from_slice(&self.virtual_stream[src..src + len]);
+        }
+        let frames = range
+            .zip(sizes)
+            .zip(placement)
+            .map(|((i, (header, slot_len)), (slot_start, data_start))| {
                 let original = &self.frames[i];
-                let side_start = p.header.side_info_offset();
-                let side_end = side_start + p.header.side_info_len();
-                let mut frame = Vec::with_capacity(side_end + p.slot_len);
+                let side_start = header.side_info_offset();
+                let side_end = side_start + header.side_info_len();
+                let mut frame = Vec::with_capacity(side_end + slot_len);
                 frame.extend_from_slice(&original[..side_end]);
-                write_header(&mut frame, &p.header);
-                write_main_data_begin(
-                    &mut frame[side_start..side_end],
-                    &p.header,
-                    p.main_data_begin,
-                );
-                if p.header.crc {
+                write_header(&mut frame, &header);
+                write_main_data_begin(&mut frame[side_start..side_end], &header, slot_start - data_start);
+                if header.crc {
                     let crc = layer3_crc(&frame[2..4], &frame[side_start..side_end]);
                     frame[4..6].copy_from_slice(&crc.to_be_bytes());
                 }
-                frame.extend_from_slice(&new_stream[p.slot_start..p.slot_start + p.slot_len]);
+                frame.extend_from_slice(&new_stream[slot_start..slot_start + slot_len]);
                 frame
             })
             .collect();
-        Some(repacked)
+        Some(frames)
     }
 }
 
 /// The smallest bitrate (and padding) at or above `header`'s whose slot holds
 /// `needed_slot` bytes: `(new header, new slot length)`.
-fn grow_frame(
-    header: &FrameHeader,
-    slot_len: usize,
-    needed_slot: usize,
-) -> Option<(FrameHeader, usize)> {
+fn grow_frame(header: &FrameHeader, slot_len: usize, needed_slot: usize) -> Option<(FrameHeader, usize)> {
     let overhead = header.frame_len() - slot_len;
     let table = bitrate_table(header.version);
     (header.bitrate_index..=14)
@@ -720,11 +811,7 @@ mod tests {
         // Frame 2: starts 31 bytes back into frame 1's slot, 100 bytes long.
         let f2 = frame(9, 31, [200, 200, 200, 200], 0x12);
         let frames = vec![f0, f1, f2];
-        assert_eq!(
-            slot - 150 + 500,
-            731,
-            "frame 1 data ends 350 bytes into its slot"
-        );
+        assert_eq!(slot - 150 + 500, 731, "frame 1 data ends 350 bytes into its slot");
         frames
     }
 
@@ -732,11 +819,7 @@ mod tests {
     fn underflow_counter_sees_borrowed_bytes() {
         let frames = borrowing_stream();
         assert_eq!(reservoir_underflows(&frames), 0);
-        assert_eq!(
-            reservoir_underflows(&frames[1..]),
-            1,
-            "frame 1 borrows from frame 0"
-        );
+        assert_eq!(reservoir_underflows(&frames[1..]), 1, "frame 1 borrows from frame 0");
         assert_eq!(reservoir_underflows(&frames[2..]), 1);
     }
 
@@ -776,16 +859,66 @@ mod tests {
     }
 
     #[test]
+    fn a_frame_too_big_for_any_slot_borrows_room_from_the_frame_before() {
+        // 192 kbit/s (slot 590). Frame 1 lives entirely in the reservoir of
+        // frame 0; frame 2 carries 1101 bytes, 511 of them borrowed.
+        let frames = vec![
+            frame(11, 0, [0; 4], 0x20),
+            frame(11, 511, [1180; 4], 0x21),
+            frame(11, 511, [2202; 4], 0x22),
+        ];
+        let layouts: Vec<_> = frames.iter().map(|f| FrameLayout::parse(f)).collect();
+        let stream = ReservoirStream::new(&frames, &layouts).unwrap();
+        assert!(stream.fits_as_first(1));
+        assert!(!stream.fits_as_first(2), "1101 bytes exceed a 320 kbit/s frame");
+
+        // Cut before frame 1: frame 2 needs 1101 bytes after frame 1's 590, more
+        // than a 320 kbit/s slot (1008), so frame 1 must grow to 224 kbit/s
+        // (slot 695) to let frame 2 start inside it.
+        let repacked = stream.repack(1..3).unwrap();
+        assert_eq!(reservoir_underflows(&repacked), 0);
+        let kbps: Vec<u32> = repacked
+            .iter()
+            .map(|f| FrameHeader::parse(f).unwrap().bitrate_kbps)
+            .collect();
+        assert_eq!(kbps, [224, 320]);
+        assert_eq!(main_data_begin(&repacked[1]), Some(695 - 590));
+        assert!(stream.repack(2..3).is_none(), "nothing before frame 2 to borrow from");
+    }
+
+    #[test]
+    fn shared_boundaries_skip_frames_that_cannot_open_a_segment() {
+        // Two renditions of 700 frames; in the second, frame 230 (the nominal
+        // boundary) and 231 cannot open a segment, so both renditions cut at 232.
+        let plain = || frame(9, 0, [0; 4], 0);
+        let first: Vec<Vec<u8>> = (0..700).map(|_| plain()).collect();
+        let mut second: Vec<Vec<u8>> = (0..700).map(|_| frame(11, 0, [0; 4], 0)).collect();
+        second[229] = frame(11, 0, [0; 4], 0);
+        second[230] = frame(11, 511, [2202; 4], 0);
+        second[231] = frame(11, 511, [2202; 4], 0);
+        let both = segment_renditions(&[first.clone(), second], 44_100);
+        let starts: Vec<Vec<usize>> = both
+            .iter()
+            .map(|s| s.iter().map(|seg| seg.first_frame).collect())
+            .collect();
+        assert_eq!(starts[0], [0, 232, 462, 692]);
+        assert_eq!(starts[0], starts[1]);
+        // Renditions of different lengths (a caller bug) fall back to fixed boundaries.
+        let uneven = segment_renditions(&[first[..500].to_vec(), first.clone()], 44_100);
+        assert_eq!(uneven.iter().map(Vec::len).collect::<Vec<_>>(), [3, 4]);
+        // A single rendition keeps the fixed boundaries.
+        let alone: Vec<usize> = segment_frames(&first, 44_100).iter().map(|s| s.first_frame).collect();
+        assert_eq!(alone, [0, 230, 460, 690]);
+    }
+
+    #[test]
     fn grow_frame_picks_the_smallest_fitting_size() {
         let h = header([0xFF, 0xFB, 0x90, 0x64]).unwrap();
         let (g, slot) = grow_frame(&h, 381, 382).unwrap();
         assert_eq!((g.bitrate_kbps, g.padding, slot), (128, true, 382));
         let (g, slot) = grow_frame(&h, 381, 400).unwrap();
         assert_eq!((g.bitrate_kbps, g.padding, slot), (160, false, 486));
-        assert!(
-            grow_frame(&h, 381, 1009).is_some(),
-            "320 kbit/s with padding: 1009"
-        );
+        assert!(grow_frame(&h, 381, 1009).is_some(), "320 kbit/s with padding: 1009");
         assert!(grow_frame(&h, 381, 1010).is_none());
     }
 
@@ -809,5 +942,64 @@ mod tests {
         // 230 × 1152 samples at 44.1 kHz = 540 734.69… ticks of 90 kHz.
         assert_eq!(pts, [0, 540_734, 1_081_469]);
         assert_eq!(segments[2].data.len(), 73 + 40 * 417);
+    }
+}
+
+#[cfg(all(test, feature = "encode"))]
+mod with_lame {
+    use super::*;
+    use crate::audio::{DecodedAudio, encode_mp3_frames};
+
+    /// Noise bursts between silences: LAME fills its reservoir in the silence
+    /// and spends it on the noise, producing the largest frames it can.
+    fn bursts(seconds: f64) -> DecodedAudio {
+        let mut seed = 0x9E37_79B9u32;
+        let samples = (0..(seconds * 44_100.0) as usize)
+            .flat_map(|i| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let on = (i / 30_000) % 2 == 0;
+                let v = if on {
+                    (seed >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+                } else {
+                    0.0
+                };
+                [0.9 * v, -0.7 * v]
+            })
+            .collect();
+        DecodedAudio {
+            samples,
+            tags: Default::default(),
+            source_sample_rate: 44_100,
+            source_channels: 2,
+            truncated: None,
+        }
+    }
+
+    #[test]
+    fn every_cut_that_can_open_a_segment_repacks_cleanly() {
+        let audio = bursts(12.0);
+        for kbps in [64, 128, 192] {
+            let frames = encode_mp3_frames(&audio, kbps).unwrap();
+            let layouts: Vec<_> = frames.iter().map(|f| FrameLayout::parse(f)).collect();
+            let stream = ReservoirStream::new(&frames, &layouts).expect("LAME output parses");
+            let largest = stream.layouts.iter().map(|l| l.main_data_len).max().unwrap_or(0);
+            let mut unfit = 0;
+            for start in 0..frames.len() - 40 {
+                if !stream.fits_as_first(start) {
+                    unfit += 1;
+                    continue;
+                }
+                let repacked = stream.repack(start..start + 40).unwrap();
+                assert_eq!(reservoir_underflows(&repacked), 0, "{kbps}k cut at {start}");
+            }
+            // 64 and 128 kbit/s frames can never outgrow a 320 kbit/s frame.
+            if kbps < 192 {
+                assert_eq!(unfit, 0, "{kbps}k");
+            }
+            eprintln!(
+                "{kbps}k: largest main data {largest} bytes, {unfit} of {} frames cannot open a segment",
+                frames.len()
+            );
+        }
     }
 }

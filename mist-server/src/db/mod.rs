@@ -7,7 +7,11 @@
 //! matches on [`Db`] and says why. Only this module tree knows SQL; row
 //! structs stay here and are converted before they reach the wire.
 
+pub mod catalogue;
+pub mod embeddings;
 pub mod jobs;
+pub mod library;
+pub mod sessions;
 pub mod tracks;
 pub mod uploads;
 pub mod users;

@@ -110,3 +110,25 @@ pub async fn admin_exists(db: &Db) -> Result<bool, sqlx::Error> {
 pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
     with_pool!(db, pool => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM users").fetch_one(pool).await)
 }
+
+/// Sets a user's plan and/or role; `None` leaves it as it is.
+pub async fn update_plan_role(
+    db: &Db,
+    id: &str,
+    plan: Option<mist_core::api::Plan>,
+    role: Option<Role>,
+) -> Result<Option<UserRow>, sqlx::Error> {
+    let sql = concat!(
+        "UPDATE users SET plan = COALESCE($2, plan), role = COALESCE($3, role), updated_at = $4 WHERE id = $1 RETURNING ",
+        columns!()
+    );
+    with_pool!(db, pool => {
+        sqlx::query_as::<_, UserRow>(sql)
+            .bind(id)
+            .bind(plan.map(|p| p.as_str()))
+            .bind(role.map(|r| r.as_str()))
+            .bind(now_ms())
+            .fetch_optional(pool)
+            .await
+    })
+}

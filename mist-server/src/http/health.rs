@@ -5,10 +5,11 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use mist_core::api::HealthStatus;
+use mist_core::api::{HealthStatus, JobStatus};
 
 use super::extract::ApiJson;
 use crate::app::AppState;
+use crate::db::jobs;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -62,6 +63,14 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, ApiJson<Healt
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    // Job counts live in the database (any node's worker may change them),
+    // so they are read when scraped rather than tracked in this process.
+    for status in [JobStatus::Queued, JobStatus::Processing, JobStatus::Failed] {
+        match jobs::count_by_status(&state.db, status).await {
+            Ok(n) => metrics::gauge!("mist_jobs", "status" => status.as_str()).set(n as f64),
+            Err(e) => tracing::warn!(error = %e, "metrics: cannot count jobs"),
+        }
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

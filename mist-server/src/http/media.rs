@@ -76,24 +76,30 @@ async fn rendition_file(
         let stored = state.store.get_bytes(&key).await?;
         let text = String::from_utf8_lossy(&stored).into_owned();
         let dir = format!("{}{rendition}/", hls_prefix(&id));
-        let text = segment_urls(&state, &dir, &text).await?;
+        let text = rewrite_playlist(&state, &dir, &text).await?;
         return Ok(playlist_response(text.into_bytes()));
     }
     segment_response(&state.store, &key, &headers).await
 }
 
-/// Rewrites relative segment lines for S3: to the public base when one is
-/// configured, else to presigned GETs. Local storage keeps them relative.
-async fn segment_urls(state: &AppState, dir: &str, playlist: &str) -> ApiResult<String> {
-    if matches!(state.store, ObjectStore::Local(_)) {
-        return Ok(playlist.to_owned());
-    }
-    let mut out = String::with_capacity(playlist.len() * 4);
+/// Fits a stored media playlist to where things are served now.
+///
+/// Key URIs are written absolute at ingest; they are re-based on the current
+/// public URL, so a server that moved (a new domain, `migrate-to`) still
+/// points players at itself. Relative segment lines stay relative with local
+/// storage; with S3 they become the public base's URLs when one is
+/// configured, else presigned GETs.
+async fn rewrite_playlist(state: &AppState, dir: &str, playlist: &str) -> ApiResult<String> {
+    let base = state.settings.public_url.as_str().trim_end_matches('/');
+    let local = matches!(state.store, ObjectStore::Local(_));
+    let mut out = String::with_capacity(playlist.len() * if local { 1 } else { 4 });
     for line in playlist.lines() {
-        if line.starts_with('#') || line.trim().is_empty() {
+        if line.starts_with("#EXT-X-KEY:") {
+            out.push_str(&rebase_key_uri(line, base));
+        } else if line.starts_with('#') || line.trim().is_empty() || local {
             out.push_str(line);
-        } else if let Some(base) = &state.settings.s3_public_url {
-            out.push_str(&format!("{}/{dir}{line}", base.trim_end_matches('/')));
+        } else if let Some(public) = &state.settings.s3_public_url {
+            out.push_str(&format!("{}/{dir}{line}", public.trim_end_matches('/')));
         } else {
             let url = state
                 .store
@@ -105,6 +111,17 @@ async fn segment_urls(state: &AppState, dir: &str, playlist: &str) -> ApiResult<
         out.push('\n');
     }
     Ok(out)
+}
+
+/// `…URI="http://old/api/v1/tracks/…"…` → `…URI="{base}/api/v1/tracks/…"…`.
+fn rebase_key_uri(line: &str, base: &str) -> String {
+    let Some(start) = line.find("URI=\"").map(|i| i + 5) else {
+        return line.to_owned();
+    };
+    let Some(api) = line[start..].find("/api/v1/").map(|i| start + i) else {
+        return line.to_owned();
+    };
+    format!("{}{base}{}", &line[..start], &line[api..])
 }
 
 fn playlist_response(body: Vec<u8>) -> Response {
@@ -179,6 +196,19 @@ mod tests {
         assert!(parse_range("bytes=0-1,5-6").is_none());
         assert!(parse_range("items=0-1").is_none());
         assert!(parse_range("bytes=-500").is_none());
+    }
+
+    #[test]
+    fn key_uris_follow_the_public_url() {
+        let line = r#"#EXT-X-KEY:METHOD=AES-128,URI="http://old:1/api/v1/tracks/t/keys/0",IV=0x00"#;
+        assert_eq!(
+            rebase_key_uri(line, "https://new.example"),
+            r#"#EXT-X-KEY:METHOD=AES-128,URI="https://new.example/api/v1/tracks/t/keys/0",IV=0x00"#
+        );
+        assert_eq!(
+            rebase_key_uri("#EXT-X-KEY:METHOD=NONE", "https://x"),
+            "#EXT-X-KEY:METHOD=NONE"
+        );
     }
 
     #[test]

@@ -2,13 +2,18 @@
 //! every request passes through (tracing, metrics, timeout, body limit,
 //! panic catching) and JSON answers for unknown routes and methods.
 
+pub mod admin;
 pub mod auth;
+pub mod catalogue;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod library;
 pub mod media;
 pub mod openapi;
+pub mod playback;
 pub mod rate_limit;
+pub mod similar;
 pub mod tracks;
 pub mod uploads;
 
@@ -36,6 +41,11 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router(state.clone()))
         .merge(uploads::router(state.clone()))
         .merge(tracks::router())
+        .merge(catalogue::router())
+        .merge(library::router())
+        .merge(similar::router())
+        .merge(playback::router())
+        .merge(admin::router())
         .merge(media::router())
         .merge(health::router())
         .merge(openapi::router())

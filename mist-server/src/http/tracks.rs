@@ -13,8 +13,10 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath};
 use crate::app::AppState;
 use crate::auth::AuthUser;
+use crate::db::sessions;
 use crate::db::tracks::{self, TrackRow};
 use crate::db::users::UserRow;
+use crate::quota;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -58,16 +60,24 @@ pub async fn track(
 }
 
 /// The 16-byte AES-128 key `k` of a ready track.
+///
+/// On an unlimited plan (premium, admin) a valid token is enough, so
+/// standard HLS players work unchanged. Everyone else needs an open session
+/// on the track whose playhead is in key `k`'s period or the one before
+/// (`no_session` / `key_out_of_range`), a session young enough keys left in
+/// its allowance, and quota left today (`quota_exceeded`). See docs/quota.md.
 #[utoipa::path(get, path = "/api/v1/tracks/{id}/keys/{k}", tag = "tracks", security(("bearer" = [])),
     params(("id" = String, Path), ("k" = i64, Path, description = "key index")),
     responses(
         (status = 200, content_type = "application/octet-stream", body = Vec<u8>),
         (status = 401, body = ErrorBody),
+        (status = 403, description = "no_session, key_out_of_range or key_rate_limited", body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 429, description = "quota_exceeded", body = ErrorBody),
     ))]
 pub async fn key(
     State(state): State<AppState>,
-    AuthUser(_user): AuthUser,
+    AuthUser(user): AuthUser,
     ApiPath((id, k)): ApiPath<(String, i64)>,
 ) -> ApiResult<Response> {
     let track = tracks::find(&state.db, &id)
@@ -76,6 +86,9 @@ pub async fn key(
         .ok_or(ApiError::NotFound("track"))?;
     if k < 0 || k >= track.key_count {
         return Err(ApiError::NotFound("key"));
+    }
+    if !quota::unlimited(&user) {
+        gate_key(&state, &user, &track, k).await?;
     }
     let stored = tracks::find_key(&state.db, &id, k)
         .await?
@@ -91,4 +104,35 @@ pub async fn key(
         key.to_vec(),
     )
         .into_response())
+}
+
+/// The session and quota checks for a user on a limited plan.
+async fn gate_key(state: &AppState, user: &UserRow, track: &TrackRow, k: i64) -> ApiResult<()> {
+    let open = sessions::open_on_track(&state.db, &user.id, &track.id).await?;
+    if open.is_empty() {
+        return Err(ApiError::Forbidden403 {
+            code: "no_session",
+            message: "open a playback session on this track to get its keys".into(),
+        });
+    }
+    let Some(session) = open.iter().find(|s| quota::key_in_window(k, s.position_ms)) else {
+        return Err(ApiError::Forbidden403 {
+            code: "key_out_of_range",
+            message: "this key is not near your playback position; report progress first".into(),
+        });
+    };
+    let quota = crate::http::playback::current_quota(state, user).await?;
+    if quota::exhausted(&quota) {
+        metrics::counter!("mist_quota_refusals_total").increment(1);
+        return Err(ApiError::QuotaExceeded {
+            resets_at: quota.resets_at,
+        });
+    }
+    if !sessions::grant_key(&state.db, session, k, state.clock.now_ms()).await? {
+        return Err(ApiError::Forbidden403 {
+            code: "key_rate_limited",
+            message: "too many keys too fast for this session".into(),
+        });
+    }
+    Ok(())
 }

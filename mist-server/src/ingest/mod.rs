@@ -18,6 +18,7 @@ use mist_core::api::CompleteUploadRequest;
 use mist_core::audio::{self, AudioError, DecodedAudio};
 use tokio::io::AsyncWriteExt;
 
+use crate::analysis;
 use crate::app::AppState;
 use crate::db::jobs::JobRow;
 use crate::db::{tracks, uploads};
@@ -80,7 +81,8 @@ pub async fn run(state: &AppState, job: &JobRow, progress: &JobProgress) -> Resu
     progress.set(10);
 
     let decode_path = local.clone();
-    let decoded = blocking(move || audio::decode_file(&decode_path, ext.as_deref())).await??;
+    // A truncated file fails: a track that stops short is not what was uploaded.
+    let decoded = blocking(move || audio::decode_file(&decode_path, ext.as_deref())?.require_complete()).await??;
     if decoded.frames() == 0 {
         return Err(IngestError::Permanent("the file contains no audio".into()));
     }
@@ -93,6 +95,14 @@ pub async fn run(state: &AppState, job: &JobRow, progress: &JobProgress) -> Resu
     }
 
     let metadata = Metadata::merge(&given, &decoded, &upload.filename);
+    // Features come from the same decoded samples (design.md §3); the closure
+    // hands `decoded` back, since `package` consumes it.
+    let (decoded, features) = blocking(move || {
+        let features = analysis::features_of(&decoded.samples);
+        (decoded, features)
+    })
+    .await?;
+    let features = features.map_err(|e| IngestError::Permanent(format!("the audio cannot be analysed: {e}")))?;
     let packaged = package::package(state, &track.id, decoded, progress).await?;
     if progress.lost() {
         return Ok(());
@@ -105,6 +115,8 @@ pub async fn run(state: &AppState, job: &JobRow, progress: &JobProgress) -> Resu
         duration_ms: (packaged.duration_s * 1000.0).round() as i64,
         segment_count: packaged.segment_count as i64,
     };
+    // Not visible before `mark_ready`, so a separate write is safe; a retry replaces it.
+    analysis::save(&state.db, &track.id, &features).await?;
     tracks::mark_ready(&state.db, &track.id, &ready, &packaged.keys).await?;
     Ok(())
 }

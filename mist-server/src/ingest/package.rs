@@ -49,12 +49,12 @@ pub async fn package(
     let renditions = blocking(move || encode::encode_renditions(&audio)).await??;
     progress.set(60);
 
-    // Cut every rendition on the same frame boundaries.
+    // Cut every rendition on the same frame boundaries, each segment laid out
+    // to decode on its own (no bit reservoir reaching into the previous one).
     let segmented: Vec<(u32, Vec<hls::Segment>)> = blocking(move || {
-        renditions
-            .into_iter()
-            .map(|(kbps, frames)| (kbps, hls::segment_frames(&frames, mist_core::audio::SAMPLE_RATE)))
-            .collect()
+        let frames: Vec<&[Vec<u8>]> = renditions.iter().map(|(_, f)| f.as_slice()).collect();
+        let cut = hls::segment_renditions(&frames, mist_core::audio::SAMPLE_RATE);
+        renditions.iter().map(|(kbps, _)| *kbps).zip(cut).collect()
     })
     .await?;
     let segment_count = segmented.first().map(|(_, s)| s.len()).unwrap_or(0);

@@ -15,10 +15,27 @@ use sqlx::Connection;
 use tokio::sync::oneshot;
 
 pub mod audio;
+pub mod catalogue;
 pub mod upload;
 
 use crate::app::{AppState, Application};
 use crate::config::{RawSettings, Settings};
+
+/// Makes, for each `async fn name(backend: Backend)` listed, a test
+/// `sqlite::name` and a test `postgres::name`, so the output shows both ran.
+#[macro_export]
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::testing::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::testing::Backend::Postgres).await })*
+        }
+    };
+}
 
 /// Which database a test server runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +157,11 @@ pub async fn spawn_with(options: TestOptions) -> TestApp {
     let mut settings: Settings = raw.finish().expect("test settings");
     settings.run_worker = options.worker;
     start(settings, data_dir).await
+}
+
+/// Starts a server with exactly these settings (a port of 0 picks one).
+pub async fn spawn_settings(settings: Settings) -> TestApp {
+    start(settings, tempfile::tempdir().expect("temp dir")).await
 }
 
 async fn start(mut settings: Settings, data_dir: tempfile::TempDir) -> TestApp {

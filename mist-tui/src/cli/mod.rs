@@ -6,6 +6,10 @@
 //! exit code is `main`'s job, so nothing here exits the process.
 
 mod auth;
+mod library;
+mod play;
+mod search;
+mod upload;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -55,6 +59,18 @@ pub enum Command {
     Logout,
     /// Show who the saved token belongs to
     Whoami(auth::WhoamiArgs),
+    /// Upload audio files and wait until they are playable
+    Upload(upload::UploadArgs),
+    /// Search the catalogue
+    Search(search::SearchArgs),
+    /// List tracks
+    Tracks(library::TracksArgs),
+    /// Play a track to the --audio output, without the UI
+    Play(play::PlayArgs),
+    /// Tracks that sound like a track
+    Similar(library::SimilarArgs),
+    /// Today's listening quota
+    Quota(library::QuotaArgs),
 }
 
 /// `--audio`: parsed now so scripts get usage errors early; the player uses it.
@@ -101,7 +117,6 @@ pub struct Settings {
     pub server_override: Option<String>,
     /// The server the saved login belongs to, from `config.toml`.
     pub saved_server: Option<String>,
-    #[allow(dead_code)] // read by the player, which is a later issue
     pub audio: AudioOutput,
 }
 
@@ -149,6 +164,12 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         Command::Login(args) => auth::login(&settings, args).await?,
         Command::Logout => auth::logout(&settings)?,
         Command::Whoami(args) => auth::whoami(&settings, args).await?,
+        Command::Upload(args) => upload::upload(&settings, args).await?,
+        Command::Search(args) => search::search(&settings, args).await?,
+        Command::Tracks(args) => library::tracks(&settings, args).await?,
+        Command::Play(args) => play::play(&settings, args).await?,
+        Command::Similar(args) => library::similar(&settings, args).await?,
+        Command::Quota(args) => library::quota(&settings, args).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

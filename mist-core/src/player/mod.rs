@@ -1,0 +1,883 @@
+//! The streaming engine: one track from session to PCM (design.md §4, §7).
+//!
+//! [`Playback::start`] opens a playback session, reads the master playlist and
+//! spawns one tokio task (the engine) that, segment by segment, picks a
+//! rendition, downloads the segment (no token: it is storage), fetches its key
+//! once (with the token: it is an API route), decrypts, decodes and hands the
+//! PCM out as [`Event::Audio`]. The events channel holds [`PlayerOptions::prefetch`]
+//! decoded segments, which is how far the engine works ahead of the listener.
+//!
+//! The engine does not play anything: whoever consumes the events (the CLI's
+//! audio outputs, the TUI) plays them and tells the engine where the playhead
+//! is with [`Playback::set_position`]. The engine reports that position to the
+//! server every [`PlayerOptions::heartbeat_every`] and on pause, seek, stop and
+//! end, with increasing `seq`, since the server only hands out keys near the
+//! reported playhead and only counts reported progress.
+//!
+//! Failures: network errors (and 5xx answers) are retried with exponential
+//! backoff, then end playback with [`PlayerError::Network`]. A quota that runs
+//! out ends it with [`PlayerError::QuotaExceeded`]. Either way [`Playback::abort_reason`]
+//! lets the listener stop at once rather than play what is buffered. A segment that
+//! fails to decrypt or decode is reported as [`Event::SegmentFailed`] and never
+//! handed out as audio.
+//!
+//! This module owns no audio device and no terminal.
+
+mod playlist;
+
+pub use playlist::{MediaSegment, PlaylistError, SegmentKey, VariantStream, parse_master, parse_media};
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::api::{CompleteSessionRequest, HeartbeatRequest, PlaybackSession, Quota};
+use crate::client::{Client, ClientError, Method, Url};
+use crate::crypto::decrypt_segment;
+
+/// Which rendition to play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Quality {
+    /// The best one the measured download rate sustains.
+    #[default]
+    Auto,
+    Low,
+    Normal,
+    High,
+}
+
+impl FromStr for Quality {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Quality::Auto),
+            "low" => Ok(Quality::Low),
+            "normal" => Ok(Quality::Normal),
+            "high" => Ok(Quality::High),
+            _ => Err("expected auto, low, normal or high".into()),
+        }
+    }
+}
+
+impl fmt::Display for Quality {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Quality::Auto => "auto",
+            Quality::Low => "low",
+            Quality::Normal => "normal",
+            Quality::High => "high",
+        })
+    }
+}
+
+/// How the engine behaves; [`PlayerOptions::default`] is what the CLI uses.
+#[derive(Debug, Clone)]
+pub struct PlayerOptions {
+    pub quality: Quality,
+    /// Decoded segments held ahead of the listener (each ~6 s).
+    pub prefetch: usize,
+    pub heartbeat_every: Duration,
+    /// Attempts per request before a network failure ends playback.
+    pub attempts: u32,
+    /// First retry delay; doubled after each failure.
+    pub backoff: Duration,
+    /// From this segment on, play at this quality (tests force a switch with it).
+    pub switch_at: Option<(usize, Quality)>,
+}
+
+impl Default for PlayerOptions {
+    fn default() -> Self {
+        PlayerOptions {
+            quality: Quality::Auto,
+            prefetch: 3,
+            heartbeat_every: Duration::from_secs(10),
+            attempts: 5,
+            backoff: Duration::from_millis(500),
+            switch_at: None,
+        }
+    }
+}
+
+/// Decoded audio of one segment: interleaved stereo f32 at 44.1 kHz.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    pub segment: usize,
+    /// Where the segment starts in the track, in seconds.
+    pub start_s: f64,
+    /// The rendition it came from (`64k`, `128k`, `192k`).
+    pub rendition: String,
+    pub samples: Vec<f32>,
+}
+
+impl Chunk {
+    pub fn duration_s(&self) -> f64 {
+        self.samples.len() as f64 / 2.0 / f64::from(crate::audio::SAMPLE_RATE)
+    }
+}
+
+/// What the engine hands to the listener, in playing order.
+#[derive(Debug)]
+pub enum Event {
+    Audio(Chunk),
+    /// A segment that could not be decrypted or decoded: not played. Its
+    /// duration is given so the listener can keep time (e.g. with silence).
+    SegmentFailed {
+        segment: usize,
+        duration_s: f64,
+        reason: String,
+    },
+    /// After a seek: everything before this event is stale.
+    Seeked {
+        segment: usize,
+        start_s: f64,
+    },
+    /// Every segment has been handed out.
+    Ended,
+    /// Playback cannot go on.
+    Failed(PlayerError),
+}
+
+/// Why playback ended early.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PlayerError {
+    #[error("today's listening quota is used up; it resets at {}", resets_at.format("%Y-%m-%d %H:%M UTC"))]
+    QuotaExceeded { resets_at: chrono::DateTime<chrono::Utc> },
+    #[error("lost the server after {attempts} attempts: {last}")]
+    Network { attempts: u32, last: String },
+    #[error("{0}")]
+    Api(String),
+    #[error("bad playlist {url}: {reason}")]
+    Playlist { url: String, reason: String },
+    #[error("the player stopped unexpectedly")]
+    Stopped,
+}
+
+/// How playback finished: the server's last word on the quota.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub counted_s: f64,
+    pub quota: Quota,
+}
+
+enum Command {
+    Pause,
+    Resume,
+    Seek(usize),
+    SetQuality(Quality),
+    /// Stop (`ended`: the whole track was heard) and report the final position.
+    Finish {
+        reply: oneshot::Sender<Result<Finished, PlayerError>>,
+    },
+}
+
+/// A track being streamed. Dropping it stops the engine without a final report.
+pub struct Playback {
+    session: PlaybackSession,
+    renditions: Vec<VariantStream>,
+    segment_count: usize,
+    events: mpsc::Receiver<Event>,
+    commands: mpsc::UnboundedSender<Command>,
+    position: Arc<AtomicU64>,
+    abort: watch::Receiver<Option<PlayerError>>,
+    engine: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Playback {
+    fn drop(&mut self) {
+        self.engine.abort();
+    }
+}
+
+impl Playback {
+    /// Opens a session on `track_id` and starts the engine.
+    pub async fn start(client: Client, track_id: &str, options: PlayerOptions) -> Result<Playback, PlayerError> {
+        let retry = Retry::from(&options);
+        let session = retry.run(|| client.open_session(track_id)).await?;
+        let session = match session {
+            Ok(session) => session,
+            Err(error) => return Err(quota_or(&client, error).await),
+        };
+        let master_url = Url::parse(&session.master_url).map_err(|e| PlayerError::Playlist {
+            url: session.master_url.clone(),
+            reason: e.to_string(),
+        })?;
+        let master = fetch_text(&client, &retry, &master_url).await?;
+        let renditions = parse_master(&master, &master_url).map_err(|e| PlayerError::Playlist {
+            url: master_url.to_string(),
+            reason: e.to_string(),
+        })?;
+
+        let mut engine = Engine {
+            client,
+            retry,
+            session: session.clone(),
+            options: options.clone(),
+            renditions: renditions.clone(),
+            media: HashMap::new(),
+            keys: HashMap::new(),
+            throughput_bps: None,
+            quality: options.quality,
+            next: 0,
+            seq: 0,
+            reported_s: 0.0,
+            last_report: Instant::now(),
+            paused: false,
+            ended: false,
+            position: Arc::new(AtomicU64::new(0f64.to_bits())),
+            commands: None,
+            abort: None,
+        };
+        // The playlists of the first rendition tell the segment count.
+        let first = engine.pick_rendition(0);
+        let segment_count = engine.media_playlist(first).await?.len();
+
+        let (events_tx, events) = mpsc::channel(options.prefetch.max(1));
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        let (abort_tx, abort) = watch::channel(None);
+        let position = engine.position.clone();
+        engine.commands = Some(commands_rx);
+        engine.abort = Some(abort_tx);
+        let task = tokio::spawn(engine.run(events_tx, segment_count));
+        Ok(Playback {
+            session,
+            renditions,
+            segment_count,
+            events,
+            commands,
+            position,
+            abort,
+            engine: task,
+        })
+    }
+
+    pub fn session(&self) -> &PlaybackSession {
+        &self.session
+    }
+
+    /// The renditions, lowest bit rate first.
+    pub fn renditions(&self) -> &[VariantStream] {
+        &self.renditions
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.segment_count
+    }
+
+    /// The next event; `None` once the engine is gone.
+    pub async fn next_event(&mut self) -> Option<Event> {
+        self.events.recv().await
+    }
+
+    /// The listener's playhead in the track, in seconds: what gets reported.
+    pub fn set_position(&self, position_s: f64) {
+        self.position.store(position_s.to_bits(), Ordering::Relaxed);
+    }
+
+    /// Set when playback must stop at once (the quota ran out), before the
+    /// buffered audio is played.
+    pub fn abort_reason(&self) -> Option<PlayerError> {
+        self.abort.borrow().clone()
+    }
+
+    pub fn pause(&self) {
+        let _ = self.commands.send(Command::Pause);
+    }
+
+    pub fn resume(&self) {
+        let _ = self.commands.send(Command::Resume);
+    }
+
+    /// Continues from the start of `segment`; an [`Event::Seeked`] marks where.
+    pub fn seek(&self, segment: usize) {
+        let _ = self.commands.send(Command::Seek(segment));
+    }
+
+    pub fn set_quality(&self, quality: Quality) {
+        let _ = self.commands.send(Command::SetQuality(quality));
+    }
+
+    /// Stops the engine and completes the session at the current position.
+    pub async fn finish(self) -> Result<Finished, PlayerError> {
+        let (reply, answer) = oneshot::channel();
+        let gone = || self.abort_reason().unwrap_or(PlayerError::Stopped);
+        self.commands.send(Command::Finish { reply }).map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+/// Retries with exponential backoff on transport errors and 5xx answers.
+#[derive(Debug, Clone, Copy)]
+struct Retry {
+    attempts: u32,
+    backoff: Duration,
+}
+
+impl From<&PlayerOptions> for Retry {
+    fn from(options: &PlayerOptions) -> Self {
+        Retry {
+            attempts: options.attempts.max(1),
+            backoff: options.backoff,
+        }
+    }
+}
+
+impl Retry {
+    /// `Ok(Ok(_))` success, `Ok(Err(_))` an answer not worth retrying (4xx),
+    /// `Err(_)` the network failed every attempt.
+    async fn run<T, F, Fut>(&self, mut call: F) -> Result<Result<T, ClientError>, PlayerError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ClientError>>,
+    {
+        let mut delay = self.backoff;
+        let mut attempt = 1;
+        loop {
+            match call().await {
+                Ok(value) => return Ok(Ok(value)),
+                Err(error) if retryable(&error) => {
+                    if attempt >= self.attempts {
+                        return Err(PlayerError::Network {
+                            attempts: attempt,
+                            last: error.to_string(),
+                        });
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    attempt += 1;
+                }
+                Err(error) => return Ok(Err(error)),
+            }
+        }
+    }
+}
+
+fn retryable(error: &ClientError) -> bool {
+    match error {
+        ClientError::Http(_) => true,
+        ClientError::Api { status, .. } => *status >= 500,
+        _ => false,
+    }
+}
+
+/// A `quota_exceeded` answer becomes [`PlayerError::QuotaExceeded`] with the
+/// reset time (asked of the server, since error bodies are not typed here).
+async fn quota_or(client: &Client, error: ClientError) -> PlayerError {
+    if error.code() == Some("quota_exceeded") {
+        if let Ok(quota) = client.quota().await {
+            return PlayerError::QuotaExceeded {
+                resets_at: quota.resets_at,
+            };
+        }
+        return PlayerError::Api(error.to_string());
+    }
+    PlayerError::Api(error.to_string())
+}
+
+async fn fetch_bytes(client: &Client, retry: &Retry, url: &Url) -> Result<Vec<u8>, PlayerError> {
+    let answer = retry
+        .run(|| async {
+            let response = client.send(client.request_url(Method::GET, url.clone())).await?;
+            response.bytes().await.map_err(ClientError::Http)
+        })
+        .await?;
+    match answer {
+        Ok(bytes) => Ok(bytes.to_vec()),
+        Err(error) => Err(PlayerError::Api(format!("cannot fetch {}: {error}", url.path()))),
+    }
+}
+
+async fn fetch_text(client: &Client, retry: &Retry, url: &Url) -> Result<String, PlayerError> {
+    let bytes = fetch_bytes(client, retry, url).await?;
+    String::from_utf8(bytes).map_err(|_| PlayerError::Playlist {
+        url: url.to_string(),
+        reason: "not UTF-8 text".into(),
+    })
+}
+
+/// Decrypts and decodes one segment; the reason it failed otherwise.
+fn decode_segment(data: &[u8], key: Option<([u8; 16], [u8; 16])>) -> Result<Vec<f32>, String> {
+    let clear = match key {
+        Some((key, iv)) => decrypt_segment(&key, &iv, data).map_err(|e| e.to_string())?,
+        None => data.to_vec(),
+    };
+    // CBC has no integrity check: a wrong key usually breaks the padding, but
+    // the structure check catches the rest instead of playing noise.
+    if !clear.starts_with(b"ID3") {
+        return Err("the decrypted segment does not start with its ID3 timestamp tag".into());
+    }
+    let audio = crate::audio::decode_bytes(clear, Some("mp3")).map_err(|e| e.to_string())?;
+    if let Some(reason) = audio.truncated {
+        return Err(reason);
+    }
+    Ok(audio.samples)
+}
+
+struct Engine {
+    client: Client,
+    retry: Retry,
+    session: PlaybackSession,
+    options: PlayerOptions,
+    renditions: Vec<VariantStream>,
+    /// Media playlists by rendition index, fetched when first needed.
+    media: HashMap<usize, Vec<MediaSegment>>,
+    /// Keys by URL: each is fetched once.
+    keys: HashMap<Url, [u8; 16]>,
+    /// Smoothed download rate, bit/s.
+    throughput_bps: Option<f64>,
+    quality: Quality,
+    next: usize,
+    seq: u64,
+    reported_s: f64,
+    last_report: Instant,
+    paused: bool,
+    /// Every segment has been handed out (until a seek).
+    ended: bool,
+    position: Arc<AtomicU64>,
+    commands: Option<mpsc::UnboundedReceiver<Command>>,
+    abort: Option<watch::Sender<Option<PlayerError>>>,
+}
+
+/// What a command asks of the main loop.
+enum Flow {
+    Continue,
+    Restart,
+    Finish(oneshot::Sender<Result<Finished, PlayerError>>),
+}
+
+impl Engine {
+    async fn run(mut self, events: mpsc::Sender<Event>, segment_count: usize) {
+        let Some(mut commands) = self.commands.take() else {
+            return;
+        };
+        // An opening report at 0 s starts the session's clock for the key window.
+        if let Err(error) = self.report(true).await {
+            return self.fail(&events, error).await;
+        }
+        let mut ticker = tokio::time::interval(self.options.heartbeat_every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            // Work on the next segment unless paused or done; meanwhile serve
+            // commands and heartbeats.
+            let event = if !self.ended && !self.paused {
+                let segment = self.next;
+                tokio::select! {
+                    biased;
+                    command = commands.recv() => match self.command(command, &events).await {
+                        Flow::Finish(reply) => return self.finish(reply).await,
+                        Flow::Continue | Flow::Restart => continue,
+                    },
+                    _ = ticker.tick() => {
+                        if let Err(error) = self.report(true).await {
+                            return self.fail(&events, error).await;
+                        }
+                        continue;
+                    }
+                    produced = self.produce(segment, segment_count) => match produced {
+                        Ok(event) => event,
+                        Err(error) => return self.fail(&events, error).await,
+                    },
+                }
+            } else {
+                tokio::select! {
+                    command = commands.recv() => match self.command(command, &events).await {
+                        Flow::Finish(reply) => return self.finish(reply).await,
+                        Flow::Continue | Flow::Restart => continue,
+                    },
+                    _ = ticker.tick() => {
+                        if let Err(error) = self.report(!self.paused).await {
+                            return self.fail(&events, error).await;
+                        }
+                        continue;
+                    }
+                }
+            };
+            if matches!(event, Event::Ended) {
+                self.ended = true;
+            } else {
+                self.next += 1;
+            }
+            // Hand the event over when there is room, still serving heartbeats
+            // and commands while the listener is busy.
+            loop {
+                tokio::select! {
+                    biased;
+                    command = commands.recv() => match self.command(command, &events).await {
+                        Flow::Finish(reply) => return self.finish(reply).await,
+                        Flow::Restart => break,
+                        Flow::Continue => {}
+                    },
+                    _ = ticker.tick() => {
+                        if let Err(error) = self.report(!self.paused).await {
+                            return self.fail(&events, error).await;
+                        }
+                    }
+                    permit = events.reserve() => {
+                        match permit {
+                            Ok(permit) => permit.send(event),
+                            Err(_) => return, // the listener is gone
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn command(&mut self, command: Option<Command>, events: &mpsc::Sender<Event>) -> Flow {
+        let Some(command) = command else {
+            // Playback was dropped.
+            return Flow::Finish(oneshot::channel().0);
+        };
+        match command {
+            Command::Pause => {
+                self.paused = true;
+                let _ = self.report(false).await;
+                Flow::Continue
+            }
+            Command::Resume => {
+                self.paused = false;
+                let _ = self.report(true).await;
+                Flow::Continue
+            }
+            Command::SetQuality(quality) => {
+                self.quality = quality;
+                Flow::Continue
+            }
+            Command::Seek(segment) => {
+                let start_s = self.segment_start(segment).await;
+                self.next = segment;
+                self.ended = false;
+                self.set_position(start_s);
+                let _ = self.report(!self.paused).await;
+                let _ = events.send(Event::Seeked { segment, start_s }).await;
+                Flow::Restart
+            }
+            Command::Finish { reply } => Flow::Finish(reply),
+        }
+    }
+
+    async fn finish(mut self, reply: oneshot::Sender<Result<Finished, PlayerError>>) {
+        self.seq += 1;
+        let report = CompleteSessionRequest {
+            seq: self.seq,
+            position_s: self.position(),
+        };
+        let (client, session_id) = (self.client.clone(), self.session.session_id.clone());
+        let answer = match self.retry.run(|| client.complete_session(&session_id, &report)).await {
+            Ok(Ok(response)) => Ok(Finished {
+                counted_s: response.counted_s,
+                quota: response.quota,
+            }),
+            Ok(Err(error)) => Err(quota_or(&self.client, error).await),
+            Err(error) => Err(error),
+        };
+        let _ = reply.send(answer);
+    }
+
+    /// Ends playback: the listener stops at once, without playing what is
+    /// buffered (it could not be reported).
+    async fn fail(&mut self, events: &mpsc::Sender<Event>, error: PlayerError) {
+        if let Some(abort) = &self.abort {
+            let _ = abort.send(Some(error.clone()));
+        }
+        let _ = events.send(Event::Failed(error)).await;
+    }
+
+    fn position(&self) -> f64 {
+        f64::from_bits(self.position.load(Ordering::Relaxed))
+    }
+
+    fn set_position(&self, position_s: f64) {
+        self.position.store(position_s.to_bits(), Ordering::Relaxed);
+    }
+
+    /// Sends a heartbeat with the listener's position.
+    async fn report(&mut self, playing: bool) -> Result<(), PlayerError> {
+        self.seq += 1;
+        let report = HeartbeatRequest {
+            seq: self.seq,
+            position_s: self.position(),
+            playing,
+        };
+        let (client, session_id) = (self.client.clone(), self.session.session_id.clone());
+        let answer = self.retry.run(|| client.heartbeat(&session_id, &report)).await?;
+        self.last_report = Instant::now();
+        match answer {
+            Ok(response) => {
+                self.reported_s = report.position_s;
+                match response.quota.remaining_s {
+                    Some(left) if left <= 0.0 => Err(PlayerError::QuotaExceeded {
+                        resets_at: response.quota.resets_at,
+                    }),
+                    _ => Ok(()),
+                }
+            }
+            Err(error) if error.code() == Some("quota_exceeded") => Err(quota_or(&self.client, error).await),
+            Err(error) => Err(PlayerError::Api(error.to_string())),
+        }
+    }
+
+    /// The rendition to fetch `segment` from.
+    fn pick_rendition(&self, segment: usize) -> usize {
+        let quality = match self.options.switch_at {
+            Some((at, quality)) if segment >= at => quality,
+            _ => self.quality,
+        };
+        let last = self.renditions.len() - 1;
+        match quality {
+            Quality::Low => 0,
+            Quality::Normal => last / 2,
+            Quality::High => last,
+            Quality::Auto => match self.throughput_bps {
+                // Until something is measured, the middle one.
+                None => last / 2,
+                // The best whose peak rate fits in 70% of what the link did.
+                Some(bps) => self
+                    .renditions
+                    .iter()
+                    .rposition(|v| (v.bandwidth as f64) <= bps * 0.7)
+                    .unwrap_or(0),
+            },
+        }
+    }
+
+    async fn media_playlist(&mut self, rendition: usize) -> Result<&[MediaSegment], PlayerError> {
+        if !self.media.contains_key(&rendition) {
+            let url = self.renditions[rendition].url.clone();
+            let text = fetch_text(&self.client, &self.retry, &url).await?;
+            let segments = parse_media(&text, &url).map_err(|e| PlayerError::Playlist {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?;
+            self.media.insert(rendition, segments);
+        }
+        Ok(self.media.get(&rendition).map(Vec::as_slice).unwrap_or_default())
+    }
+
+    async fn segment_start(&mut self, segment: usize) -> f64 {
+        let rendition = self.pick_rendition(segment);
+        match self.media_playlist(rendition).await {
+            Ok(segments) => segments.iter().take(segment).map(|s| s.duration_s).sum(),
+            Err(_) => 0.0,
+        }
+    }
+
+    /// Fetches, decrypts and decodes `segment`, or says the track has ended.
+    async fn produce(&mut self, segment: usize, segment_count: usize) -> Result<Event, PlayerError> {
+        if segment >= segment_count {
+            // The end is reported as a heartbeat too (then `finish` completes).
+            return Ok(Event::Ended);
+        }
+        let rendition = self.pick_rendition(segment);
+        let segments = self.media_playlist(rendition).await?;
+        let Some(entry) = segments.get(segment).cloned() else {
+            return Ok(Event::Ended);
+        };
+        let start_s: f64 = segments.iter().take(segment).map(|s| s.duration_s).sum();
+        let began = Instant::now();
+        let data = fetch_bytes(&self.client, &self.retry, &entry.url).await?;
+        let seconds = began.elapsed().as_secs_f64().max(1e-3);
+        let measured = data.len() as f64 * 8.0 / seconds;
+        self.throughput_bps = Some(match self.throughput_bps {
+            Some(previous) => previous * 0.7 + measured * 0.3,
+            None => measured,
+        });
+        let key = match &entry.key {
+            Some(key) => Some((self.key(&key.url).await?, key.iv)),
+            None => None,
+        };
+        let decoded = tokio::task::spawn_blocking(move || decode_segment(&data, key))
+            .await
+            .map_err(|_| PlayerError::Stopped)?;
+        Ok(match decoded {
+            Ok(samples) => Event::Audio(Chunk {
+                segment,
+                start_s,
+                rendition: self.renditions[rendition].name.clone(),
+                samples,
+            }),
+            Err(reason) => Event::SegmentFailed {
+                segment,
+                duration_s: entry.duration_s,
+                reason,
+            },
+        })
+    }
+
+    /// The key at `url`, fetched once. The server hands it out only near the
+    /// reported playhead, so when it says the key is out of range the engine
+    /// reports the current position and, if that is not enough yet, waits for
+    /// the listener to get closer.
+    async fn key(&mut self, url: &Url) -> Result<[u8; 16], PlayerError> {
+        if let Some(key) = self.keys.get(url) {
+            return Ok(*key);
+        }
+        loop {
+            let client = self.client.clone();
+            let answer = self
+                .retry
+                .run(|| async {
+                    let response = client.send(client.request_url(Method::GET, url.clone())).await?;
+                    response.bytes().await.map_err(ClientError::Http)
+                })
+                .await?;
+            match answer {
+                Ok(bytes) => {
+                    let key: [u8; 16] = bytes.as_ref().try_into().map_err(|_| {
+                        PlayerError::Api(format!("the key at {} is {} bytes, not 16", url.path(), bytes.len()))
+                    })?;
+                    self.keys.insert(url.clone(), key);
+                    return Ok(key);
+                }
+                Err(error) if error.code() == Some("quota_exceeded") => {
+                    return Err(quota_or(&self.client, error).await);
+                }
+                Err(error) if matches!(error.code(), Some("key_out_of_range" | "key_rate_limited")) => {
+                    if self.position() > self.reported_s {
+                        self.report(!self.paused).await?;
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        if self.last_report.elapsed() >= self.options.heartbeat_every {
+                            self.report(!self.paused).await?;
+                        }
+                    }
+                }
+                Err(error) => return Err(PlayerError::Api(format!("cannot get a key: {error}"))),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qualities_parse_and_print() {
+        for quality in ["auto", "low", "normal", "high"] {
+            assert_eq!(quality.parse::<Quality>().expect("parses").to_string(), quality);
+        }
+        assert!("best".parse::<Quality>().is_err());
+    }
+
+    #[test]
+    fn segments_that_do_not_decrypt_are_refused_not_played() {
+        let key = [1u8; 16];
+        let iv = [2u8; 16];
+        let sealed = crate::crypto::encrypt_segment(&key, &iv, b"not an mp3 at all");
+        let error = decode_segment(&sealed, Some(([9u8; 16], iv))).expect_err("wrong key");
+        assert!(!error.is_empty());
+        let error = decode_segment(&sealed, Some((key, iv))).expect_err("no ID3");
+        assert!(error.contains("ID3"), "{error}");
+    }
+
+    fn engine(quality: Quality, throughput_bps: Option<f64>, switch_at: Option<(usize, Quality)>) -> Engine {
+        let variant = |name: &str, bandwidth| VariantStream {
+            url: Url::parse(&format!("http://h/{name}/index.m3u8")).expect("URL"),
+            bandwidth,
+            name: name.into(),
+        };
+        let quota = Quota {
+            plan: crate::api::Plan::Free,
+            limit_s: Some(300.0),
+            used_s: 0.0,
+            remaining_s: Some(300.0),
+            resets_at: chrono::DateTime::UNIX_EPOCH,
+        };
+        Engine {
+            client: Client::new("http://h").expect("client"),
+            retry: Retry {
+                attempts: 1,
+                backoff: Duration::ZERO,
+            },
+            session: PlaybackSession {
+                session_id: "s".into(),
+                track_id: "t".into(),
+                master_url: "http://h/master.m3u8".into(),
+                key_period_s: 30.0,
+                duration_s: 60.0,
+                quota,
+            },
+            options: PlayerOptions {
+                quality,
+                switch_at,
+                ..PlayerOptions::default()
+            },
+            renditions: vec![
+                variant("64k", 70_000),
+                variant("128k", 140_000),
+                variant("192k", 210_000),
+            ],
+            media: HashMap::new(),
+            keys: HashMap::new(),
+            throughput_bps,
+            quality,
+            next: 0,
+            seq: 0,
+            reported_s: 0.0,
+            last_report: Instant::now(),
+            paused: false,
+            ended: false,
+            position: Arc::new(AtomicU64::new(0)),
+            commands: None,
+            abort: None,
+        }
+    }
+
+    #[test]
+    fn renditions_are_chosen_by_quality_then_by_measured_throughput() {
+        let check = |quality, bps, expected: &str| {
+            let engine = engine(quality, bps, None);
+            assert_eq!(
+                engine.renditions[engine.pick_rendition(0)].name,
+                expected,
+                "{quality} {bps:?}"
+            );
+        };
+        check(Quality::Low, Some(1e9), "64k");
+        check(Quality::Normal, None, "128k");
+        check(Quality::High, Some(1.0), "192k");
+        check(Quality::Auto, None, "128k");
+        check(Quality::Auto, Some(50_000.0), "64k");
+        check(Quality::Auto, Some(210_000.0), "128k");
+        check(Quality::Auto, Some(10e6), "192k");
+
+        let switching = engine(Quality::Low, None, Some((2, Quality::High)));
+        let names: Vec<_> = (0..4)
+            .map(|s| switching.renditions[switching.pick_rendition(s)].name.as_str())
+            .collect();
+        assert_eq!(names, ["64k", "64k", "192k", "192k"]);
+    }
+
+    #[tokio::test]
+    async fn network_errors_are_retried_with_backoff_then_given_up() {
+        let retry = Retry {
+            attempts: 3,
+            backoff: Duration::from_millis(1),
+        };
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+            listener.local_addr().expect("addr").port()
+        };
+        let client = Client::new(&format!("http://127.0.0.1:{port}")).expect("client");
+        let mut calls = 0;
+        let outcome = retry
+            .run(|| {
+                calls += 1;
+                client.health()
+            })
+            .await;
+        assert_eq!(calls, 3);
+        match outcome {
+            Err(PlayerError::Network { attempts: 3, last }) => assert!(last.contains("cannot connect"), "{last}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

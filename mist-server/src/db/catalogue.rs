@@ -1,0 +1,768 @@
+//! The catalogue as users browse it: full-text search, filters, sorts and
+//! keyset pagination over ready tracks; genre and artist counts; popular
+//! tracks; and the track edits and deletion that keep every other table
+//! consistent.
+//!
+//! # Search, per engine
+//!
+//! A query is split into terms (runs of letters and digits, at most
+//! [`MAX_TERMS`]). Every term must match (AND), as a prefix ("metal" finds
+//! "Metallica"), regardless of case and accents ("beyonce" finds "Beyoncé").
+//! A term of four characters or more that matches nothing is forgiven one
+//! typo (an insertion, deletion, substitution or swap of neighbours).
+//!
+//! - **SQLite**: an FTS5 table `tracks_fts` (tokenizer `unicode61
+//!   remove_diacritics 2`) that triggers on `tracks` keep in step, so edits
+//!   are searchable at once and no other code path has to remember the
+//!   index. Terms become `"term"*` prefix queries. For the typo, the index's
+//!   vocabulary (`fts5vocab`) is read for terms starting with the query
+//!   term's first or second letter (an index range scan), and the terms
+//!   within one edit of the query term, or whose prefix is, are OR-ed in
+//!   ([`within_one_edit`]). So the first two letters cannot both be wrong;
+//!   that keeps the scan to a slice of the vocabulary. Ranked by `bm25`
+//!   with column weights title 10, artist 5, album 2, genre 1.
+//! - **Postgres**: a generated, weighted `tsvector` (`simple` configuration
+//!   over `mist_unaccent`, an IMMUTABLE wrapper of `unaccent`; title A,
+//!   artist B, album C, genre D) with a GIN index, and a generated folded
+//!   `search_text` with a trigram GIN index. A term matches as a `term:*`
+//!   prefix; a term of four characters or more that is no word's prefix
+//!   matches by trigram word similarity instead (`<%`, threshold 0.6),
+//!   which forgives about one typo in a word (less in short words: a swap
+//!   in a five-letter word can fall under the threshold). Trying the prefix
+//!   first keeps the common query on the tsvector index alone. Ranked by
+//!   `ts_rank` plus a tenth of the word similarity.
+//!
+//! Pagination is by keyset: the cursor is the last row's sort key and id,
+//! opaque to clients, so every row is listed exactly once however many
+//! pages are read. Limits are bounded ([`MAX_LIMIT`]).
+
+use serde::{Deserialize, Serialize};
+
+use super::tracks::TrackRow;
+use super::{Db, now_ms};
+use crate::with_pool;
+
+pub const DEFAULT_LIMIT: i64 = 20;
+pub const MAX_LIMIT: i64 = 100;
+/// Terms of a query beyond this many are ignored.
+pub const MAX_TERMS: usize = 8;
+/// Terms shorter than this are matched as prefixes only, never corrected.
+const MIN_TYPO_LEN: usize = 4;
+
+/// The columns of `tracks` for [`TrackRow`], prefixed with the alias `t.`.
+macro_rules! track_columns {
+    () => {
+        "t.id, t.uploader_id, t.title, t.artist, t.album, t.genre, t.duration_ms, t.status, t.error, \
+         t.original_key, t.segment_count, t.key_count, t.play_count, t.created_at, t.updated_at"
+    };
+}
+
+/// How a track list is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sort {
+    Relevance,
+    Title,
+    Artist,
+    Newest,
+    Popular,
+}
+
+impl Sort {
+    pub fn parse(s: &str) -> Option<Sort> {
+        match s {
+            "relevance" => Some(Sort::Relevance),
+            "title" => Some(Sort::Title),
+            "artist" => Some(Sort::Artist),
+            "newest" => Some(Sort::Newest),
+            "popular" => Some(Sort::Popular),
+            _ => None,
+        }
+    }
+}
+
+/// A keyset position: the sort key of the last row shown, and its id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// Which listing the cursor belongs to, so one is not replayed on another.
+    pub scope: String,
+    pub key: SortKey,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum SortKey {
+    Text(String),
+    Int(i64),
+    /// Stored as bits so the value round-trips exactly.
+    Float(u64),
+}
+
+impl Cursor {
+    /// Opaque to clients: hex of a small JSON document.
+    pub fn encode(&self) -> String {
+        hex::encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    /// `None` for anything this server did not hand out for `scope`.
+    pub fn decode(s: &str, scope: &str) -> Option<Cursor> {
+        let bytes = hex::decode(s).ok()?;
+        let cursor: Cursor = serde_json::from_slice(&bytes).ok()?;
+        (cursor.scope == scope).then_some(cursor)
+    }
+}
+
+/// A bounded page size: `None` → the default, anything else clamped to 1..=100.
+pub fn clamp_limit(limit: Option<i64>) -> i64 {
+    limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
+}
+
+/// What `GET /api/v1/tracks` asks for; the cursor is already decoded.
+#[derive(Debug, Clone, Default)]
+pub struct TrackQuery {
+    pub q: Option<String>,
+    pub genre: Option<String>,
+    pub artist: Option<String>,
+    pub album: Option<String>,
+    pub sort: Option<Sort>,
+    pub limit: i64,
+    pub after: Option<Cursor>,
+}
+
+impl TrackQuery {
+    /// The effective sort: relevance when there is a query, else title.
+    pub fn sort(&self) -> Sort {
+        match (self.sort, self.terms().is_empty()) {
+            (Some(Sort::Relevance) | None, true) => Sort::Title,
+            (None, false) => Sort::Relevance,
+            (Some(sort), _) => sort,
+        }
+    }
+
+    pub fn terms(&self) -> Vec<String> {
+        self.q.as_deref().map(terms).unwrap_or_default()
+    }
+
+    /// The cursor scope: a cursor is valid only for the same query and sort.
+    pub fn scope(&self) -> String {
+        let fold = |s: &Option<String>| s.as_deref().map(fold).unwrap_or_default();
+        format!(
+            "tracks|{:?}|{}|{}|{}|{}",
+            self.sort(),
+            self.terms().join(" "),
+            fold(&self.genre),
+            fold(&self.artist),
+            fold(&self.album)
+        )
+    }
+}
+
+/// A listed track and the key it was sorted by.
+#[derive(Debug, sqlx::FromRow)]
+struct ListedRow {
+    #[sqlx(flatten)]
+    track: TrackRow,
+    key_text: Option<String>,
+    key_int: Option<i64>,
+    key_float: Option<f64>,
+}
+
+impl ListedRow {
+    fn key(&self) -> SortKey {
+        match (&self.key_text, self.key_int, self.key_float) {
+            (Some(t), _, _) => SortKey::Text(t.clone()),
+            (_, Some(i), _) => SortKey::Int(i),
+            (_, _, Some(f)) => SortKey::Float(f.to_bits()),
+            _ => SortKey::Text(String::new()),
+        }
+    }
+}
+
+/// A value bound to a built query.
+#[derive(Debug, Clone)]
+enum Param {
+    Text(String),
+    Int(i64),
+    Float(f64),
+}
+
+/// Builds SQL with numbered placeholders and the values they stand for.
+#[derive(Default)]
+struct Sql {
+    text: String,
+    params: Vec<Param>,
+}
+
+impl Sql {
+    fn push(&mut self, s: &str) -> &mut Self {
+        self.text.push_str(s);
+        self
+    }
+
+    /// Appends a placeholder for `p`.
+    fn bind(&mut self, p: Param) -> &mut Self {
+        self.params.push(p);
+        let n = self.params.len();
+        self.text.push_str(&format!("${n}"));
+        self
+    }
+}
+
+/// Binds every parameter of `$sql` to the query `$q`.
+macro_rules! bind_all {
+    ($q:expr, $sql:expr) => {{
+        let mut q = $q;
+        for p in &$sql.params {
+            q = match p {
+                Param::Text(s) => q.bind(s.clone()),
+                Param::Int(i) => q.bind(*i),
+                Param::Float(f) => q.bind(*f),
+            };
+        }
+        q
+    }};
+}
+
+/// The type of a listing's sort key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Text,
+    Int,
+    Float,
+}
+
+impl KeyKind {
+    fn column(self) -> &'static str {
+        match self {
+            KeyKind::Text => "key_text",
+            KeyKind::Int => "key_int",
+            KeyKind::Float => "key_float",
+        }
+    }
+}
+
+impl SortKey {
+    pub fn kind(&self) -> KeyKind {
+        match self {
+            SortKey::Text(_) => KeyKind::Text,
+            SortKey::Int(_) => KeyKind::Int,
+            SortKey::Float(_) => KeyKind::Float,
+        }
+    }
+}
+
+impl Sort {
+    /// The key's type, and whether it sorts descending (ties: id ascending).
+    pub fn key(self) -> (KeyKind, bool) {
+        match self {
+            Sort::Relevance => (KeyKind::Float, true),
+            Sort::Title | Sort::Artist => (KeyKind::Text, false),
+            Sort::Newest | Sort::Popular => (KeyKind::Int, true),
+        }
+    }
+}
+
+/// One page of ready tracks matching `query`, and the cursor of the next.
+/// The cursor's key must be of the sort's [`KeyKind`] (the caller checks).
+pub async fn list_tracks(db: &Db, query: &TrackQuery) -> Result<(Vec<TrackRow>, Option<Cursor>), sqlx::Error> {
+    let sort = query.sort();
+    let terms = query.terms();
+    let (kind, descending) = sort.key();
+    let folded: Vec<String> = terms.iter().map(|t| fold(t)).collect();
+    let mut sql = Sql::default();
+
+    // The sort key goes in the one column of its type; the others are NULL.
+    sql.push(concat!("SELECT * FROM (SELECT ", track_columns!(), ", "));
+    sql.push(match kind {
+        KeyKind::Text => "",
+        _ => "CAST(NULL AS TEXT) AS key_text, ",
+    });
+    sql.push(match kind {
+        KeyKind::Int => "",
+        _ => "CAST(NULL AS BIGINT) AS key_int, ",
+    });
+    match sort {
+        Sort::Relevance => {
+            sql.push("CAST(");
+            match db {
+                Db::Sqlite(_) => sql.push("-bm25(tracks_fts, 10.0, 5.0, 2.0, 1.0)"),
+                Db::Postgres(_) => {
+                    let any_prefix: Vec<String> = folded.iter().map(|t| format!("{t}:*")).collect();
+                    sql.push("ts_rank(t.search_vector, to_tsquery('simple', mist_unaccent(")
+                        .bind(Param::Text(any_prefix.join(" | ")))
+                        .push("))) + 0.1 * word_similarity(")
+                        .bind(Param::Text(folded.join(" ")))
+                        .push(", t.search_text)")
+                }
+            };
+            sql.push(" AS DOUBLE PRECISION) AS key_float");
+        }
+        Sort::Title => {
+            sql.push("lower(t.title) AS key_text, CAST(NULL AS DOUBLE PRECISION) AS key_float");
+        }
+        Sort::Artist => {
+            sql.push("lower(coalesce(t.artist, '')) AS key_text, CAST(NULL AS DOUBLE PRECISION) AS key_float");
+        }
+        Sort::Newest => {
+            sql.push("t.created_at AS key_int, CAST(NULL AS DOUBLE PRECISION) AS key_float");
+        }
+        Sort::Popular => {
+            sql.push("t.play_count AS key_int, CAST(NULL AS DOUBLE PRECISION) AS key_float");
+        }
+    }
+
+    match db {
+        Db::Sqlite(pool) if !terms.is_empty() => {
+            let expr = sqlite_match_expression(pool, &terms).await?;
+            sql.push(
+                // CROSS JOIN fixes the join order: the full-text index drives,
+                // instead of the planner running the MATCH once per track.
+                " FROM tracks_fts CROSS JOIN track_search_ids m ON m.rowid = tracks_fts.rowid \
+                 CROSS JOIN tracks t ON t.id = m.track_id WHERE tracks_fts MATCH ",
+            )
+            .bind(Param::Text(expr));
+        }
+        Db::Postgres(pool) if !terms.is_empty() => {
+            sql.push(" FROM tracks t WHERE TRUE");
+            for term in &folded {
+                let prefix = format!("{term}:*");
+                if term.chars().count() >= MIN_TYPO_LEN && !postgres_prefix_exists(pool, &prefix).await? {
+                    // Nothing starts with the word as typed: forgive a typo.
+                    sql.push(" AND ")
+                        .bind(Param::Text(term.clone()))
+                        .push(" <% t.search_text");
+                } else {
+                    sql.push(" AND t.search_vector @@ to_tsquery('simple', mist_unaccent(")
+                        .bind(Param::Text(prefix))
+                        .push("))");
+                }
+            }
+        }
+        _ => {
+            sql.push(" FROM tracks t WHERE TRUE");
+        }
+    }
+    sql.push(" AND t.status = 'ready'");
+    for (column, value) in [
+        ("genre", &query.genre),
+        ("artist", &query.artist),
+        ("album", &query.album),
+    ] {
+        if let Some(v) = value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            sql.push(&format!(" AND lower(t.{column}) = lower("))
+                .bind(Param::Text(v.to_owned()))
+                .push(")");
+        }
+    }
+    sql.push(") s");
+    let column = kind.column();
+    if let Some(after) = &query.after {
+        let cmp = if descending { "<" } else { ">" };
+        let key = match &after.key {
+            SortKey::Text(t) => Param::Text(t.clone()),
+            SortKey::Int(i) => Param::Int(*i),
+            SortKey::Float(bits) => Param::Float(f64::from_bits(*bits)),
+        };
+        let at = sql.params.len() + 1;
+        sql.params.push(key);
+        sql.push(&format!(" WHERE ({column} {cmp} ${at} OR ({column} = ${at} AND id > "))
+            .bind(Param::Text(after.id.clone()))
+            .push("))");
+    }
+    let direction = if descending { "DESC" } else { "ASC" };
+    sql.push(&format!(" ORDER BY {column} {direction}, id ASC LIMIT "))
+        .bind(Param::Int(query.limit + 1));
+
+    let rows: Vec<ListedRow> = with_pool!(db, pool => {
+        bind_all!(sqlx::query_as::<_, ListedRow>(sqlx::AssertSqlSafe(sql.text.clone())), sql)
+            .fetch_all(pool)
+            .await
+    })?;
+    Ok(page(rows, query.limit, &query.scope()))
+}
+
+fn page(mut rows: Vec<ListedRow>, limit: i64, scope: &str) -> (Vec<TrackRow>, Option<Cursor>) {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next = if more {
+        rows.last().map(|r| Cursor {
+            scope: scope.to_owned(),
+            key: r.key(),
+            id: r.track.id.clone(),
+        })
+    } else {
+        None
+    };
+    (rows.into_iter().map(|r| r.track).collect(), next)
+}
+
+/// The FTS5 expression for `terms`: each a quoted prefix query, OR-ed with
+/// the vocabulary terms one edit away when it matches nothing as typed.
+async fn sqlite_match_expression(pool: &sqlx::SqlitePool, terms: &[String]) -> Result<String, sqlx::Error> {
+    let mut parts = Vec::new();
+    for term in terms {
+        let folded = fold(term);
+        let mut alternatives = vec![format!("\"{folded}\"*")];
+        if folded.chars().count() >= MIN_TYPO_LEN {
+            let upper = format!("{folded}\u{10FFFF}");
+            let known: Option<String> =
+                sqlx::query_scalar("SELECT term FROM tracks_fts_vocab WHERE term >= $1 AND term < $2 LIMIT 1")
+                    .bind(&folded)
+                    .bind(&upper)
+                    .fetch_optional(pool)
+                    .await?;
+            if known.is_none() {
+                for candidate in typo_candidates(pool, &folded).await? {
+                    alternatives.push(format!("\"{candidate}\""));
+                }
+            }
+        }
+        parts.push(format!("({})", alternatives.join(" OR ")));
+    }
+    Ok(parts.join(" AND "))
+}
+
+/// Whether any track has a word starting with the tsquery prefix `prefix`.
+async fn postgres_prefix_exists(pool: &sqlx::PgPool, prefix: &str) -> Result<bool, sqlx::Error> {
+    let sql = "SELECT EXISTS (SELECT 1 FROM tracks WHERE search_vector @@ to_tsquery('simple', mist_unaccent($1)))";
+    sqlx::query_scalar(sql).bind(prefix).fetch_one(pool).await
+}
+
+/// Vocabulary terms within one edit of `folded`, or whose prefix of its
+/// length is (a typo in a word still being typed). Bounded.
+async fn typo_candidates(pool: &sqlx::SqlitePool, folded: &str) -> Result<Vec<String>, sqlx::Error> {
+    let chars: Vec<char> = folded.chars().collect();
+    let mut starts = vec![chars[0]];
+    if chars.len() > 1 && chars[1] != chars[0] {
+        starts.push(chars[1]);
+    }
+    let mut found = Vec::new();
+    for start in starts {
+        let next = char::from_u32(start as u32 + 1).unwrap_or(char::MAX);
+        let vocabulary: Vec<String> =
+            sqlx::query_scalar("SELECT term FROM tracks_fts_vocab WHERE term >= $1 AND term < $2")
+                .bind(start.to_string())
+                .bind(next.to_string())
+                .fetch_all(pool)
+                .await?;
+        for term in vocabulary {
+            let term_chars: Vec<char> = term.chars().collect();
+            let prefix: Vec<char> = term_chars.iter().copied().take(chars.len()).collect();
+            if within_one_edit(&chars, &term_chars)
+                || (term_chars.len() > chars.len() && within_one_edit(&chars, &prefix))
+            {
+                found.push(term);
+                if found.len() >= 32 {
+                    return Ok(found);
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Splits a query into terms: runs of letters and digits, at most
+/// [`MAX_TERMS`] of at most 64 characters.
+pub fn terms(q: &str) -> Vec<String> {
+    q.split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .take(MAX_TERMS)
+        .map(|t| t.chars().take(64).collect())
+        .collect()
+}
+
+/// Lower case without diacritics, as the search indexes store terms
+/// (unicode61 `remove_diacritics 2`, `unaccent`), for the Latin letters
+/// that carry them; other characters are only lower-cased.
+pub fn fold(s: &str) -> String {
+    s.chars().flat_map(char::to_lowercase).map(strip_diacritic).collect()
+}
+
+fn strip_diacritic(c: char) -> char {
+    const TABLE: &[(&str, char)] = &[
+        ("àáâãäåāăą", 'a'),
+        ("çćĉċč", 'c'),
+        ("ďđ", 'd'),
+        ("èéêëēĕėęě", 'e'),
+        ("ĝğġģ", 'g'),
+        ("ĥħ", 'h'),
+        ("ìíîïĩīĭįı", 'i'),
+        ("ĵ", 'j'),
+        ("ķ", 'k'),
+        ("ĺļľŀł", 'l'),
+        ("ñńņňŉ", 'n'),
+        ("òóôõöøōŏő", 'o'),
+        ("ŕŗř", 'r'),
+        ("śŝşšș", 's'),
+        ("ţťŧț", 't'),
+        ("ùúûüũūŭůűų", 'u'),
+        ("ŵ", 'w'),
+        ("ýÿŷ", 'y'),
+        ("źżž", 'z'),
+    ];
+    if c.is_ascii() {
+        return c;
+    }
+    TABLE.iter().find(|(from, _)| from.contains(c)).map_or(c, |(_, to)| *to)
+}
+
+/// True when `a` and `b` differ by at most one insertion, deletion,
+/// substitution or swap of neighbouring characters.
+pub fn within_one_edit(a: &[char], b: &[char]) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    if long.len() - short.len() > 1 {
+        return false;
+    }
+    let prefix = short.iter().zip(long).take_while(|(x, y)| x == y).count();
+    if short.len() == long.len() {
+        if prefix == short.len() {
+            return true;
+        }
+        // One substitution, or a swap of neighbours.
+        let substituted = short[prefix + 1..] == long[prefix + 1..];
+        let swapped = prefix + 1 < short.len()
+            && short[prefix] == long[prefix + 1]
+            && short[prefix + 1] == long[prefix]
+            && short[prefix + 2..] == long[prefix + 2..];
+        substituted || swapped
+    } else {
+        // One character of `long` dropped at the first difference.
+        short[prefix..] == long[prefix + 1..]
+    }
+}
+
+/// `GET /api/v1/genres` / `GET /api/v1/artists`: a name and how many ready
+/// tracks carry it (case-insensitively grouped), in name order.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NameCount {
+    pub name: String,
+    pub key: String,
+    pub track_count: i64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Facet {
+    Genre,
+    Artist,
+}
+
+/// One page of a facet, after the key `after` (the lower-cased name).
+pub async fn list_facet(
+    db: &Db,
+    facet: Facet,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<(Vec<NameCount>, Option<String>), sqlx::Error> {
+    let sql = match facet {
+        Facet::Genre => {
+            "SELECT MIN(genre) AS name, lower(genre) AS key, COUNT(*) AS track_count FROM tracks \
+             WHERE status = 'ready' AND genre IS NOT NULL AND genre <> '' AND ($1 IS NULL OR lower(genre) > $1) \
+             GROUP BY lower(genre) ORDER BY lower(genre) LIMIT $2"
+        }
+        Facet::Artist => {
+            "SELECT MIN(artist) AS name, lower(artist) AS key, COUNT(*) AS track_count FROM tracks \
+             WHERE status = 'ready' AND artist IS NOT NULL AND artist <> '' AND ($1 IS NULL OR lower(artist) > $1) \
+             GROUP BY lower(artist) ORDER BY lower(artist) LIMIT $2"
+        }
+    };
+    let mut rows: Vec<NameCount> = with_pool!(db, pool => {
+        sqlx::query_as::<_, NameCount>(sql).bind(after).bind(limit + 1).fetch_all(pool).await
+    })?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next = if more { rows.last().map(|r| r.key.clone()) } else { None };
+    Ok((rows, next))
+}
+
+/// One page of the tracks with the most completed plays since `since_ms`.
+pub async fn popular(
+    db: &Db,
+    since_ms: i64,
+    after: Option<&Cursor>,
+    limit: i64,
+    scope: &str,
+) -> Result<(Vec<(TrackRow, i64)>, Option<Cursor>), sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        track: TrackRow,
+        plays: i64,
+    }
+    let sql = concat!(
+        "SELECT ",
+        track_columns!(),
+        ", p.plays FROM (SELECT track_id, COUNT(*) AS plays FROM playback_sessions \
+         WHERE completed = TRUE AND completed_at >= $1 GROUP BY track_id) p \
+         JOIN tracks t ON t.id = p.track_id WHERE t.status = 'ready' \
+         AND ($2 IS NULL OR p.plays < $2 OR (p.plays = $2 AND t.id > $3)) \
+         ORDER BY p.plays DESC, t.id ASC LIMIT $4"
+    );
+    let (key, id) = match after {
+        Some(Cursor {
+            key: SortKey::Int(k),
+            id,
+            ..
+        }) => (Some(*k), Some(id.clone())),
+        _ => (None, None),
+    };
+    let mut rows: Vec<Row> = with_pool!(db, pool => {
+        sqlx::query_as::<_, Row>(sql).bind(since_ms).bind(key).bind(id).bind(limit + 1).fetch_all(pool).await
+    })?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next = if more {
+        rows.last().map(|r| Cursor {
+            scope: scope.to_owned(),
+            key: SortKey::Int(r.plays),
+            id: r.track.id.clone(),
+        })
+    } else {
+        None
+    };
+    Ok((rows.into_iter().map(|r| (r.track, r.plays)).collect(), next))
+}
+
+/// A metadata edit: `None` leaves a field alone; an empty artist, album or
+/// genre clears it. The title is never empty (the caller checks).
+#[derive(Debug, Default)]
+pub struct TrackEdit<'a> {
+    pub title: Option<&'a str>,
+    pub artist: Option<&'a str>,
+    pub album: Option<&'a str>,
+    pub genre: Option<&'a str>,
+}
+
+/// Applies an edit; the search index follows in the same statement
+/// (triggers on SQLite, generated columns on Postgres).
+pub async fn update_track(db: &Db, id: &str, edit: &TrackEdit<'_>) -> Result<Option<TrackRow>, sqlx::Error> {
+    let sql = "UPDATE tracks SET title = COALESCE($2, title), \
+         artist = CASE WHEN $3 IS NULL THEN artist ELSE NULLIF($3, '') END, \
+         album = CASE WHEN $4 IS NULL THEN album ELSE NULLIF($4, '') END, \
+         genre = CASE WHEN $5 IS NULL THEN genre ELSE NULLIF($5, '') END, \
+         updated_at = $6 WHERE id = $1 RETURNING id, uploader_id, title, artist, album, genre, duration_ms, \
+         status, error, original_key, segment_count, key_count, play_count, created_at, updated_at";
+    with_pool!(db, pool => {
+        sqlx::query_as::<_, TrackRow>(sql)
+            .bind(id)
+            .bind(edit.title)
+            .bind(edit.artist)
+            .bind(edit.album)
+            .bind(edit.genre)
+            .bind(now_ms())
+            .fetch_optional(pool)
+            .await
+    })
+}
+
+/// Deletes a track's rows: its likes, its playlist entries (closing the gap
+/// each leaves), its upload and job, its keys (cascade) and the track. The
+/// stored objects are the caller's to delete. False when it did not exist.
+pub async fn delete_track(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        // A write first: on SQLite it takes the write lock before any read.
+        sqlx::query("DELETE FROM likes WHERE track_id = $1").bind(id).execute(&mut *tx).await?;
+        let entries: Vec<(String, i64)> =
+            sqlx::query_as("SELECT playlist_id, position FROM playlist_tracks WHERE track_id = $1")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+        for (playlist_id, position) in entries {
+            sqlx::query("UPDATE playlists SET updated_at = $2 WHERE id = $1")
+                .bind(&playlist_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM playlist_tracks WHERE playlist_id = $1 AND track_id = $2")
+                .bind(&playlist_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            super::library::close_gap!(tx, &playlist_id, position);
+        }
+        sqlx::query("DELETE FROM jobs WHERE track_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM uploads WHERE track_id = $1").bind(id).execute(&mut *tx).await?;
+        let deleted = sqlx::query("DELETE FROM tracks WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(deleted.rows_affected() > 0)
+    })
+}
+
+/// Inserts a ready track straight into the catalogue, for tests and the
+/// search benchmark (real tracks come from the ingest job).
+pub async fn insert_ready_track(db: &Db, track: &TrackRow) -> Result<(), sqlx::Error> {
+    insert_ready_tracks(db, std::slice::from_ref(track)).await
+}
+
+/// [`insert_ready_track`] for many tracks, in one transaction.
+pub async fn insert_ready_tracks(db: &Db, tracks: &[TrackRow]) -> Result<(), sqlx::Error> {
+    let sql = "INSERT INTO tracks (id, uploader_id, title, artist, album, genre, duration_ms, status, original_key, \
+               segment_count, key_count, play_count, created_at, updated_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, 'ready', $8, $9, $10, $11, $12, $13)";
+    with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        for track in tracks {
+            sqlx::query(sql)
+                .bind(&track.id)
+                .bind(&track.uploader_id)
+                .bind(&track.title)
+                .bind(&track.artist)
+                .bind(&track.album)
+                .bind(&track.genre)
+                .bind(track.duration_ms)
+                .bind(&track.original_key)
+                .bind(track.segment_count)
+                .bind(track.key_count)
+                .bind(track.play_count)
+                .bind(track.created_at)
+                .bind(track.updated_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_edit(a: &str, b: &str, expected: bool) {
+        let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+        assert_eq!(within_one_edit(&a, &b), expected, "{a:?} {b:?}");
+        assert_eq!(within_one_edit(&b, &a), expected, "{b:?} {a:?}");
+    }
+
+    #[test]
+    fn one_edit() {
+        check_edit("metalica", "metallica", true);
+        check_edit("metallica", "metallica", true);
+        check_edit("metallcia", "metallica", true);
+        check_edit("metellica", "metallica", true);
+        check_edit("metalic", "metallica", false);
+        check_edit("mteallica", "metallica", true);
+        check_edit("abcd", "badc", false);
+        check_edit("", "a", true);
+    }
+
+    #[test]
+    fn folding_and_terms() {
+        assert_eq!(fold("Beyoncé"), "beyonce");
+        assert_eq!(fold("ŁÓDŹ"), "lodz");
+        assert_eq!(terms("  AC/DC — Back in Black!"), ["AC", "DC", "Back", "in", "Black"]);
+        assert_eq!(terms("a b c d e f g h i j").len(), MAX_TERMS);
+    }
+
+    #[test]
+    fn cursors_round_trip_and_keep_their_scope() {
+        let c = Cursor {
+            scope: "s".into(),
+            key: SortKey::Float(0.1f64.to_bits()),
+            id: "x".into(),
+        };
+        assert_eq!(Cursor::decode(&c.encode(), "s"), Some(c.clone()));
+        assert_eq!(Cursor::decode(&c.encode(), "other"), None);
+        assert_eq!(Cursor::decode("zz", "s"), None);
+    }
+}

@@ -1,0 +1,255 @@
+//! The catalogue: `GET /api/v1/tracks` (search, filters, sorts),
+//! `GET /api/v1/tracks/popular`, `GET /api/v1/genres`, `GET /api/v1/artists`,
+//! and the uploader's or an admin's `PATCH` and `DELETE /api/v1/tracks/{id}`.
+//! `GET /api/v1/tracks/{id}` lives in [`super::tracks`]. The SQL, and how
+//! search forgives accents, prefixes and typos per engine, is in
+//! [`crate::db::catalogue`].
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use mist_core::api::{
+    ErrorBody, NameCount, Page, PopularTrack, Role, Track, TrackQuery, TrackSort, UpdateTrackRequest,
+};
+use serde::Deserialize;
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::tracks::{to_api, visible_track};
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::db::catalogue::{self, Cursor, Facet, KeyKind, Sort, TrackEdit, clamp_limit};
+use crate::db::now_ms;
+use crate::db::users::UserRow;
+
+/// Longest title, artist, album or genre accepted, in characters.
+const MAX_FIELD_CHARS: usize = 200;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/tracks", get(list))
+        .route("/api/v1/tracks/popular", get(popular))
+        .route("/api/v1/tracks/{id}", axum::routing::patch(update).delete(delete))
+        .route("/api/v1/genres", get(genres))
+        .route("/api/v1/artists", get(artists))
+}
+
+fn bad_cursor() -> ApiError {
+    ApiError::bad_request("invalid_cursor", "cursor is not one this listing handed out")
+}
+
+/// Ready tracks: searched, filtered and sorted, one page at a time.
+#[utoipa::path(get, path = "/api/v1/tracks", tag = "tracks", security(("bearer" = [])),
+    params(TrackQuery),
+    responses((status = 200, body = Page<Track>), (status = 400, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    AuthUser(_user): AuthUser,
+    ApiQuery(query): ApiQuery<TrackQuery>,
+) -> ApiResult<ApiJson<Page<Track>>> {
+    let sort = query.sort.map(|s| match s {
+        TrackSort::Relevance => Sort::Relevance,
+        TrackSort::Title => Sort::Title,
+        TrackSort::Artist => Sort::Artist,
+        TrackSort::Newest => Sort::Newest,
+        TrackSort::Popular => Sort::Popular,
+    });
+    let mut db_query = catalogue::TrackQuery {
+        q: query.q.clone(),
+        genre: query.genre.clone(),
+        artist: query.artist.clone(),
+        album: query.album.clone(),
+        sort,
+        limit: clamp_limit(query.limit),
+        after: None,
+    };
+    if let Some(cursor) = &query.cursor {
+        let after = Cursor::decode(cursor, &db_query.scope())
+            .filter(|c| c.key.kind() == db_query.sort().key().0)
+            .ok_or_else(bad_cursor)?;
+        db_query.after = Some(after);
+    }
+    let (rows, next) = catalogue::list_tracks(&state.db, &db_query).await?;
+    Ok(ApiJson(Page {
+        items: rows.iter().map(|r| to_api(&state, r)).collect(),
+        next_cursor: next.map(|c| c.encode()),
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PopularQuery {
+    /// The window in days: 7 (default) or 30.
+    days: Option<i64>,
+    /// 1–100, default 20.
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// Ready tracks by completed listens in the last 7 or 30 days, most first.
+#[utoipa::path(get, path = "/api/v1/tracks/popular", tag = "tracks", security(("bearer" = [])),
+    params(PopularQuery),
+    responses((status = 200, body = Page<PopularTrack>), (status = 400, body = ErrorBody)))]
+pub async fn popular(
+    State(state): State<AppState>,
+    AuthUser(_user): AuthUser,
+    ApiQuery(query): ApiQuery<PopularQuery>,
+) -> ApiResult<ApiJson<Page<PopularTrack>>> {
+    let days = query.days.unwrap_or(7);
+    if days != 7 && days != 30 {
+        return Err(ApiError::bad_request("invalid_query", "days must be 7 or 30"));
+    }
+    let scope = format!("popular|{days}");
+    let after = match &query.cursor {
+        Some(c) => Some(
+            Cursor::decode(c, &scope)
+                .filter(|c| c.key.kind() == KeyKind::Int)
+                .ok_or_else(bad_cursor)?,
+        ),
+        None => None,
+    };
+    let since = now_ms() - days * 24 * 3600 * 1000;
+    let (rows, next) = catalogue::popular(&state.db, since, after.as_ref(), clamp_limit(query.limit), &scope).await?;
+    Ok(ApiJson(Page {
+        items: rows
+            .iter()
+            .map(|(row, plays)| PopularTrack {
+                track: to_api(&state, row),
+                plays: *plays,
+            })
+            .collect(),
+        next_cursor: next.map(|c| c.encode()),
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct FacetQuery {
+    /// 1–100, default 20.
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+async fn facet(state: &AppState, facet: Facet, query: &FacetQuery) -> ApiResult<ApiJson<Page<NameCount>>> {
+    let after = match &query.cursor {
+        Some(c) => {
+            let bytes = hex::decode(c).map_err(|_| bad_cursor())?;
+            Some(String::from_utf8(bytes).map_err(|_| bad_cursor())?)
+        }
+        None => None,
+    };
+    let (rows, next) = catalogue::list_facet(&state.db, facet, after.as_deref(), clamp_limit(query.limit)).await?;
+    Ok(ApiJson(Page {
+        items: rows
+            .into_iter()
+            .map(|r| NameCount {
+                name: r.name,
+                track_count: r.track_count,
+            })
+            .collect(),
+        next_cursor: next.map(hex::encode),
+    }))
+}
+
+/// Genres of ready tracks with how many tracks each, A–Z.
+#[utoipa::path(get, path = "/api/v1/genres", tag = "tracks", security(("bearer" = [])),
+    params(FacetQuery),
+    responses((status = 200, body = Page<NameCount>), (status = 400, body = ErrorBody)))]
+pub async fn genres(
+    State(state): State<AppState>,
+    AuthUser(_user): AuthUser,
+    ApiQuery(query): ApiQuery<FacetQuery>,
+) -> ApiResult<ApiJson<Page<NameCount>>> {
+    facet(&state, Facet::Genre, &query).await
+}
+
+/// Artists of ready tracks with how many tracks each, A–Z.
+#[utoipa::path(get, path = "/api/v1/artists", tag = "tracks", security(("bearer" = [])),
+    params(FacetQuery),
+    responses((status = 200, body = Page<NameCount>), (status = 400, body = ErrorBody)))]
+pub async fn artists(
+    State(state): State<AppState>,
+    AuthUser(_user): AuthUser,
+    ApiQuery(query): ApiQuery<FacetQuery>,
+) -> ApiResult<ApiJson<Page<NameCount>>> {
+    facet(&state, Facet::Artist, &query).await
+}
+
+/// The track, if the caller may change it: 404 when they cannot see it,
+/// 403 when they can but it is not theirs.
+async fn owned_track(state: &AppState, user: &UserRow, id: &str) -> ApiResult<crate::db::tracks::TrackRow> {
+    let row = visible_track(state, user, id).await?;
+    if row.uploader_id != user.id && user.role() != Role::Admin {
+        return Err(ApiError::Forbidden(
+            "only the uploader or an admin may change this track".into(),
+        ));
+    }
+    Ok(row)
+}
+
+/// A trimmed field of at most [`MAX_FIELD_CHARS`].
+fn field<'a>(name: &str, value: Option<&'a str>, required: bool) -> ApiResult<Option<&'a str>> {
+    let Some(v) = value.map(str::trim) else {
+        return Ok(None);
+    };
+    if required && v.is_empty() {
+        return Err(ApiError::unprocessable(
+            "invalid_field",
+            format!("{name} cannot be empty"),
+        ));
+    }
+    if v.chars().count() > MAX_FIELD_CHARS || v.chars().any(char::is_control) {
+        return Err(ApiError::unprocessable(
+            "invalid_field",
+            format!("{name} must be at most {MAX_FIELD_CHARS} printable characters"),
+        ));
+    }
+    Ok(Some(v))
+}
+
+/// Edit a track's metadata (uploader or admin). Search follows at once.
+#[utoipa::path(patch, path = "/api/v1/tracks/{id}", tag = "tracks", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = UpdateTrackRequest,
+    responses(
+        (status = 200, body = Track),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
+pub async fn update(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<UpdateTrackRequest>,
+) -> ApiResult<ApiJson<Track>> {
+    owned_track(&state, &user, &id).await?;
+    let edit = TrackEdit {
+        title: field("title", req.title.as_deref(), true)?,
+        artist: field("artist", req.artist.as_deref(), false)?,
+        album: field("album", req.album.as_deref(), false)?,
+        genre: field("genre", req.genre.as_deref(), false)?,
+    };
+    let row = catalogue::update_track(&state.db, &id, &edit)
+        .await?
+        .ok_or(ApiError::NotFound("track"))?;
+    Ok(ApiJson(to_api(&state, &row)))
+}
+
+/// Delete a track (uploader or admin): its rows first, so nothing serves it
+/// any more, then every stored object under `tracks/{id}/`.
+#[utoipa::path(delete, path = "/api/v1/tracks/{id}", tag = "tracks", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    owned_track(&state, &user, &id).await?;
+    if !catalogue::delete_track(&state.db, &id).await? {
+        return Err(ApiError::NotFound("track"));
+    }
+    // The id came from the database (a UUID), so the prefix is safe to use.
+    let removed = state.store.delete_prefix(&format!("tracks/{id}/")).await?;
+    tracing::info!(track_id = %id, objects = removed, "track deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,233 @@
+//! Listening: playback sessions, progress reports, the quota and history.
+//!
+//! The rules (what counts, what a key needs) are in `crate::quota`; the
+//! atomic accounting in `db::sessions`.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use mist_core::api::{
+    CompleteSessionRequest, ErrorBody, HeartbeatRequest, HeartbeatResponse, HistoryEntry, OpenSessionRequest, Page,
+    PlaybackSession, Quota, TrackStatus,
+};
+use serde::Deserialize;
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::tracks::{master_url, to_api};
+use crate::app::AppState;
+use crate::auth::AuthUser;
+use crate::db::sessions::{self, Report};
+use crate::db::tracks;
+use crate::db::users::UserRow;
+use crate::quota;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/playback/sessions", post(open))
+        .route("/api/v1/playback/sessions/{id}/heartbeat", post(heartbeat))
+        .route("/api/v1/playback/sessions/{id}/complete", post(complete))
+        .route("/api/v1/me/quota", get(my_quota))
+        .route("/api/v1/me/history", get(history))
+}
+
+/// Today's quota for `user`.
+pub async fn current_quota(state: &AppState, user: &UserRow) -> ApiResult<Quota> {
+    let now = state.clock.now_ms();
+    let used = sessions::used_ms(&state.db, &user.id, now).await?;
+    Ok(quota::quota(user, used, state.settings.free_daily_seconds, now))
+}
+
+fn refuse_if_exhausted(quota: &Quota) -> ApiResult<()> {
+    if quota::exhausted(quota) {
+        metrics::counter!("mist_quota_refusals_total").increment(1);
+        return Err(ApiError::QuotaExceeded {
+            resets_at: quota.resets_at,
+        });
+    }
+    Ok(())
+}
+
+/// Open a session on a ready track. Refused with 429 `quota_exceeded` when
+/// nothing is left today.
+#[utoipa::path(post, path = "/api/v1/playback/sessions", tag = "playback", security(("bearer" = [])),
+    request_body = OpenSessionRequest,
+    responses(
+        (status = 201, body = PlaybackSession),
+        (status = 404, description = "no such ready track", body = ErrorBody),
+        (status = 429, description = "quota_exceeded", body = ErrorBody),
+    ))]
+pub async fn open(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiJson(req): ApiJson<OpenSessionRequest>,
+) -> ApiResult<(StatusCode, ApiJson<PlaybackSession>)> {
+    let track = tracks::find(&state.db, &req.track_id)
+        .await?
+        .filter(|t| t.status() == TrackStatus::Ready)
+        .ok_or(ApiError::NotFound("track"))?;
+    let quota = current_quota(&state, &user).await?;
+    refuse_if_exhausted(&quota)?;
+    let session = sessions::open(&state.db, &user.id, &track.id, track.duration_ms, state.clock.now_ms()).await?;
+    metrics::counter!("mist_playback_sessions_total").increment(1);
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(PlaybackSession {
+            session_id: session.id,
+            track_id: track.id.clone(),
+            master_url: master_url(&state, &track.id),
+            key_period_s: quota::key_period_ms() as f64 / 1000.0,
+            duration_s: track.duration_ms as f64 / 1000.0,
+            quota,
+        }),
+    ))
+}
+
+fn position_ms(position_s: f64) -> ApiResult<i64> {
+    if !position_s.is_finite() || !(0.0..=1e7).contains(&position_s) {
+        return Err(ApiError::unprocessable(
+            "invalid_field",
+            "position_s must be a number of seconds ≥ 0",
+        ));
+    }
+    Ok((position_s * 1000.0).round() as i64)
+}
+
+fn seq(seq: u64) -> ApiResult<i64> {
+    i64::try_from(seq)
+        .ok()
+        .filter(|s| *s >= 1)
+        .ok_or_else(|| ApiError::unprocessable("invalid_field", "seq must be a positive integer"))
+}
+
+async fn apply(state: &AppState, user: &UserRow, id: &str, report: Report) -> ApiResult<HeartbeatResponse> {
+    let now = state.clock.now_ms();
+    let applied = sessions::report(&state.db, id, &user.id, &report, now).await?;
+    let counted_ms = match applied {
+        Some(applied) => {
+            if report.complete {
+                let session = sessions::find_owned(&state.db, id, &user.id)
+                    .await?
+                    .ok_or(ApiError::NotFound("session"))?;
+                // A play is a listen of at least half the track or 30 s, like
+                // the scrobbling services count; completion happens once.
+                if applied.listened_ms >= (session.duration_ms / 2).min(30_000) {
+                    sessions::count_play(&state.db, &session.track_id).await?;
+                }
+            }
+            applied.counted_ms
+        }
+        None => {
+            let session = sessions::find_owned(&state.db, id, &user.id)
+                .await?
+                .ok_or(ApiError::NotFound("session"))?;
+            if session.completed && !report.complete {
+                return Err(ApiError::conflict(
+                    "session_completed",
+                    "this session is completed; open a new one",
+                ));
+            }
+            // A replayed, duplicated or out-of-order report: counts nothing.
+            0
+        }
+    };
+    Ok(HeartbeatResponse {
+        counted_s: counted_ms as f64 / 1000.0,
+        quota: current_quota(state, user).await?,
+    })
+}
+
+/// Report progress. Counts at most the wall-clock time since the previous
+/// report, never skipped audio, and nothing for a stale `seq`.
+#[utoipa::path(post, path = "/api/v1/playback/sessions/{id}/heartbeat", tag = "playback", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = HeartbeatRequest,
+    responses(
+        (status = 200, body = HeartbeatResponse),
+        (status = 404, description = "no such session of yours", body = ErrorBody),
+        (status = 409, description = "session_completed", body = ErrorBody),
+    ))]
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<HeartbeatRequest>,
+) -> ApiResult<ApiJson<HeartbeatResponse>> {
+    let report = Report {
+        seq: seq(req.seq)?,
+        position_ms: position_ms(req.position_s)?,
+        complete: false,
+    };
+    Ok(ApiJson(apply(&state, &user, &id, report).await?))
+}
+
+/// End a session: counts its last progress and, once, a play.
+#[utoipa::path(post, path = "/api/v1/playback/sessions/{id}/complete", tag = "playback", security(("bearer" = [])),
+    params(("id" = String, Path)), request_body = CompleteSessionRequest,
+    responses((status = 200, body = HeartbeatResponse), (status = 404, body = ErrorBody)))]
+pub async fn complete(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(req): ApiJson<CompleteSessionRequest>,
+) -> ApiResult<ApiJson<HeartbeatResponse>> {
+    let report = Report {
+        seq: seq(req.seq)?,
+        position_ms: position_ms(req.position_s)?,
+        complete: true,
+    };
+    Ok(ApiJson(apply(&state, &user, &id, report).await?))
+}
+
+/// Today's listening allowance.
+#[utoipa::path(get, path = "/api/v1/me/quota", tag = "playback", security(("bearer" = [])),
+    responses((status = 200, body = Quota)))]
+pub async fn my_quota(State(state): State<AppState>, AuthUser(user): AuthUser) -> ApiResult<ApiJson<Quota>> {
+    Ok(ApiJson(current_quota(&state, &user).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct HistoryQuery {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// What the user listened to, newest first.
+#[utoipa::path(get, path = "/api/v1/me/history", tag = "playback", security(("bearer" = [])),
+    params(HistoryQuery),
+    responses((status = 200, body = Page<HistoryEntry>), (status = 400, body = ErrorBody)))]
+pub async fn history(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> ApiResult<ApiJson<Page<HistoryEntry>>> {
+    let limit = q.limit.unwrap_or(20).clamp(1, 100);
+    let before = match &q.cursor {
+        Some(c) => Some(parse_cursor(c).ok_or_else(|| ApiError::bad_request("invalid_cursor", "invalid cursor"))?),
+        None => None,
+    };
+    let rows = sessions::history(&state.db, &user.id, before, limit + 1).await?;
+    let next_cursor = (rows.len() as i64 > limit).then(|| {
+        let last = &rows[limit as usize - 1];
+        format!("{}.{}", last.started_at, last.id)
+    });
+    let mut items = Vec::with_capacity(rows.len().min(limit as usize));
+    for row in rows.into_iter().take(limit as usize) {
+        if let Some(track) = tracks::find(&state.db, &row.track_id).await? {
+            items.push(HistoryEntry {
+                session_id: row.id.clone(),
+                track: to_api(&state, &track),
+                listened_s: row.listened_ms as f64 / 1000.0,
+                completed: row.completed,
+                started_at: row.started(),
+            });
+        }
+    }
+    Ok(ApiJson(Page { items, next_cursor }))
+}
+
+fn parse_cursor(cursor: &str) -> Option<(i64, String)> {
+    let (at, id) = cursor.split_once('.')?;
+    let id_ok = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    id_ok.then_some((at.parse().ok()?, id.to_owned()))
+}

@@ -1,0 +1,248 @@
+//! Scale-out: two `mist-server serve --no-worker` API nodes and two
+//! `mist-server worker` processes (real processes, started together so their
+//! migrations race) on one PostgreSQL and one S3-compatible store.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mist_core::api::{CompleteUploadRequest, HeartbeatRequest, JobStatus, LoginRequest, RegisterRequest};
+use mist_core::client::Client;
+use mist_server::testing::audio::generate_wav;
+use mist_server::testing::fresh_postgres_database;
+use mist_server::testing::upload::{upload_file, wait_for_job};
+
+const JWT: &str = "scale-test-jwt-secret-that-is-long-enough";
+const MASTER: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+
+/// A child process killed when dropped.
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Cluster {
+    database_url: String,
+    storage: String,
+}
+
+impl Cluster {
+    fn command(&self, args: &[&str], name: &str) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mist-server"));
+        cmd.args(args)
+            .env("DATABASE_URL", &self.database_url)
+            .env("MIST_STORAGE", &self.storage)
+            .env(
+                "AWS_ENDPOINT_URL",
+                std::env::var("MIST_TEST_S3_ENDPOINT").expect("MIST_TEST_S3_ENDPOINT (run ./scripts/test.sh)"),
+            )
+            .env("MIST_JWT_SECRET", JWT)
+            .env("MIST_MASTER_KEY", MASTER)
+            .env("MIST_ADMIN_PASSWORD", "scale-admin-password")
+            .env("MIST_JOB_LEASE_SECS", "2")
+            .env("MIST_WORKER_POLL_MS", "50")
+            .env("MIST_DATA_DIR", std::env::temp_dir().join(format!("mist-scale-{name}")))
+            .env("HOSTNAME", name)
+            .env("RUST_LOG", "warn");
+        cmd
+    }
+
+    /// Starts an API node and returns it with its base URL.
+    fn api(&self, name: &str) -> (Node, String) {
+        let mut child = self
+            .command(&["serve", "--no-worker", "--listen", "127.0.0.1:0"], name)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn API node");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("the node printed its address")
+                .expect("read stdout");
+            if let Some(url) = line.strip_prefix("mist-server listening on ") {
+                break url.trim().to_owned();
+            }
+        };
+        (Node(child), url)
+    }
+
+    fn worker(&self, name: &str, public_url: &str) -> Node {
+        let child = self
+            .command(&["worker"], name)
+            .env("MIST_PUBLIC_URL", public_url)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn worker");
+        Node(child)
+    }
+}
+
+async fn login(url: &str, email: &str, password: &str) -> Client {
+    let auth = Client::new(url)
+        .expect("client")
+        .login(&LoginRequest {
+            email: email.into(),
+            password: password.into(),
+        })
+        .await
+        .expect("login");
+    Client::new(url).expect("client").with_token(auth.token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_s3_two_api_nodes_and_two_workers() {
+    let bucket = std::env::var("MIST_TEST_S3_BUCKET").expect("MIST_TEST_S3_BUCKET (run ./scripts/test.sh)");
+    let cluster = Cluster {
+        database_url: fresh_postgres_database().await,
+        storage: format!("s3://{bucket}/scale-{}", uuid::Uuid::new_v4().simple()),
+    };
+    // Both API nodes start at once: their migrations race on one database.
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| cluster.api("api-a"));
+        let b = s.spawn(|| cluster.api("api-b"));
+        (a.join().expect("api-a"), b.join().expect("api-b"))
+    });
+    let ((_node_a, url_a), (_node_b, url_b)) = (a, b);
+    let mut workers = [
+        Some(cluster.worker("worker-a", &url_a)),
+        Some(cluster.worker("worker-b", &url_a)),
+    ];
+
+    let reg = RegisterRequest {
+        email: "sam@example.com".into(),
+        username: "sam".into(),
+        password: "sam-password".into(),
+    };
+    Client::new(&url_a)
+        .expect("client")
+        .register(&reg)
+        .await
+        .expect("register on A");
+    let on_a = login(&url_a, "sam@example.com", "sam-password").await;
+    let on_b = login(&url_b, "sam@example.com", "sam-password").await;
+
+    // Uploads through either node are processed exactly once.
+    let dir = tempfile::tempdir().expect("tmp");
+    let wav = dir.path().join("short.wav");
+    generate_wav(&wav, 12.0);
+    let job_a = upload_file(
+        &on_a,
+        &wav,
+        CompleteUploadRequest {
+            title: Some("Via A".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let job_b = upload_file(
+        &on_b,
+        &wav,
+        CompleteUploadRequest {
+            title: Some("Via B".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let done_a = wait_for_job(&on_b, &job_a, Duration::from_secs(180)).await;
+    let done_b = wait_for_job(&on_a, &job_b, Duration::from_secs(180)).await;
+    assert_eq!((done_a.status, done_b.status), (JobStatus::Ready, JobStatus::Ready));
+    let db = mist_server::db::Db::connect(&settings_for(&cluster.database_url))
+        .await
+        .expect("db");
+    for job in [&job_a, &job_b] {
+        let row = mist_server::db::jobs::find(&db, job).await.expect("db").expect("job");
+        assert_eq!(row.attempts, 1, "processed exactly once");
+        assert!(
+            row.worker_id.as_deref().is_some_and(|w| w.starts_with("worker-")),
+            "{:?}",
+            row.worker_id
+        );
+    }
+    assert_eq!(mist_server::db::tracks::count(&db).await.expect("count"), 2);
+
+    // A session opened on A reports through B, and B's quota agrees.
+    let session = on_a.open_session(&done_a.track_id).await.expect("session on A");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let beat = HeartbeatRequest {
+        seq: 1,
+        position_s: 3.0,
+        playing: true,
+    };
+    let answer = on_b
+        .heartbeat(&session.session_id, &beat)
+        .await
+        .expect("heartbeat via B");
+    assert!((answer.counted_s - 3.0).abs() < 0.01, "{answer:?}");
+    assert!((on_a.quota().await.expect("quota on A").used_s - 3.0).abs() < 0.01);
+    // Keys for that session come from either node.
+    assert_eq!(on_b.key(&done_a.track_id, 0).await.expect("key via B").len(), 16);
+
+    // A worker killed mid-job leaves the job to the other.
+    let long = dir.path().join("long.wav");
+    generate_wav(&long, 200.0);
+    let job = upload_file(&on_a, &long, CompleteUploadRequest::default()).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let holder = loop {
+        let row = mist_server::db::jobs::find(&db, &job).await.expect("db").expect("job");
+        if let Some(w) = row.worker_id.filter(|_| row.status == "processing") {
+            break w;
+        }
+        assert!(Instant::now() < deadline, "no worker claimed the job");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let victim = if holder.starts_with("worker-a") { 0 } else { 1 };
+    drop(workers[victim].take());
+    let finished = wait_for_job(&on_a, &job, Duration::from_secs(240)).await;
+    assert_eq!(finished.status, JobStatus::Ready, "{finished:?}");
+    let row = mist_server::db::jobs::find(&db, &job).await.expect("db").expect("job");
+    assert!(row.attempts >= 2, "taken over after the kill");
+    assert!(
+        !row.worker_id.as_deref().unwrap_or_default().starts_with(&holder[..8]),
+        "{:?} finished it",
+        row.worker_id
+    );
+    assert_eq!(mist_server::db::tracks::count(&db).await.expect("count"), 3);
+}
+
+/// Settings that only name a database, for reading it from the test.
+fn settings_for(database_url: &str) -> mist_server::config::Settings {
+    let dir = std::env::temp_dir().join("mist-scale-reader");
+    mist_server::config::RawSettings {
+        data_dir: dir,
+        database_url: Some(database_url.to_owned()),
+        jwt_secret: Some(JWT.into()),
+        master_key: Some(MASTER.into()),
+        ..Default::default()
+    }
+    .finish()
+    .expect("settings")
+}
+
+/// A node refuses a database a newer mist-server has migrated, on both engines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_database_is_refused_with_a_clear_message() {
+    for backend in [
+        mist_server::testing::Backend::Sqlite,
+        mist_server::testing::Backend::Postgres,
+    ] {
+        let app = mist_server::testing::spawn_app(backend).await;
+        let db = app.state.db.clone();
+        let sql = "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+                   VALUES (29991231000000, 'from the future', TRUE, $1, 0)";
+        mist_server::with_pool!(&db, pool => sqlx::query(sql).bind(vec![0u8; 48]).execute(pool).await.map(|_| ()))
+            .expect("insert a future migration");
+        let err = db.migrate().await.expect_err("refused").to_string();
+        assert!(
+            err.contains("29991231000000") && err.contains("newer mist-server"),
+            "{backend:?}: {err}"
+        );
+    }
+}
