@@ -8,103 +8,31 @@
 //! `mist-tui/src/audio`), so these tests take about 20 s each.
 
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use mist_core::client::Client;
 use mist_server::testing::audio::{aligned_correlation, decode_mono, generate_wav};
 use mist_server::testing::catalogue::{FakeTrack, insert_ready_track};
 use mist_server::testing::{Backend, Store, TestApp, TestOptions, spawn_app, spawn_with};
-use tokio::process::Command;
 
 const RATE: f64 = 44_100.0;
 /// Seconds of audio in a segment (`SEGMENT_FRAMES` MP3 frames of 1152 samples).
 const SEGMENT_S: f64 = mist_core::hls::SEGMENT_FRAMES as f64 * 1152.0 / RATE;
 
-/// A `mist` user with its own `$HOME` and a work directory for audio files.
-struct Mist {
-    home: tempfile::TempDir,
+mod common;
+
+use common::{Mist, Run};
+
+/// What the playback tests add to a `mist` user.
+trait Listener {
+    async fn register_client(&self, app: &TestApp, username: &str) -> Client;
+    async fn upload_tone(&self, seconds: f64) -> (PathBuf, String);
 }
 
-#[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn from(output: Output) -> Run {
-        Run {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
-    #[track_caller]
-    fn assert_ok(&self) -> &Run {
-        assert_eq!(self.code, Some(0), "{self:#?}");
-        self
-    }
-
-    /// Exit 1, ending with one `mist: error: ...` line holding `needle`.
-    #[track_caller]
-    fn assert_error(&self, needle: &str) -> &Run {
-        assert_eq!(self.code, Some(1), "{self:#?}");
-        let last = self.stderr.lines().last().unwrap_or_default();
-        assert!(last.starts_with("mist: error: "), "{self:#?}");
-        assert!(last.contains(needle), "{needle:?} in {self:#?}");
-        self
-    }
-}
-
-impl Mist {
-    fn new() -> Mist {
-        Mist {
-            home: tempfile::tempdir().expect("temp dir"),
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.home.path().join(name)
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_mist"));
-        command
-            .args(args)
-            .env("HOME", self.home.path())
-            .env("XDG_CONFIG_HOME", self.path("xdg"))
-            .env_remove("MIST_SERVER")
-            .env_remove("MIST_AUDIO")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        command
-    }
-
-    async fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.command(args).output().await.expect("mist runs"))
-    }
-
+impl Listener for Mist {
     /// Registers through `mist` and returns a client with the same token.
-    async fn register(&self, app: &TestApp, username: &str) -> Client {
-        let email = format!("{username}@mist.test");
-        self.run(&[
-            "--server",
-            &app.base_url,
-            "register",
-            "--email",
-            &email,
-            "--username",
-            username,
-            "--password",
-            "correct horse battery",
-        ])
-        .await
-        .assert_ok();
+    async fn register_client(&self, app: &TestApp, username: &str) -> Client {
+        self.register(app, username).await.assert_ok();
         let token = std::fs::read_to_string(self.path("xdg/mist/token")).expect("token saved");
         app.client().with_token(token.trim())
     }
@@ -151,7 +79,7 @@ fn local_lag(source: &[f32], heard: &[f32], from_s: f64, to_s: f64) -> (usize, f
 async fn an_uploaded_track_plays_to_a_wav_at_its_length_and_counts_against_the_quota() {
     let app = spawn_app(Backend::Sqlite).await;
     let mist = Mist::new();
-    let client = mist.register(&app, "listener").await;
+    let client = mist.register_client(&app, "listener").await;
     let (source, track_id) = mist.upload_tone(20.0).await;
 
     let run = mist.run(&["tracks"]).await;
@@ -202,7 +130,7 @@ async fn a_track_in_s3_plays_from_presigned_urls_on_postgres() {
     })
     .await;
     let mist = Mist::new();
-    mist.register(&app, "clouded").await;
+    mist.register_client(&app, "clouded").await;
     let (source, track_id) = mist.upload_tone(8.0).await;
 
     let out = mist.path("s3.wav");
@@ -221,7 +149,7 @@ async fn a_track_in_s3_plays_from_presigned_urls_on_postgres() {
 async fn a_rendition_switch_mid_track_neither_drops_nor_repeats_audio() {
     let app = spawn_app(Backend::Sqlite).await;
     let mist = Mist::new();
-    mist.register(&app, "switcher").await;
+    mist.register_client(&app, "switcher").await;
     let (source, track_id) = mist.upload_tone(20.0).await;
 
     let out = mist.path("switched.wav");
@@ -270,7 +198,7 @@ async fn a_rendition_switch_mid_track_neither_drops_nor_repeats_audio() {
 async fn a_spent_quota_stops_play_with_the_reset_time() {
     let app = spawn_app(Backend::Sqlite).await;
     let mist = Mist::new();
-    let client = mist.register(&app, "spender").await;
+    let client = mist.register_client(&app, "spender").await;
     let me = client.me().await.expect("me");
     let long = FakeTrack {
         title: "Long".into(),
@@ -300,7 +228,7 @@ async fn a_spent_quota_stops_play_with_the_reset_time() {
 
     let run = mist.run(&["play", &track_id, "--audio", "null"]).await;
     let resets = quota.resets_at.format("%Y-%m-%d %H:%M UTC").to_string();
-    run.assert_error(&format!("quota is used up; it resets at {resets}"));
+    run.assert_final_error(&format!("quota is used up; it resets at {resets}"));
 
     let run = mist.run(&["quota"]).await;
     run.assert_ok();
@@ -314,7 +242,7 @@ async fn a_spent_quota_stops_play_with_the_reset_time() {
 async fn losing_the_server_mid_track_retries_then_fails_clearly() {
     let app = spawn_app(Backend::Sqlite).await;
     let mist = Mist::new();
-    mist.register(&app, "stranded").await;
+    mist.register_client(&app, "stranded").await;
     let (_, track_id) = mist.upload_tone(45.0).await;
 
     let mut child = mist
@@ -340,7 +268,7 @@ async fn losing_the_server_mid_track_retries_then_fails_clearly() {
         stdout: String::new(),
         stderr: output.1,
     };
-    run.assert_error("lost the server after 5 attempts: cannot connect to");
+    run.assert_final_error("lost the server after 5 attempts: cannot connect to");
     // It retried with backoff (0.5 + 1 + 2 + 4 s) before giving up.
     assert!(stopped.elapsed() >= Duration::from_secs(7), "{:?}", stopped.elapsed());
 }
@@ -349,7 +277,7 @@ async fn losing_the_server_mid_track_retries_then_fails_clearly() {
 async fn search_tracks_similar_and_quota_print_tables_and_the_apis_json() {
     let app = spawn_app(Backend::Sqlite).await;
     let mist = Mist::new();
-    let client = mist.register(&app, "browser").await;
+    let client = mist.register_client(&app, "browser").await;
     let me = client.me().await.expect("me");
     let fake = |title: &str, genre: &str| FakeTrack {
         title: title.into(),
