@@ -51,7 +51,6 @@ fn parse_sort(value: &str) -> Result<TrackSort, String> {
 }
 
 pub async fn tracks(settings: &Settings, args: TracksArgs) -> Result<()> {
-    let client = logged_in_client(settings)?;
     let query = TrackQuery {
         genre: args.genre,
         artist: args.artist,
@@ -59,15 +58,13 @@ pub async fn tracks(settings: &Settings, args: TracksArgs) -> Result<()> {
         limit: Some(args.limit),
         ..TrackQuery::default()
     };
-    let page = client.tracks(&query).await.map_err(stale_login)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&page)?);
-    } else if page.items.is_empty() {
-        eprintln!("no tracks yet; add some with `mist upload FILE`");
-    } else {
-        print!("{}", track_table(&page.items, None));
-    }
-    Ok(())
+    super::search::list_tracks(
+        settings,
+        &query,
+        args.json,
+        "no tracks yet; add some with `mist upload FILE`",
+    )
+    .await
 }
 
 pub async fn similar(settings: &Settings, args: SimilarArgs) -> Result<()> {

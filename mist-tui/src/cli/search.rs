@@ -24,18 +24,23 @@ pub struct SearchArgs {
 }
 
 pub async fn search(settings: &Settings, args: SearchArgs) -> Result<()> {
-    let client = logged_in_client(settings)?;
     let query = TrackQuery {
         q: Some(args.query),
         genre: args.genre,
         limit: Some(args.limit),
         ..TrackQuery::default()
     };
-    let page = client.tracks(&query).await.map_err(stale_login)?;
-    if args.json {
+    list_tracks(settings, &query, args.json, "no tracks found").await
+}
+
+/// Lists one page of `GET /api/v1/tracks` as a table, or as the API's JSON.
+pub async fn list_tracks(settings: &Settings, query: &TrackQuery, json: bool, when_empty: &str) -> Result<()> {
+    let client = logged_in_client(settings)?;
+    let page = client.tracks(query).await.map_err(stale_login)?;
+    if json {
         println!("{}", serde_json::to_string_pretty(&page)?);
     } else if page.items.is_empty() {
-        eprintln!("no tracks found");
+        eprintln!("{when_empty}");
     } else {
         print!("{}", track_table(&page.items, None));
     }
