@@ -39,7 +39,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::tracks::TrackRow;
-use super::{Db, now_ms};
+use super::{Db, now_ms, split_page};
 use crate::with_pool;
 
 pub const DEFAULT_LIMIT: i64 = 20;
@@ -381,18 +381,12 @@ pub async fn list_tracks(db: &Db, query: &TrackQuery) -> Result<(Vec<TrackRow>, 
     Ok(page(rows, query.limit, &query.scope()))
 }
 
-fn page(mut rows: Vec<ListedRow>, limit: i64, scope: &str) -> (Vec<TrackRow>, Option<Cursor>) {
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next = if more {
-        rows.last().map(|r| Cursor {
-            scope: scope.to_owned(),
-            key: r.key(),
-            id: r.track.id.clone(),
-        })
-    } else {
-        None
-    };
+fn page(rows: Vec<ListedRow>, limit: i64, scope: &str) -> (Vec<TrackRow>, Option<Cursor>) {
+    let (rows, next) = split_page(rows, limit, |r| Cursor {
+        scope: scope.to_owned(),
+        key: r.key(),
+        id: r.track.id.clone(),
+    });
     (rows.into_iter().map(|r| r.track).collect(), next)
 }
 
@@ -565,13 +559,10 @@ pub async fn list_facet(
              GROUP BY lower(artist) ORDER BY lower(artist) LIMIT $2"
         }
     };
-    let mut rows: Vec<NameCount> = with_pool!(db, pool => {
+    let rows: Vec<NameCount> = with_pool!(db, pool => {
         sqlx::query_as::<_, NameCount>(sql).bind(after).bind(limit + 1).fetch_all(pool).await
     })?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next = if more { rows.last().map(|r| r.key.clone()) } else { None };
-    Ok((rows, next))
+    Ok(split_page(rows, limit, |r| r.key.clone()))
 }
 
 /// One page of the tracks with the most completed plays since `since_ms`.
@@ -605,20 +596,14 @@ pub async fn popular(
         }) => (Some(*k), Some(id.clone())),
         _ => (None, None),
     };
-    let mut rows: Vec<Row> = with_pool!(db, pool => {
+    let rows: Vec<Row> = with_pool!(db, pool => {
         sqlx::query_as::<_, Row>(sql).bind(since_ms).bind(key).bind(id).bind(limit + 1).fetch_all(pool).await
     })?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next = if more {
-        rows.last().map(|r| Cursor {
-            scope: scope.to_owned(),
-            key: SortKey::Int(r.plays),
-            id: r.track.id.clone(),
-        })
-    } else {
-        None
-    };
+    let (rows, next) = split_page(rows, limit, |r| Cursor {
+        scope: scope.to_owned(),
+        key: SortKey::Int(r.plays),
+        id: r.track.id.clone(),
+    });
     Ok((rows.into_iter().map(|r| (r.track, r.plays)).collect(), next))
 }
 

@@ -12,7 +12,7 @@
 
 use super::catalogue::{Cursor, SortKey};
 use super::tracks::TrackRow;
-use super::{Db, now_ms};
+use super::{Db, now_ms, split_page};
 use crate::with_pool;
 
 macro_rules! track_columns {
@@ -64,20 +64,14 @@ pub async fn likes(
          ORDER BY l.created_at DESC, t.id ASC LIMIT $4"
     );
     let (key, id) = int_cursor(after);
-    let mut rows: Vec<Row> = with_pool!(db, pool => {
+    let rows: Vec<Row> = with_pool!(db, pool => {
         sqlx::query_as::<_, Row>(sql).bind(user_id).bind(key).bind(id).bind(limit + 1).fetch_all(pool).await
     })?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next = more
-        .then(|| {
-            rows.last().map(|r| Cursor {
-                scope: scope.to_owned(),
-                key: SortKey::Int(r.liked_at),
-                id: r.track.id.clone(),
-            })
-        })
-        .flatten();
+    let (rows, next) = split_page(rows, limit, |r| Cursor {
+        scope: scope.to_owned(),
+        key: SortKey::Int(r.liked_at),
+        id: r.track.id.clone(),
+    });
     Ok((rows.into_iter().map(|r| r.track).collect(), next))
 }
 
@@ -165,21 +159,14 @@ pub async fn playlists_of(
          ORDER BY p.created_at DESC, p.id ASC LIMIT $4"
     );
     let (key, id) = int_cursor(after);
-    let mut rows: Vec<PlaylistRow> = with_pool!(db, pool => {
+    let rows: Vec<PlaylistRow> = with_pool!(db, pool => {
         sqlx::query_as::<_, PlaylistRow>(sql).bind(owner_id).bind(key).bind(id).bind(limit + 1).fetch_all(pool).await
     })?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next = more
-        .then(|| {
-            rows.last().map(|r| Cursor {
-                scope: scope.to_owned(),
-                key: SortKey::Int(r.created_at),
-                id: r.id.clone(),
-            })
-        })
-        .flatten();
-    Ok((rows, next))
+    Ok(split_page(rows, limit, |r| Cursor {
+        scope: scope.to_owned(),
+        key: SortKey::Int(r.created_at),
+        id: r.id.clone(),
+    }))
 }
 
 /// `None` fields are left alone.
@@ -325,7 +312,7 @@ pub async fn playlist_tracks(
         " FROM playlist_tracks e JOIN tracks t ON t.id = e.track_id \
          WHERE e.playlist_id = $1 AND e.position > $2 ORDER BY e.position LIMIT $3"
     );
-    let mut rows: Vec<Row> = with_pool!(db, pool => {
+    let rows: Vec<Row> = with_pool!(db, pool => {
         sqlx::query_as::<_, Row>(sql)
             .bind(playlist_id)
             .bind(after_position.unwrap_or(-1))
@@ -333,9 +320,7 @@ pub async fn playlist_tracks(
             .fetch_all(pool)
             .await
     })?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next = more.then(|| rows.last().map(|r| r.position)).flatten();
+    let (rows, next) = split_page(rows, limit, |r| r.position);
     Ok((rows.into_iter().map(|r| (r.position, r.track)).collect(), next))
 }
 

@@ -134,6 +134,15 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().simple().to_string()
 }
 
+/// Splits rows fetched with `LIMIT limit + 1`: keeps the first `limit` and,
+/// when there was one more, makes the next page's key from the last one kept.
+pub fn split_page<T, K>(mut rows: Vec<T>, limit: i64, key: impl FnOnce(&T) -> K) -> (Vec<T>, Option<K>) {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next = if more { rows.last().map(key) } else { None };
+    (rows, next)
+}
+
 /// True when the error is a unique-constraint violation (both engines).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     err.as_database_error().is_some_and(|e| e.is_unique_violation())

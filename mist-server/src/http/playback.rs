@@ -19,8 +19,8 @@ use super::tracks::{master_url, to_api};
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::db::sessions::{self, Report};
-use crate::db::tracks;
 use crate::db::users::UserRow;
+use crate::db::{split_page, tracks};
 use crate::quota;
 
 pub fn router() -> Router<AppState> {
@@ -207,12 +207,9 @@ pub async fn history(
         None => None,
     };
     let rows = sessions::history(&state.db, &user.id, before, limit + 1).await?;
-    let next_cursor = (rows.len() as i64 > limit).then(|| {
-        let last = &rows[limit as usize - 1];
-        format!("{}.{}", last.started_at, last.id)
-    });
-    let mut items = Vec::with_capacity(rows.len().min(limit as usize));
-    for row in rows.into_iter().take(limit as usize) {
+    let (rows, next_cursor) = split_page(rows, limit, |last| format!("{}.{}", last.started_at, last.id));
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
         if let Some(track) = tracks::find(&state.db, &row.track_id).await? {
             items.push(HistoryEntry {
                 session_id: row.id.clone(),
