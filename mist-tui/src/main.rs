@@ -1,4 +1,4 @@
-//! `mist`: the MIST command line and (later) terminal player.
+//! `mist`: the MIST terminal player (no arguments) and command line.
 //!
 //! This file only parses the arguments, runs the command on a tokio runtime
 //! and maps the outcome to an exit code: 0 ok, 1 error (one line on stderr,
@@ -8,6 +8,7 @@
 mod audio;
 mod cli;
 mod config;
+mod tui;
 
 use std::process::ExitCode;
 

@@ -223,8 +223,6 @@ async fn usage_errors_exit_2() {
         &["--audio", "pulse", "whoami"],
         &["--audio", "wav:", "whoami"],
         &["--server", "localhost:8080", "whoami"],
-        // The player is a later issue; saying so is not success.
-        &[],
     ];
     for args in usage_errors {
         let run = mist.run(args).await;
@@ -235,6 +233,16 @@ async fn usage_errors_exit_2() {
     let mut command = mist.command(&["whoami"]);
     command.env("MIST_AUDIO", "speakers");
     mist.run_command(command).await.assert_usage_error();
+}
+
+#[tokio::test]
+async fn the_player_needs_a_terminal_and_a_valid_keys_table() {
+    let mist = Mist::new();
+    // stdin is /dev/null and stdout a pipe: no terminal to draw on.
+    mist.run(&[]).await.assert_error("the player needs a terminal");
+    std::fs::create_dir_all(mist.config_file().parent().expect("dir")).expect("mkdir");
+    std::fs::write(mist.config_file(), "[keys]\npause = \"sapce\"\n").expect("config");
+    mist.run(&[]).await.assert_error("unknown key \"sapce\"");
 }
 
 #[tokio::test]

@@ -78,6 +78,34 @@ impl Output {
         Ok(())
     }
 
+    /// Stops the sound at once (the sound card stops mid-queue); the pace
+    /// starts afresh on [`Output::resume`], so nothing plays fast to catch up.
+    pub fn pause(&mut self) {
+        match self {
+            Output::Null(pacer) | Output::Wav(_, pacer) => pacer.restart(),
+            #[cfg(feature = "playback")]
+            Output::Device(device) => device.pause(),
+        }
+    }
+
+    pub fn resume(&mut self) {
+        match self {
+            Output::Null(pacer) | Output::Wav(_, pacer) => pacer.restart(),
+            #[cfg(feature = "playback")]
+            Output::Device(device) => device.resume(),
+        }
+    }
+
+    /// Drops what is queued but not yet heard (after a seek). Only the sound
+    /// card queues anything.
+    pub fn flush(&mut self) {
+        match self {
+            Output::Null(pacer) | Output::Wav(_, pacer) => pacer.restart(),
+            #[cfg(feature = "playback")]
+            Output::Device(device) => device.flush(),
+        }
+    }
+
     /// Lets everything queued play out and closes files.
     pub async fn finish(self) -> Result<()> {
         match self {
@@ -105,6 +133,10 @@ impl Pacer {
             started: None,
             samples: 0,
         }
+    }
+
+    fn restart(&mut self) {
+        *self = Pacer::new();
     }
 
     async fn wait(&mut self, samples: usize) {
@@ -149,6 +181,19 @@ mod device {
                 return;
             };
             self.player.append(SamplesBuffer::new(channels, rate, samples.to_vec()));
+        }
+
+        pub fn pause(&self) {
+            self.player.pause();
+        }
+
+        pub fn resume(&self) {
+            self.player.play();
+        }
+
+        pub fn flush(&self) {
+            self.player.clear();
+            self.player.play();
         }
 
         pub async fn drain(&self) {

@@ -14,6 +14,7 @@ use mist_core::api::{AuthResponse, LoginRequest, RegisterRequest, User};
 use mist_core::client::{Client, ClientError};
 
 use super::{Settings, server_string};
+use crate::config::Paths;
 
 #[derive(Debug, clap::Args)]
 pub struct RegisterArgs {
@@ -59,7 +60,7 @@ pub async fn register(settings: &Settings, args: RegisterArgs) -> Result<()> {
         password,
     };
     let auth = client.register(&request).await?;
-    save_login(settings, &client, &auth)?;
+    save_login(&settings.paths, &client, &auth)?;
     println!(
         "registered and logged in to {} as {}",
         server_string(&client),
@@ -79,7 +80,7 @@ pub async fn login(settings: &Settings, args: LoginArgs) -> Result<()> {
         password,
     };
     let auth = client.login(&request).await?;
-    save_login(settings, &client, &auth)?;
+    save_login(&settings.paths, &client, &auth)?;
     println!("logged in to {} as {}", server_string(&client), describe(&auth.user));
     Ok(())
 }
@@ -137,8 +138,7 @@ pub fn stale_login(error: ClientError) -> anyhow::Error {
 
 /// Records which server the token is for, then the token. The old token goes
 /// first, so a failure half-way never pairs it with the new server.
-fn save_login(settings: &Settings, client: &Client, auth: &AuthResponse) -> Result<()> {
-    let paths = &settings.paths;
+pub fn save_login(paths: &Paths, client: &Client, auth: &AuthResponse) -> Result<()> {
     paths.remove_token()?;
     let mut config = paths.load_config()?;
     config.server = Some(server_string(client));

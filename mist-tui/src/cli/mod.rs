@@ -5,11 +5,11 @@
 //! Commands return `anyhow::Result`; turning an error into a message and an
 //! exit code is `main`'s job, so nothing here exits the process.
 
-mod auth;
+pub mod auth;
 mod library;
-mod play;
+pub mod play;
 mod search;
-mod upload;
+pub mod upload;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -20,9 +20,6 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::config::{DEFAULT_SERVER, Paths};
-
-/// The exit code for usage errors, the same as clap's own.
-pub const EXIT_USAGE: u8 = 2;
 
 /// mist: stream music from a MIST server.
 ///
@@ -147,10 +144,6 @@ pub fn server_string(client: &mist_core::client::Client) -> String {
 
 /// Runs the command `args` names and returns the exit code.
 pub async fn run(args: Args) -> Result<ExitCode> {
-    let Some(command) = args.command else {
-        eprintln!("mist: the terminal player is not built yet; see `mist --help` for commands");
-        return Ok(ExitCode::from(EXIT_USAGE));
-    };
     let paths = Paths::from_env()?;
     let saved_server = paths.load_config()?.server;
     let settings = Settings {
@@ -158,6 +151,9 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         server_override: args.server,
         saved_server,
         audio: args.audio,
+    };
+    let Some(command) = args.command else {
+        return crate::tui::run(settings).await;
     };
     match command {
         Command::Register(args) => auth::register(&settings, args).await?,
@@ -215,7 +211,7 @@ mod tests {
         let error = parse_server("localhost:8080").expect_err("no scheme");
         assert!(error.contains("http://"), "{error}");
         let error = Args::try_parse_from(["mist", "--server", "nope", "whoami"]).expect_err("usage error");
-        assert_eq!(error.exit_code(), i32::from(EXIT_USAGE));
+        assert_eq!(error.exit_code(), 2, "usage errors exit 2, as clap does");
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! after the others have been tried.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -95,6 +97,42 @@ fn summary(path: &Path, job: &Job) -> String {
 }
 
 async fn upload_one(client: &Client, path: &Path, meta: &CompleteUploadRequest, wait: bool) -> Result<Job> {
+    let filename = path.file_name().and_then(|n| n.to_str()).unwrap_or("upload");
+    let bar = ProgressBar::new(0).with_style(bar_style("{bytes}/{total_bytes}"));
+    bar.set_prefix(filename.to_string());
+    bar.set_message("uploading");
+    let progress = Arc::new(Bar {
+        bar: bar.clone(),
+        processing: AtomicBool::new(false),
+    });
+    let job = send_file(client, path, meta, wait, progress).await?;
+    match job.status {
+        _ if !wait => bar.finish_with_message("sent"),
+        JobStatus::Ready => {
+            bar.set_position(100);
+            bar.finish_with_message("ready");
+        }
+        _ => bar.abandon_with_message("failed"),
+    }
+    Ok(job)
+}
+
+/// Hears how an upload goes: bytes sent, then the server's processing.
+pub trait Progress: Send + Sync + 'static {
+    fn sent(&self, sent: u64, total: u64);
+    fn processing(&self, percent: u8);
+}
+
+/// Announces, sends and completes one file; with `wait`, polls its job until
+/// the server has made it a track (or failed to). The one way files are
+/// uploaded, for the command line and the TUI.
+pub async fn send_file(
+    client: &Client,
+    path: &Path,
+    meta: &CompleteUploadRequest,
+    wait: bool,
+    progress: Arc<dyn Progress>,
+) -> Result<Job> {
     let bytes = tokio::fs::read(path)
         .await
         .with_context(|| format!("cannot read {}", path.display()))?;
@@ -103,55 +141,67 @@ async fn upload_one(client: &Client, path: &Path, meta: &CompleteUploadRequest, 
         .and_then(|n| n.to_str())
         .unwrap_or("upload")
         .to_string();
+    let total = bytes.len() as u64;
     let ticket = client
         .create_upload(&CreateUploadRequest {
-            filename: filename.clone(),
-            size: bytes.len() as u64,
+            filename,
+            size: total,
             content_type: content_type(path).to_string(),
         })
         .await
         .map_err(stale_login)?;
 
-    let bar = ProgressBar::new(bytes.len() as u64).with_style(bar_style("{bytes}/{total_bytes}"));
-    bar.set_prefix(filename);
-    bar.set_message("uploading");
+    progress.sent(0, total);
     let pieces: Vec<Vec<u8>> = bytes.chunks(PIECE).map(<[u8]>::to_vec).collect();
-    let counter = bar.clone();
-    let body = reqwest_body(pieces, move |n| counter.inc(n as u64));
+    let counter = progress.clone();
+    let sent = AtomicU64::new(0);
+    let body = reqwest_body(pieces, move |n| {
+        let now = sent.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        counter.sent(now, total);
+    });
     client.put_upload(&ticket, body).await?;
     let job_id = client.complete_upload(&ticket.upload_id, meta).await?.job_id;
     let mut job = client.job(&job_id).await?;
     if !wait {
-        bar.finish_with_message("sent");
         return Ok(job);
     }
 
-    bar.set_style(bar_style("{pos}%"));
-    bar.set_length(100);
-    bar.set_position(0);
-    bar.set_message("processing");
     let started = Instant::now();
     while !job.status.is_finished() {
         if started.elapsed() > PROCESSING_TIMEOUT {
-            bar.abandon_with_message("still processing");
             bail!(
                 "still processing after {} minutes (job {})",
                 PROCESSING_TIMEOUT.as_secs() / 60,
                 job.id
             );
         }
-        bar.set_position(u64::from(job.progress));
+        progress.processing(job.progress);
         tokio::time::sleep(POLL).await;
         job = client.job(&job_id).await?;
     }
-    match job.status {
-        JobStatus::Ready => {
-            bar.set_position(100);
-            bar.finish_with_message("ready");
-        }
-        _ => bar.abandon_with_message("failed"),
-    }
     Ok(job)
+}
+
+/// The command line's progress: one bar, bytes first, then percent.
+struct Bar {
+    bar: ProgressBar,
+    processing: AtomicBool,
+}
+
+impl Progress for Bar {
+    fn sent(&self, sent: u64, total: u64) {
+        self.bar.set_length(total);
+        self.bar.set_position(sent);
+    }
+
+    fn processing(&self, percent: u8) {
+        if !self.processing.swap(true, Ordering::Relaxed) {
+            self.bar.set_style(bar_style("{pos}%"));
+            self.bar.set_length(100);
+            self.bar.set_message("processing");
+        }
+        self.bar.set_position(u64::from(percent));
+    }
 }
 
 /// A request body that reports each piece as the HTTP client takes it.

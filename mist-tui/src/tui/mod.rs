@@ -1,0 +1,389 @@
+//! `mist` with no arguments: the terminal player (design.md §7).
+//!
+//! The shape follows the usual ratatui application: [`app::App`] holds the
+//! state and turns messages into effects; [`ui`] draws it; this module owns
+//! the terminal and the event loop, and runs the effects: network calls as
+//! tokio tasks whose answers come back as messages, and commands for the
+//! audio thread ([`player`]), which plays on its own OS thread. The loop
+//! waits on terminal input, those answers and a tick, so drawing never waits
+//! on the network and the sound never waits on drawing.
+//!
+//! The terminal is restored on every way out: normal quit, an error (a guard
+//! restores it on drop) and a panic (a hook restores it before the message is
+//! printed). Logs go to `$XDG_STATE_HOME/mist/mist.log` (by default
+//! `~/.local/state/mist/mist.log`), never to the screen.
+
+mod app;
+mod keys;
+mod player;
+mod ui;
+
+use std::fs::OpenOptions;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStream};
+use futures::StreamExt;
+use mist_core::api::{CompleteUploadRequest, LoginRequest, RegisterRequest};
+use mist_core::client::{Client, ClientError};
+use ratatui::DefaultTerminal;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
+
+use crate::cli::Settings;
+use crate::cli::auth::{logged_in_client, save_login};
+use crate::cli::upload::{Progress, send_file};
+use app::{App, Effect, LoginOk, Msg, NetError, UploadProgress};
+use keys::Keymap;
+use player::Player;
+
+/// How often the loop wakes without input: search debounce, status expiry.
+const TICK: Duration = Duration::from_millis(100);
+/// A frame is drawn at least this often (the quota banner counts down).
+const REDRAW_EVERY: Duration = Duration::from_secs(1);
+
+pub async fn run(settings: Settings) -> Result<ExitCode> {
+    use std::io::IsTerminal;
+    let config = settings.paths.load_config()?;
+    let keymap = Keymap::from_config(config.other.get("keys"))
+        .with_context(|| format!("bad [keys] in {}", settings.paths.config_file().display()))?;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        bail!("the player needs a terminal; see `mist --help` for commands that work in scripts");
+    }
+    let log = init_log()?;
+    let client = match settings.paths.read_token()? {
+        Some(_) => match logged_in_client(&settings) {
+            Ok(client) => Some(client),
+            Err(error) => {
+                tracing::warn!("saved login not used: {error:#}");
+                None
+            }
+        },
+        None => None,
+    };
+    tracing::info!(server = settings.server(), log = %log.display(), "mist starts");
+    let (tx, rx) = unbounded_channel();
+    let mut runner = Runner {
+        settings,
+        client: None,
+        player: None,
+        tx,
+    };
+    if let Some(client) = client.clone() {
+        runner.logged_in(client)?;
+    }
+    let (mut app, effects) = App::new(runner.settings.server(), keymap, client.is_some());
+
+    let terminal = Terminal::enter()?;
+    let outcome = event_loop(terminal, &mut app, &mut runner, rx, effects).await;
+    // The terminal is back; now let the audio thread complete the session
+    // and close its output.
+    runner.shutdown();
+    outcome.map(|()| ExitCode::SUCCESS)
+}
+
+async fn event_loop(
+    mut terminal: Terminal,
+    app: &mut App,
+    runner: &mut Runner,
+    mut messages: tokio::sync::mpsc::UnboundedReceiver<Msg>,
+    first: Vec<Effect>,
+) -> Result<()> {
+    let mut input = EventStream::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    runner.run_all(first);
+    let mut dirty = true;
+    let mut drawn = Instant::now();
+    loop {
+        if dirty || drawn.elapsed() >= REDRAW_EVERY {
+            terminal.inner.draw(|frame| ui::draw(frame, app))?;
+            drawn = Instant::now();
+            dirty = false;
+        }
+        let msg = tokio::select! {
+            event = input.next() => match event {
+                Some(Ok(Event::Key(key))) => Msg::Key(key),
+                Some(Ok(Event::Mouse(mouse))) => Msg::Mouse(mouse),
+                Some(Ok(Event::Resize(..))) => Msg::Resize,
+                Some(Ok(_)) => continue,
+                Some(Err(error)) => return Err(error).context("cannot read the terminal"),
+                None => Msg::Quit,
+            },
+            Some(msg) = messages.recv() => msg,
+            _ = tick.tick() => Msg::Tick,
+            _ = terminate.recv() => Msg::Quit,
+            _ = hangup.recv() => Msg::Quit,
+        };
+        let is_tick = matches!(msg, Msg::Tick);
+        if let Msg::LoggedIn(Ok(LoginOk { client, .. })) = &msg {
+            runner.logged_in(client.clone())?;
+        }
+        let effects = app.update(msg);
+        dirty |= !is_tick || !effects.is_empty();
+        runner.run_all(effects);
+        if app.quit {
+            return Ok(());
+        }
+    }
+}
+
+/// The terminal in raw mode on the alternate screen with the mouse on;
+/// dropping it puts everything back.
+struct Terminal {
+    inner: DefaultTerminal,
+}
+
+impl Terminal {
+    fn enter() -> Result<Terminal> {
+        // ratatui's hook leaves raw mode and the alternate screen before the
+        // panic is printed; this one first turns the mouse off and logs it.
+        let inner = ratatui::try_init().context("cannot set up the terminal")?;
+        let ratatui_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+            tracing::error!("panic: {info}");
+            ratatui_hook(info);
+        }));
+        crossterm::execute!(std::io::stdout(), EnableMouseCapture).context("cannot turn on the mouse")?;
+        Ok(Terminal { inner })
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+        ratatui::restore();
+    }
+}
+
+/// Runs effects: owns the logged-in client and the audio thread.
+struct Runner {
+    settings: Settings,
+    client: Option<Client>,
+    player: Option<Player>,
+    tx: UnboundedSender<Msg>,
+}
+
+impl Runner {
+    /// Uses `client` from now on, with a fresh audio thread for its token.
+    fn logged_in(&mut self, client: Client) -> Result<()> {
+        if let Some(player) = self.player.take() {
+            player.quit();
+        }
+        let tx = self.tx.clone();
+        let player = Player::spawn(client.clone(), self.settings.audio.clone(), move |update| {
+            let _ = tx.send(Msg::Player(update));
+        })
+        .context("cannot start the audio thread")?;
+        self.player = Some(player);
+        self.client = Some(client);
+        Ok(())
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(player) = self.player.take() {
+            player.quit();
+        }
+    }
+
+    fn run_all(&mut self, effects: Vec<Effect>) {
+        for effect in effects {
+            self.run(effect);
+        }
+    }
+
+    fn run(&mut self, effect: Effect) {
+        tracing::debug!(?effect, "effect");
+        if let Effect::Login {
+            server,
+            email,
+            password,
+            username,
+        } = effect
+        {
+            let paths = self.settings.paths.clone();
+            return self.spawn(async move {
+                let result = login(&paths, &server, email, password, username).await;
+                Msg::LoggedIn(result)
+            });
+        }
+        if let Effect::Player(command) = effect {
+            if let Some(player) = &self.player {
+                player.send(command.0);
+            }
+            return;
+        }
+        let Some(client) = self.client.clone() else {
+            return;
+        };
+        match effect {
+            Effect::LoadMe => self.spawn(async move { Msg::Me(client.me().await.map_err(net)) }),
+            Effect::LoadGenres => self
+                .spawn(async move { Msg::Genres(client.genres(Some(100), None).await.map(|p| p.items).map_err(net)) }),
+            Effect::LoadTracks {
+                generation,
+                view,
+                query,
+            } => self.spawn(async move {
+                let result = client.tracks(&query).await.map(|p| p.items).map_err(net);
+                Msg::Tracks {
+                    generation,
+                    view,
+                    result,
+                }
+            }),
+            Effect::LoadSimilar {
+                generation,
+                view,
+                track_id,
+            } => self.spawn(async move {
+                let result = client
+                    .similar(&track_id, Some(50))
+                    .await
+                    .map(|p| p.items.into_iter().map(|s| s.track).collect())
+                    .map_err(net);
+                Msg::Tracks {
+                    generation,
+                    view,
+                    result,
+                }
+            }),
+            Effect::LoadLikes { generation, view } => self.spawn(async move {
+                let result = client.likes(Some(100), None).await.map(|p| p.items).map_err(net);
+                Msg::Tracks {
+                    generation,
+                    view,
+                    result,
+                }
+            }),
+            Effect::LoadLikedIds => self.spawn(async move {
+                let result = client.likes(Some(100), None).await;
+                Msg::Liked(result.map(|p| p.items.into_iter().map(|t| t.id).collect()).map_err(net))
+            }),
+            Effect::Like { track_id, like } => self.spawn(async move {
+                let result = if like {
+                    client.like(&track_id).await
+                } else {
+                    client.unlike(&track_id).await
+                };
+                Msg::LikeDone {
+                    track_id,
+                    liked: like,
+                    result: result.map_err(net),
+                }
+            }),
+            Effect::LoadQuota => self.spawn(async move { Msg::Quota(client.quota().await.map_err(net)) }),
+            Effect::Upload(path) => {
+                let progress: Arc<dyn Progress> = Arc::new(UploadReporter {
+                    tx: self.tx.clone(),
+                    last: Mutex::new(None),
+                });
+                self.spawn(async move {
+                    let result = send_file(&client, &path, &CompleteUploadRequest::default(), true, progress).await;
+                    Msg::Upload(UploadProgress::Done(result.map_err(|e| crate::one_line(&e))))
+                });
+            }
+            Effect::Login { .. } | Effect::Player(_) | Effect::Quit => {}
+        }
+    }
+
+    fn spawn(&self, task: impl Future<Output = Msg> + Send + 'static) {
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let _ = tx.send(task.await);
+        });
+    }
+}
+
+async fn login(
+    paths: &crate::config::Paths,
+    server: &str,
+    email: String,
+    password: String,
+    username: Option<String>,
+) -> Result<LoginOk, NetError> {
+    let client = Client::new(server).map_err(net)?;
+    let auth = match username {
+        Some(username) => {
+            client
+                .register(&RegisterRequest {
+                    email,
+                    username,
+                    password,
+                })
+                .await
+        }
+        None => client.login(&LoginRequest { email, password }).await,
+    }
+    .map_err(net)?;
+    save_login(paths, &client, &auth).map_err(|e| NetError {
+        message: crate::one_line(&e),
+        unauthorized: false,
+    })?;
+    Ok(LoginOk {
+        client: client.with_token(auth.token),
+        user: auth.user,
+    })
+}
+
+fn net(error: ClientError) -> NetError {
+    NetError {
+        unauthorized: error.is_unauthorized(),
+        message: error.to_string(),
+    }
+}
+
+/// Upload progress as messages, at most one per percent sent.
+struct UploadReporter {
+    tx: UnboundedSender<Msg>,
+    last: Mutex<Option<u64>>,
+}
+
+impl Progress for UploadReporter {
+    fn sent(&self, sent: u64, total: u64) {
+        let percent = (sent * 100).checked_div(total).unwrap_or(100);
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if *last != Some(percent) {
+            *last = Some(percent);
+            let _ = self.tx.send(Msg::Upload(UploadProgress::Sending { sent, total }));
+        }
+    }
+
+    fn processing(&self, percent: u8) {
+        let _ = self.tx.send(Msg::Upload(UploadProgress::Processing { percent }));
+    }
+}
+
+/// Logs to the XDG state dir; returns the file's path.
+fn init_log() -> Result<PathBuf> {
+    let dir = match (
+        std::env::var_os("XDG_STATE_HOME").map(PathBuf::from),
+        std::env::var_os("HOME"),
+    ) {
+        (Some(state), _) if state.is_absolute() => state.join("mist"),
+        (_, Some(home)) => PathBuf::from(home).join(".local/state/mist"),
+        _ => bail!("cannot find a state directory for the log: set XDG_STATE_HOME or HOME"),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let path = dir.join("mist.log");
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MIST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(Mutex::new(file))
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("cannot start logging: {e}"))?;
+    Ok(path)
+}

@@ -1,0 +1,526 @@
+//! The audio thread: plays tracks through the mist-core engine to the
+//! `--audio` output, on its own OS thread with its own single-threaded tokio
+//! runtime, so neither drawing nor the UI's network calls can make the sound
+//! stutter, and a stalled download never freezes the UI.
+//!
+//! The UI sends [`Command`]s and gets [`Update`]s back on its event channel.
+//! The thread owns the engine ([`Playback`]) and the output. It hands the
+//! output 100 ms at a time and looks at its commands between pieces, so a
+//! pause or a seek is heard within a tenth of a second.
+//!
+//! Gapless queue: the UI tells the thread which track comes next
+//! ([`Command::SetNext`]). When the last segment of the current track starts
+//! playing, the thread opens the next track's session and fetches its first
+//! segments, so at the end of the track the next one's audio is already there.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mist_core::api::{Quota, Track};
+use mist_core::audio::SAMPLE_RATE;
+use mist_core::client::Client;
+use mist_core::player::{Event, Playback, PlayerError, PlayerOptions};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, error::TryRecvError, unbounded_channel};
+use tokio::task::JoinHandle;
+
+use crate::audio::Output;
+use crate::cli::AudioOutput;
+
+/// What the output is given at a time.
+const PIECE_S: f64 = 0.1;
+/// How often the UI hears where the playhead is.
+const POSITION_EVERY: Duration = Duration::from_millis(200);
+/// How long quitting waits for the session to be completed.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Debug)]
+pub enum Command {
+    /// Stop what is playing and play this.
+    Play(Track),
+    /// The track to play after the current one (`None`: stop at its end).
+    SetNext(Option<Track>),
+    TogglePause,
+    /// Move the playhead by this many seconds.
+    SeekBy(f64),
+    /// Move the playhead to this many seconds into the track.
+    SeekTo(f64),
+    /// 0.0 (silent) to 1.0 (as mastered).
+    Volume(f32),
+    Stop,
+    /// Complete the session, close the output and end the thread.
+    Quit,
+}
+
+/// What the thread tells the UI.
+#[derive(Debug, Clone)]
+pub enum Update {
+    /// Opening a session on `track`; `advanced` when it is the queued next
+    /// track taking over at the end of the previous one.
+    Loading { track: Track, advanced: bool },
+    Position {
+        track_id: String,
+        position_s: f64,
+        rendition: String,
+        paused: bool,
+    },
+    /// The track was played to its end, or stopped; the session is complete.
+    Finished { track_id: String, quota: Option<Quota> },
+    /// Playback of the track cannot go on (quota, network, server).
+    Failed { track_id: String, error: PlayerError },
+    /// The output could not be opened or written.
+    OutputFailed(String),
+}
+
+/// The UI's handle on the audio thread.
+pub struct Player {
+    commands: UnboundedSender<Command>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Player {
+    /// Starts the thread; updates go through `send`.
+    pub fn spawn(
+        client: Client,
+        audio: AudioOutput,
+        send: impl Fn(Update) + std::marker::Send + Sync + 'static,
+    ) -> std::io::Result<Player> {
+        let send: Send = Arc::new(send);
+        let (commands, receiver) = unbounded_channel();
+        let thread = std::thread::Builder::new().name("mist-audio".into()).spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(error) => return send(Update::OutputFailed(format!("cannot start the audio thread: {error}"))),
+            };
+            runtime.block_on(run(client, audio, receiver, send));
+        })?;
+        Ok(Player {
+            commands,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn send(&self, command: Command) {
+        if self.commands.send(command).is_err() {
+            tracing::warn!("the audio thread is gone");
+        }
+    }
+
+    /// Completes the session, closes the output (a WAV file gets its header)
+    /// and waits for the thread.
+    pub fn quit(mut self) {
+        self.send(Command::Quit);
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the audio thread panicked");
+        }
+    }
+}
+
+/// The track being played.
+struct Current {
+    track: Track,
+    playback: Playback,
+    /// Decoded audio not yet handed to the output, from `offset`.
+    buffer: Vec<f32>,
+    offset: usize,
+    position_s: f64,
+    rendition: String,
+    paused: bool,
+    /// After a seek: audio events are stale until the engine's `Seeked`.
+    seeking: bool,
+    /// Seconds to drop from the first chunk after a seek (seeks land on a
+    /// segment start; this gets to the second asked for).
+    skip_s: f64,
+    last_update: Instant,
+}
+
+enum State {
+    Idle,
+    Starting {
+        track: Box<Track>,
+        task: JoinHandle<Result<Playback, PlayerError>>,
+    },
+    Playing(Box<Current>),
+}
+
+/// Where updates go.
+type Send = Arc<dyn Fn(Update) + std::marker::Send + Sync>;
+
+struct Worker {
+    client: Client,
+    output: Option<Output>,
+    send: Send,
+    volume: f32,
+    state: State,
+    next: Option<Track>,
+    /// The next track's session, opened near the end of the current one.
+    preload: Option<(String, JoinHandle<Result<Playback, PlayerError>>)>,
+}
+
+async fn run(client: Client, audio: AudioOutput, mut commands: UnboundedReceiver<Command>, send: Send) {
+    let output = match Output::open(&audio) {
+        Ok(output) => Some(output),
+        Err(error) => {
+            send(Update::OutputFailed(crate::one_line(&error)));
+            None
+        }
+    };
+    let mut worker = Worker {
+        client,
+        output,
+        send,
+        volume: 1.0,
+        state: State::Idle,
+        next: None,
+        preload: None,
+    };
+    loop {
+        // Commands first, without waiting.
+        loop {
+            match commands.try_recv() {
+                Ok(Command::Quit) | Err(TryRecvError::Disconnected) => return worker.quit().await,
+                Ok(command) => worker.command(command).await,
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+        match &mut worker.state {
+            State::Idle => match commands.recv().await {
+                Some(Command::Quit) | None => return worker.quit().await,
+                Some(command) => worker.command(command).await,
+            },
+            State::Starting { task, .. } => {
+                tokio::select! {
+                    command = commands.recv() => match command {
+                        Some(Command::Quit) | None => return worker.quit().await,
+                        Some(command) => worker.command(command).await,
+                    },
+                    started = task => worker.started(started),
+                }
+            }
+            State::Playing(current) if current.paused => match commands.recv().await {
+                Some(Command::Quit) | None => return worker.quit().await,
+                Some(command) => worker.command(command).await,
+            },
+            State::Playing(current) if current.offset >= current.buffer.len() => {
+                tokio::select! {
+                    command = commands.recv() => match command {
+                        Some(Command::Quit) | None => return worker.quit().await,
+                        Some(command) => worker.command(command).await,
+                    },
+                    event = current.playback.next_event() => worker.event(event).await,
+                }
+            }
+            State::Playing(_) => worker.play_piece().await,
+        }
+    }
+}
+
+impl Worker {
+    async fn command(&mut self, command: Command) {
+        match command {
+            Command::Play(track) => {
+                self.stop();
+                self.start(track, false);
+            }
+            Command::SetNext(track) => {
+                if self.next.as_ref().map(|t| &t.id) != track.as_ref().map(|t| &t.id) {
+                    if let Some((_, task)) = self.preload.take() {
+                        task.abort();
+                    }
+                    self.next = track;
+                }
+            }
+            Command::TogglePause => {
+                if let State::Playing(current) = &mut self.state {
+                    current.paused = !current.paused;
+                    if current.paused {
+                        current.playback.pause();
+                        if let Some(output) = &mut self.output {
+                            output.pause();
+                        }
+                    } else {
+                        current.playback.resume();
+                        if let Some(output) = &mut self.output {
+                            output.resume();
+                        }
+                    }
+                    current.last_update = Instant::now() - POSITION_EVERY;
+                    self.report_position();
+                }
+            }
+            Command::SeekBy(delta_s) => {
+                if let State::Playing(current) = &self.state {
+                    let target = current.position_s + delta_s;
+                    self.seek(target);
+                }
+            }
+            Command::SeekTo(target_s) => self.seek(target_s),
+            Command::Volume(volume) => self.volume = volume.clamp(0.0, 1.0),
+            Command::Stop => self.stop(),
+            Command::Quit => {}
+        }
+    }
+
+    fn start(&mut self, track: Track, advanced: bool) {
+        (self.send)(Update::Loading {
+            track: track.clone(),
+            advanced,
+        });
+        let task = match self.preload.take() {
+            Some((id, task)) if id == track.id => task,
+            other => {
+                if let Some((_, task)) = other {
+                    task.abort();
+                }
+                self.open(&track)
+            }
+        };
+        self.state = State::Starting {
+            track: Box::new(track),
+            task,
+        };
+    }
+
+    fn open(&self, track: &Track) -> JoinHandle<Result<Playback, PlayerError>> {
+        let client = self.client.clone();
+        let id = track.id.clone();
+        tokio::spawn(async move { Playback::start(client, &id, PlayerOptions::default()).await })
+    }
+
+    fn started(&mut self, started: Result<Result<Playback, PlayerError>, tokio::task::JoinError>) {
+        let State::Starting { track, .. } = std::mem::replace(&mut self.state, State::Idle) else {
+            return;
+        };
+        match started {
+            Ok(Ok(playback)) => {
+                tracing::info!(track = %track.id, session = %playback.session().session_id, "playing");
+                self.state = State::Playing(Box::new(Current {
+                    track: *track,
+                    playback,
+                    buffer: Vec::new(),
+                    offset: 0,
+                    position_s: 0.0,
+                    rendition: String::new(),
+                    paused: false,
+                    seeking: false,
+                    skip_s: 0.0,
+                    last_update: Instant::now(),
+                }));
+                if let Some(output) = &mut self.output {
+                    output.resume();
+                }
+            }
+            Ok(Err(error)) => self.failed(&track.id, error),
+            Err(error) => self.failed(&track.id, PlayerError::Api(error.to_string())),
+        }
+    }
+
+    async fn event(&mut self, event: Option<Event>) {
+        let State::Playing(current) = &mut self.state else {
+            return;
+        };
+        match event {
+            Some(Event::Audio(chunk)) => {
+                if current.seeking {
+                    return;
+                }
+                if chunk.segment + 1 >= current.playback.segment_count() {
+                    self.preload_next();
+                }
+                let State::Playing(current) = &mut self.state else {
+                    return;
+                };
+                let skip = (current.skip_s.max(0.0) * f64::from(SAMPLE_RATE)) as usize * 2;
+                current.skip_s = 0.0;
+                current.offset = skip.min(chunk.samples.len());
+                current.position_s = chunk.start_s + (current.offset / 2) as f64 / f64::from(SAMPLE_RATE);
+                current.rendition = chunk.rendition;
+                current.buffer = chunk.samples;
+            }
+            Some(Event::SegmentFailed {
+                segment,
+                duration_s,
+                reason,
+            }) => {
+                tracing::warn!(segment, %reason, "segment skipped");
+                if !current.seeking {
+                    current.buffer = vec![0.0; (duration_s * f64::from(SAMPLE_RATE)) as usize * 2];
+                    current.offset = 0;
+                }
+            }
+            Some(Event::Seeked { start_s, .. }) => {
+                current.seeking = false;
+                current.skip_s -= start_s;
+                current.position_s = start_s;
+                current.playback.set_position(start_s);
+            }
+            Some(Event::Ended) => self.ended(),
+            Some(Event::Failed(error)) => {
+                let id = current.track.id.clone();
+                self.state = State::Idle;
+                self.failed(&id, error);
+            }
+            None => {
+                let error = current.playback.abort_reason().unwrap_or(PlayerError::Stopped);
+                let id = current.track.id.clone();
+                self.state = State::Idle;
+                self.failed(&id, error);
+            }
+        }
+    }
+
+    /// Hands the output the next 100 ms.
+    async fn play_piece(&mut self) {
+        let volume = self.volume;
+        let State::Playing(current) = &mut self.state else {
+            return;
+        };
+        let piece_len = (PIECE_S * f64::from(SAMPLE_RATE)) as usize * 2;
+        let end = (current.offset + piece_len).min(current.buffer.len());
+        let piece: Vec<f32> = current.buffer[current.offset..end].iter().map(|s| s * volume).collect();
+        current.offset = end;
+        if let Some(output) = &mut self.output
+            && let Err(error) = output.play(&piece, |_| true).await
+        {
+            (self.send)(Update::OutputFailed(crate::one_line(&error)));
+            self.output = None;
+        }
+        if self.output.is_none() {
+            // Nowhere to play: keep time anyway so the session stays honest.
+            tokio::time::sleep(Duration::from_secs_f64(
+                piece.len() as f64 / 2.0 / f64::from(SAMPLE_RATE),
+            ))
+            .await;
+        }
+        let State::Playing(current) = &mut self.state else {
+            return;
+        };
+        current.position_s += piece.len() as f64 / 2.0 / f64::from(SAMPLE_RATE);
+        current.playback.set_position(current.position_s);
+        if let Some(error) = current.playback.abort_reason() {
+            let id = current.track.id.clone();
+            self.state = State::Idle;
+            return self.failed(&id, error);
+        }
+        self.report_position();
+    }
+
+    fn report_position(&mut self) {
+        let State::Playing(current) = &mut self.state else {
+            return;
+        };
+        if current.last_update.elapsed() < POSITION_EVERY {
+            return;
+        }
+        current.last_update = Instant::now();
+        (self.send)(Update::Position {
+            track_id: current.track.id.clone(),
+            position_s: current.position_s,
+            rendition: current.rendition.clone(),
+            paused: current.paused,
+        });
+    }
+
+    fn seek(&mut self, target_s: f64) {
+        let State::Playing(current) = &mut self.state else {
+            return;
+        };
+        let duration = current.track.duration_s;
+        let target = target_s.clamp(0.0, (duration - 1.0).max(0.0));
+        let segments = current.playback.segment_count().max(1);
+        let segment = ((target / duration.max(f64::EPSILON)) * segments as f64) as usize;
+        current.playback.seek(segment.min(segments - 1));
+        current.seeking = true;
+        current.skip_s = target;
+        current.position_s = target;
+        current.buffer.clear();
+        current.offset = 0;
+        if let Some(output) = &mut self.output {
+            output.flush();
+        }
+        current.last_update = Instant::now() - POSITION_EVERY;
+        self.report_position();
+    }
+
+    /// Opens the next track's session while the current one's last segment plays.
+    fn preload_next(&mut self) {
+        if self.preload.is_some() {
+            return;
+        }
+        if let Some(next) = &self.next {
+            tracing::info!(track = %next.id, "preloading the next track");
+            self.preload = Some((next.id.clone(), self.open(next)));
+        }
+    }
+
+    /// The engine handed out the last segment, and it has been played.
+    fn ended(&mut self) {
+        let State::Playing(current) = std::mem::replace(&mut self.state, State::Idle) else {
+            return;
+        };
+        self.complete(*current);
+        if let Some(next) = self.next.take() {
+            self.start(next, true);
+        }
+    }
+
+    /// Stops what plays and completes its session in the background.
+    fn stop(&mut self) {
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::Playing(current) => self.complete(*current),
+            State::Starting { task, .. } => task.abort(),
+            State::Idle => {}
+        }
+        if let Some(output) = &mut self.output {
+            output.flush();
+        }
+    }
+
+    /// Completes the session at the playhead in the background, reporting
+    /// the quota after it.
+    fn complete(&mut self, current: Current) {
+        let Current { track, playback, .. } = current;
+        let send = self.send.clone();
+        tokio::spawn(async move {
+            let quota = match playback.finish().await {
+                Ok(finished) => Some(finished.quota),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot complete the session");
+                    None
+                }
+            };
+            send(Update::Finished {
+                track_id: track.id,
+                quota,
+            });
+        });
+    }
+
+    fn failed(&mut self, track_id: &str, error: PlayerError) {
+        tracing::warn!(track = track_id, %error, "playback failed");
+        (self.send)(Update::Failed {
+            track_id: track_id.to_string(),
+            error,
+        });
+    }
+
+    async fn quit(mut self) {
+        if let State::Playing(current) = std::mem::replace(&mut self.state, State::Idle) {
+            let Current { track, playback, .. } = *current;
+            match tokio::time::timeout(FINISH_TIMEOUT, playback.finish()).await {
+                Ok(Ok(finished)) => (self.send)(Update::Finished {
+                    track_id: track.id,
+                    quota: Some(finished.quota),
+                }),
+                Ok(Err(error)) => tracing::warn!(%error, "cannot complete the session"),
+                Err(_) => tracing::warn!("completing the session timed out"),
+            }
+        }
+        if let Some(output) = self.output.take()
+            && let Err(error) = output.finish().await
+        {
+            tracing::error!("cannot close the audio output: {error:#}");
+        }
+    }
+}

@@ -1,0 +1,407 @@
+//! The terminal player, driven as a person would: the real `mist` binary in a
+//! real terminal (tmux, `send-keys` and `capture-pane`) against a real server
+//! (`mist_server::testing`), with sound going to a WAV file.
+//!
+//! Each step waits for the screen to show what it should and keeps a copy of
+//! the screen in `$CARGO_TARGET_TMPDIR/tui-screens/` (printed on failure).
+//! Playback runs in real time, so these tests take about a minute.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use mist_core::api::CompleteUploadRequest;
+use mist_core::client::Client;
+use mist_server::testing::audio::{decode_mono, generate_wav};
+use mist_server::testing::catalogue::{FakeTrack, insert_ready_track};
+use mist_server::testing::upload::{upload_file, wait_for_job};
+use mist_server::testing::{Backend, TestApp, spawn_app};
+
+mod common;
+
+use common::{Mist, PASSWORD};
+
+/// A tmux server of its own (its own socket) running one `mist`.
+struct Tmux {
+    socket: PathBuf,
+    name: String,
+    screens: PathBuf,
+    step: usize,
+}
+
+impl Tmux {
+    /// Runs `mist args` for `mist`'s user in a `width`×`height` terminal.
+    fn start(mist: &Mist, name: &str, args: &[&str], width: u16, height: u16) -> Tmux {
+        let socket = mist.path("tmux.sock");
+        let conf = mist.path("tmux.conf");
+        // The pane stays after mist exits, so its exit status can be read.
+        std::fs::write(&conf, "set -g remain-on-exit on\nset -g status off\n").expect("tmux.conf");
+        let screens = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("tui-screens")
+            .join(name);
+        let _ = std::fs::remove_dir_all(&screens);
+        std::fs::create_dir_all(&screens).expect("screens dir");
+        let home = mist.home.path().display().to_string();
+        let mut command = Command::new("tmux");
+        command
+            .arg("-S")
+            .arg(&socket)
+            .arg("-f")
+            .arg(&conf)
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                "mist",
+                "-x",
+                &width.to_string(),
+                "-y",
+                &height.to_string(),
+            ])
+            .args(["env", "-u", "MIST_SERVER", "-u", "MIST_AUDIO", "TERM=xterm-256color"])
+            .arg(format!("HOME={home}"))
+            .arg(format!("XDG_CONFIG_HOME={}", mist.xdg_config_home().display()))
+            .arg(format!("XDG_STATE_HOME={home}/state"))
+            .arg(env!("CARGO_BIN_EXE_mist"))
+            .args(args);
+        let status = command
+            .status()
+            .expect("tmux runs (scripts/test-services.sh installs it)");
+        assert!(status.success(), "tmux new-session failed");
+        Tmux {
+            socket,
+            name: name.to_string(),
+            screens,
+            step: 0,
+        }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let output = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs");
+        assert!(
+            output.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Presses keys by tmux name (`Enter`, `Space`, `Right`, `q`).
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "mist"];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+
+    /// Types text literally.
+    fn type_text(&self, text: &str) {
+        self.tmux(&["send-keys", "-t", "mist", "-l", text]);
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", "mist"])
+    }
+
+    /// Waits until the screen satisfies `ready`, saves it as the next step
+    /// and returns it; fails with the last screen after `timeout`.
+    async fn wait(&mut self, what: &str, timeout: Duration, ready: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let screen = self.screen();
+            if ready(&screen) {
+                self.step += 1;
+                let slug: String = what
+                    .chars()
+                    .map(|c| if c.is_alphanumeric() { c } else { '-' })
+                    .collect();
+                let file = self.screens.join(format!("{:02}-{slug}.txt", self.step));
+                std::fs::write(file, &screen).expect("saves the screen");
+                return screen;
+            }
+            if started.elapsed() > timeout {
+                panic!("{}: waited {timeout:?} for {what}; the screen:\n{screen}", self.name);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait_for(&mut self, needle: &str, timeout: Duration) -> String {
+        self.wait(needle, timeout, |screen| screen.contains(needle)).await
+    }
+
+    /// `Some(status)` once mist has exited.
+    fn exit_status(&self) -> Option<i32> {
+        let out = self.tmux(&["list-panes", "-t", "mist", "-F", "#{pane_dead} #{pane_dead_status}"]);
+        let mut parts = out.split_whitespace();
+        match (parts.next(), parts.next()) {
+            (Some("1"), Some(status)) => status.parse().ok(),
+            _ => None,
+        }
+    }
+
+    async fn wait_for_exit(&self, timeout: Duration) -> i32 {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.exit_status() {
+                return status;
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "mist did not exit; the screen:\n{}",
+                self.screen()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .status();
+    }
+}
+
+/// The playhead the now-playing bar shows (`0:12 / 0:30` → 12 s).
+fn playhead(screen: &str) -> Option<u64> {
+    screen.lines().find_map(|line| {
+        let slash = line.find(" / ")?;
+        let before = line[..slash].trim_start_matches(|c: char| !c.is_ascii_digit());
+        let (minutes, seconds) = before.trim().split_once(':')?;
+        Some(minutes.parse::<u64>().ok()? * 60 + seconds.parse::<u64>().ok()?)
+    })
+}
+
+/// Uploads `seconds` of generated audio titled `title`; returns the track id.
+async fn upload_tone(app: &TestApp, client: &Client, dir: &Path, title: &str, seconds: f64) -> String {
+    let source = dir.join(format!("{}.wav", title.replace(' ', "-")));
+    generate_wav(&source, seconds);
+    let meta = CompleteUploadRequest {
+        title: Some(title.into()),
+        artist: Some("Sox".into()),
+        genre: Some("test tones".into()),
+        ..CompleteUploadRequest::default()
+    };
+    let job_id = upload_file(client, &source, meta).await;
+    let job = wait_for_job(client, &job_id, Duration::from_secs(120)).await;
+    assert_eq!(
+        job.status,
+        mist_core::api::JobStatus::Ready,
+        "{job:?} on {}",
+        app.base_url
+    );
+    job.track_id
+}
+
+async fn registered(app: &TestApp, username: &str) -> Client {
+    let auth = app
+        .client()
+        .register(&mist_core::api::RegisterRequest {
+            email: format!("{username}@mist.test"),
+            username: username.into(),
+            password: PASSWORD.into(),
+        })
+        .await
+        .expect("registers");
+    app.client().with_token(auth.token)
+}
+
+const SHORT: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn log_in_search_play_pause_seek_queue_and_quit() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let client = registered(&app, "tuilistener").await;
+    let mist = Mist::new();
+    upload_tone(&app, &client, mist.home.path(), "Marmalade Skies", 30.0).await;
+    upload_tone(&app, &client, mist.home.path(), "Thunder Road", 8.0).await;
+    let before = client.quota().await.expect("quota");
+
+    let out = mist.path("heard.wav");
+    let audio = format!("wav:{}", out.display());
+    let mut tmux = Tmux::start(
+        &mist,
+        "session",
+        &["--server", &app.base_url, "--audio", &audio],
+        100,
+        30,
+    );
+
+    // No saved login: the login screen. Email, Enter, password, Enter.
+    tmux.wait_for("MIST · log in", SHORT).await;
+    tmux.type_text("tuilistener@mist.test");
+    tmux.keys(&["Enter"]);
+    tmux.type_text(PASSWORD);
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("Thunder Road", SHORT).await;
+    assert!(
+        screen.contains("Marmalade Skies") && screen.contains("tuilistener"),
+        "{screen}"
+    );
+    assert!(screen.contains("5:00 left today"), "{screen}");
+
+    // Search by a prefix of the title, live as it is typed.
+    tmux.keys(&["/"]);
+    tmux.type_text("Marma");
+    let screen = tmux.wait_for("Search “Marma” · 1", SHORT).await;
+    assert!(
+        screen.contains("Marmalade Skies") && !screen.contains("Thunder Road"),
+        "{screen}"
+    );
+
+    // Play it.
+    tmux.keys(&["Enter", "Enter"]);
+    let screen = tmux
+        .wait("playing", SHORT, |s| {
+            s.contains("▶ Marmalade Skies") && playhead(s) >= Some(2)
+        })
+        .await;
+    assert!(screen.contains("k ·"), "a rendition is shown: {screen}");
+
+    // Pause: the playhead stands still; resume: it moves on.
+    tmux.keys(&["Space"]);
+    let paused = tmux.wait_for("(paused)", SHORT).await;
+    let at = playhead(&paused).expect("a playhead");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let still = tmux.wait_for("(paused)", SHORT).await;
+    assert_eq!(playhead(&still), Some(at), "paused:\n{still}");
+    tmux.keys(&["Space"]);
+    tmux.wait("resumed", SHORT, |s| !s.contains("(paused)") && playhead(s) > Some(at))
+        .await;
+
+    // Seek 10 s forward: faster than real time could get there.
+    let before_seek = playhead(&tmux.screen()).expect("a playhead");
+    let seek_started = Instant::now();
+    tmux.keys(&["Right"]);
+    tmux.wait("seeked", SHORT, |s| playhead(s) >= Some(before_seek + 9))
+        .await;
+    assert!(
+        seek_started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        seek_started.elapsed()
+    );
+
+    // Queue the second track.
+    tmux.keys(&["/", "C-u"]);
+    tmux.type_text("Thund");
+    tmux.wait_for("Search “Thund” · 1", SHORT).await;
+    tmux.keys(&["Enter", "a"]);
+    let screen = tmux.wait_for("1. Thunder Road", SHORT).await;
+    assert!(screen.contains("Queue · 1"), "{screen}");
+
+    // The first track ends; the queued one takes over by itself.
+    let screen = tmux
+        .wait("advanced", Duration::from_secs(40), |s| s.contains("▶ Thunder Road"))
+        .await;
+    assert!(screen.contains("Queue · 0"), "{screen}");
+    tmux.wait("second track plays", SHORT, |s| playhead(s) >= Some(2)).await;
+
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_for_exit(SHORT).await, 0);
+
+    // The WAV holds sound: the rest of the first track after the seek
+    // (~20 s) and the start of the second.
+    let heard = decode_mono(out.to_str().expect("UTF-8 path"), None);
+    let seconds = heard.len() as f64 / 44_100.0;
+    assert!((18.0..32.0).contains(&seconds), "heard {seconds} s");
+    let rms = (heard.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / heard.len() as f64).sqrt();
+    assert!(rms > 0.05, "rms {rms}");
+
+    // The server counted the listening: about what was heard.
+    let after = client.quota().await.expect("quota");
+    let counted = after.used_s - before.used_s;
+    assert!(
+        counted >= seconds - 6.0 && counted <= seconds + 6.0,
+        "counted {counted} s of {seconds} s"
+    );
+
+    // Logs went to the state dir, not the screen.
+    let log = std::fs::read_to_string(mist.path("state/mist/mist.log")).expect("a log file");
+    assert!(log.contains("mist starts") && log.contains("playing"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn losing_the_server_mid_track_shows_an_error_and_the_ui_lives_on() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let mist = Mist::new();
+    mist.register(&app, "tuistranded").await.assert_ok();
+    let token = std::fs::read_to_string(mist.token_file()).expect("token");
+    let client = app.client().with_token(token.trim());
+    upload_tone(&app, &client, mist.home.path(), "Long Goodbye", 60.0).await;
+
+    let mut tmux = Tmux::start(&mist, "server-lost", &["--audio", "null"], 80, 24);
+    tmux.wait_for("Long Goodbye", SHORT).await;
+    tmux.keys(&["Enter"]);
+    tmux.wait("playing", SHORT, |s| {
+        s.contains("▶ Long Goodbye") && playhead(s) >= Some(1)
+    })
+    .await;
+    drop(app);
+    let screen = tmux.wait_for("lost the server", Duration::from_secs(60)).await;
+    assert!(screen.contains("Nothing playing"), "{screen}");
+
+    // Still answering keys.
+    tmux.keys(&["?"]);
+    tmux.wait_for("pause / resume", SHORT).await;
+    tmux.keys(&["Escape"]);
+    tmux.wait("help closed", SHORT, |s| !s.contains("pause / resume")).await;
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_for_exit(SHORT).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spent_quota_shows_the_banner_with_the_reset_time() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let mist = Mist::new();
+    mist.register(&app, "tuispender").await.assert_ok();
+    let token = std::fs::read_to_string(mist.token_file()).expect("token");
+    let client = app.client().with_token(token.trim());
+    let me = client.me().await.expect("me");
+    let long = FakeTrack {
+        title: "Endless".into(),
+        duration_s: 600.0,
+        ..FakeTrack::default()
+    };
+    let track_id = insert_ready_track(&app.state, &me.id, &long).await;
+
+    // Spend the 300 s: 301 s of progress over 301 s of server time.
+    let session = client.open_session(&track_id).await.expect("session");
+    let beat = |seq, position_s| mist_core::api::HeartbeatRequest {
+        seq,
+        position_s,
+        playing: true,
+    };
+    client
+        .heartbeat(&session.session_id, &beat(1, 0.0))
+        .await
+        .expect("beat");
+    app.state.clock.advance(Duration::from_secs(301));
+    client
+        .heartbeat(&session.session_id, &beat(2, 301.0))
+        .await
+        .expect("beat");
+    let quota = client.quota().await.expect("quota");
+    let resets = quota.resets_at.format("%H:%M UTC").to_string();
+
+    let mut tmux = Tmux::start(&mist, "quota", &["--audio", "null"], 80, 24);
+    let banner = format!("quota is used up. It resets at {resets}");
+    tmux.wait_for(&banner, SHORT).await;
+    // Trying to play says the same and plays nothing.
+    tmux.keys(&["Enter"]);
+    let screen = tmux
+        .wait("refused", SHORT, |s| {
+            s.contains(&banner) && s.contains("Nothing playing")
+        })
+        .await;
+    assert!(screen.contains("0:00 left today"), "{screen}");
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_for_exit(SHORT).await, 0);
+}
