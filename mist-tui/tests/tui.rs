@@ -297,6 +297,13 @@ async fn log_in_search_play_pause_seek_queue_and_quit() {
     let screen = tmux.wait_for("1. Thunder Road", SHORT).await;
     assert!(screen.contains("Queue · 1"), "{screen}");
 
+    // Like it, then list what sounds like it.
+    tmux.keys(&["l"]);
+    tmux.wait_for("♥ Thunder Road", SHORT).await;
+    tmux.keys(&["s"]);
+    let screen = tmux.wait_for("Sounds like “Thunder Road” · 1", SHORT).await;
+    assert!(screen.contains("Marmalade Skies"), "{screen}");
+
     // The first track ends; the queued one takes over by itself.
     let screen = tmux
         .wait("advanced", Duration::from_secs(40), |s| s.contains("▶ Thunder Road"))
@@ -304,7 +311,27 @@ async fn log_in_search_play_pause_seek_queue_and_quit() {
     assert!(screen.contains("Queue · 0"), "{screen}");
     tmux.wait("second track plays", SHORT, |s| playhead(s) >= Some(2)).await;
 
-    tmux.keys(&["q"]);
+    // Upload a file: complete its path with Tab, watch it become a track.
+    let upload = mist.path("upload-me.wav");
+    generate_wav(&upload, 4.0);
+    tmux.keys(&["u"]);
+    tmux.wait_for("Upload a file", SHORT).await;
+    let typed = upload.display().to_string().replace("upload-me.wav", "upload-m");
+    tmux.type_text(&typed);
+    tmux.keys(&["Tab"]);
+    tmux.wait_for("upload-me.wav", SHORT).await;
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("is in the catalogue", Duration::from_secs(60)).await;
+    // (Esc and a key sent together would read as Alt+key.)
+    tmux.keys(&["Escape"]);
+    tmux.wait("dialog closed", SHORT, |s| !s.contains("Upload a file"))
+        .await;
+    tmux.keys(&["/", "C-u"]);
+    tmux.type_text("upload");
+    tmux.wait_for("Search “upload” · 1", SHORT).await;
+
+    // Enter leaves the search box (where `q` is a letter); then quit.
+    tmux.keys(&["Enter", "q"]);
     assert_eq!(tmux.wait_for_exit(SHORT).await, 0);
 
     // The WAV holds sound: the rest of the first track after the seek

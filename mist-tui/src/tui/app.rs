@@ -585,10 +585,13 @@ impl App {
             self.focus = Focus::Tracks;
             return Vec::new();
         }
+        if key.code == KeyCode::BackTab {
+            return self.action(Action::Focus, true);
+        }
         let Some(action) = self.keymap.action(&key) else {
             return Vec::new();
         };
-        self.action(action, key.code == KeyCode::BackTab)
+        self.action(action, false)
     }
 
     fn action(&mut self, action: Action, backwards: bool) -> Vec<Effect> {
