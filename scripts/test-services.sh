@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs (if missing) and starts (if not running) the services the test
 # suite talks to: PostgreSQL 15 with pgvector, and s3s-fs, an S3-compatible
-# server. Idempotent: run it as often as you like.
+# server; and installs what the web player's browser test drives: Debian's
+# chromium and the npm packages in mist-server/web (never a downloaded
+# browser). Idempotent: run it as often as you like.
 #
 #   scripts/test-services.sh install   install what is missing, start nothing
 #   scripts/test-services.sh start     install, start, print the environment
@@ -15,6 +17,7 @@
 # when the checkout sits in a private directory.
 set -euo pipefail
 
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 STATE="${MIST_TEST_SERVICES_DIR:-/tmp/mist-test-services}"
 PG_VERSION=15
 PG_BIN="/usr/lib/postgresql/$PG_VERSION/bin"
@@ -47,7 +50,7 @@ free_port() {
 install_apt() {
     local missing=()
     for pkg in postgresql-$PG_VERSION postgresql-server-dev-$PG_VERSION build-essential pkg-config \
-               libasound2-dev ffmpeg sox espeak-ng tmux python3 dpkg-dev; do
+               libasound2-dev ffmpeg sox espeak-ng tmux python3 dpkg-dev chromium; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
     done
     if [ ${#missing[@]} -gt 0 ]; then
@@ -100,10 +103,34 @@ s3s_bin() {
     command -v s3s-fs 2>/dev/null || echo "$HOME/.cargo/bin/s3s-fs"
 }
 
+# The web player's build and browser test (mist-server/web, docs/web.md).
+# playwright-core needs Node 20 or newer, which Debian 12 does not package.
+install_web() {
+    local web="$ROOT/mist-server/web"
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        log "installing Node.js from Debian"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >&2
+    fi
+    local major
+    major="$(node -p 'process.versions.node.split(".")[0]')"
+    if [ "$major" -lt 20 ]; then
+        log "Node $(node --version) is too old for the web player's tests: install Node 20 or newer"
+        exit 1
+    fi
+    # npm records what it installed in node_modules/.package-lock.json; a newer
+    # package-lock.json means the packages are out of date.
+    if [ ! -f "$web/node_modules/.package-lock.json" ] || [ "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
+        log "installing the web player's npm packages (npm ci)"
+        (cd "$web" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund >&2)
+    fi
+}
+
 install_all() {
     install_apt
     install_pgvector
     install_s3s
+    install_web
 }
 
 pg_running() {

@@ -1,6 +1,7 @@
-//! The HTTP API: one router per feature module, merged here with the layers
-//! every request passes through (tracing, metrics, timeout, body limit,
-//! panic catching) and JSON answers for unknown routes and methods.
+//! The HTTP API and the web player's page: one router per feature module,
+//! merged here with the layers every request passes through (tracing,
+//! metrics, timeout, body limit, panic catching) and JSON answers for unknown
+//! routes and methods.
 
 pub mod admin;
 pub mod auth;
@@ -16,6 +17,7 @@ pub mod rate_limit;
 pub mod similar;
 pub mod tracks;
 pub mod uploads;
+pub mod web;
 
 use std::time::{Duration, Instant};
 
@@ -49,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .merge(media::router())
         .merge(health::router())
         .merge(openapi::router())
+        .merge(web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))

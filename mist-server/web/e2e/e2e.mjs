@@ -1,0 +1,235 @@
+// End-to-end test of the web player in headless Chromium (Debian's package,
+// never a downloaded browser), against a running mist-server whose free plan
+// allows only a few seconds a day. mist-server/tests/web.rs starts the server
+// and runs this; it can also be run by hand:
+//
+//   node e2e/e2e.mjs --url http://127.0.0.1:8080 --out /tmp/shots --audio track.wav \
+//     --email web@example.com --username web --password web-password
+//
+// As a new user it registers, uploads the file through the page and waits
+// until it is ready, finds it by live search and by genre, likes it and adds
+// it to a playlist, plays it until the audio element is past 10 s, and goes on
+// until the day's quota runs out, then tries to play again. It checks that
+// every key request carried the bearer token and no playlist or segment
+// request did, that the page broke no CSP rule, and that no screen overflows
+// sideways; it saves screenshots of each screen at 1280×800 and 390×844.
+// Exit code 0 and a JSON summary on the last line of stdout when all holds.
+
+import { parseArgs } from 'node:util';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const { values: opt } = parseArgs({
+  options: {
+    url: { type: 'string' },
+    out: { type: 'string' },
+    audio: { type: 'string' },
+    email: { type: 'string' },
+    username: { type: 'string' },
+    password: { type: 'string' },
+    chromium: { type: 'string', default: process.env.MIST_CHROMIUM || '/usr/bin/chromium' },
+  },
+});
+for (const name of ['url', 'out', 'audio', 'email', 'username', 'password']) {
+  if (!opt[name]) fail(`missing --${name}`);
+}
+
+const TITLE = 'Aurora Test Signal';
+const GENRE = 'Ambient';
+const SIZES = [
+  [1280, 800],
+  [390, 844],
+];
+const KEY = /\/api\/v1\/tracks\/[^/]+\/keys\/\d+$/;
+const SEGMENT = /\/seg_\d{5}\.mp3(\?|$)/;
+const PLAYLIST = /\.m3u8(\?|$)/;
+
+function fail(message) {
+  console.error(`e2e: FAILED: ${message}`);
+  process.exit(1);
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+function step(message) {
+  console.error(`e2e: ${message}`);
+}
+
+await mkdir(opt.out, { recursive: true });
+// A fresh profile each run.
+const userDataDir = await mkdtemp(join(tmpdir(), 'mist-e2e-chromium-'));
+const context = await chromium.launchPersistentContext(userDataDir, {
+  executablePath: opt.chromium,
+  headless: true,
+  viewport: { width: SIZES[0][0], height: SIZES[0][1] },
+  // The closed network: nothing of Google's, no downloads, no updates.
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--disable-dev-shm-usage',
+    '--autoplay-policy=no-user-gesture-required',
+  ],
+}).catch((e) => fail(`cannot start ${opt.chromium}: ${e.message} (run scripts/test-services.sh install)`));
+
+const requests = [];
+const problems = [];
+const page = context.pages()[0] ?? (await context.newPage());
+page.on('request', (request) => {
+  const url = request.url();
+  if (KEY.test(new URL(url).pathname) || SEGMENT.test(url) || PLAYLIST.test(url)) {
+    requests.push(request.allHeaders().then((headers) => ({ url, authorization: headers.authorization })));
+  }
+});
+const keyStatuses = [];
+page.on('response', (response) => {
+  if (KEY.test(new URL(response.url()).pathname)) keyStatuses.push(response.status());
+});
+page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+page.on('console', (message) => {
+  if (/Content.Security.Policy|Refused to/i.test(message.text())) problems.push(`console: ${message.text()}`);
+});
+
+/** Saves the screen at both sizes, checking nothing sticks out sideways. */
+async function shots(name) {
+  for (const [width, height] of SIZES) {
+    await page.setViewportSize({ width, height });
+    await page.waitForTimeout(150);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(overflow <= 0, `${name} at ${width}×${height} is ${overflow}px wider than the window`);
+    await page.screenshot({ path: join(opt.out, `${name}-${width}x${height}.png`) });
+  }
+  await page.setViewportSize({ width: SIZES[0][0], height: SIZES[0][1] });
+}
+
+const audioTime = () => page.evaluate(() => document.getElementById('audio').currentTime);
+
+let summary;
+try {
+  step('log-in screen');
+  await page.goto(opt.url);
+  await page.waitForSelector('#auth-email', { state: 'visible' });
+  await shots('login');
+
+  step('register');
+  await page.click('#tab-register');
+  await page.fill('#auth-email', opt.email);
+  await page.fill('#auth-username', opt.username);
+  await page.fill('#auth-password', opt.password);
+  await page.click('#auth-submit');
+  await page.waitForSelector('#app:not([hidden])');
+  const stored = await page.evaluate(() => ({ token: sessionStorage.getItem('mist.token'), cookie: document.cookie }));
+  check(stored.token && !stored.cookie, 'the token should be in sessionStorage and in no cookie');
+  const token = stored.token;
+
+  step('upload');
+  await page.click('a[data-view="upload"]');
+  await page.setInputFiles('#upload-file', opt.audio);
+  await page.fill('#upload-title', TITLE);
+  await page.fill('#upload-artist', 'MIST Test Ensemble');
+  await page.fill('#upload-album', 'Signals');
+  await page.fill('#upload-genre', GENRE);
+  await page.click('#upload-submit');
+  await page.waitForSelector('#upload-state:not([hidden])');
+  await page.waitForFunction(() => /^(Ready|Processing failed)/.test(document.getElementById('upload-status').textContent),
+    null, { timeout: 240_000 });
+  const uploaded = await page.textContent('#upload-status');
+  check(uploaded.startsWith('Ready'), `the upload did not become ready: ${uploaded}`);
+  check((await page.getAttribute('#upload-progress', 'value')) === '100', 'the progress bar should be full');
+  await shots('upload');
+
+  step('live search and the genre filter');
+  await page.click('a[data-view="search"]');
+  await page.fill('#search-q', '');
+  await page.locator('#search-q').pressSequentially('auror', { delay: 80 });
+  const row = page.locator('#search-results .track', { hasText: TITLE });
+  await row.waitFor();
+  await page.waitForSelector(`#search-genre option[value="${GENRE}"]`, { state: 'attached' });
+  await page.selectOption('#search-genre', GENRE);
+  await row.waitFor();
+  await shots('search');
+
+  step('like it and put it in a playlist');
+  await row.locator('button.like').click();
+  await page.waitForSelector('#search-results .track button.like.on');
+  await page.click('a[data-view="library"]');
+  await page.fill('#playlist-name', 'Road trip');
+  await page.click('#playlist-form button');
+  await page.waitForSelector('#playlists button:has-text("Road trip (0)")');
+  await page.click('a[data-view="search"]');
+  await row.locator('button[title="Add to playlist"]').click();
+  await page.click('#add-choices button:has-text("Road trip")');
+  await page.click('a[data-view="library"]');
+  await page.click('#playlists button:has-text("Road trip (1)")');
+  await page.waitForSelector(`#playlist-tracks .track:has-text("${TITLE}")`);
+  await page.waitForSelector(`#likes .track:has-text("${TITLE}")`);
+  await shots('library');
+
+  step('play past 10 s');
+  await page.click('a[data-view="search"]');
+  const startedAt = Date.now();
+  await row.locator('button.play').click();
+  await page.waitForFunction(() => document.getElementById('audio').currentTime > 10, null, { timeout: 60_000 });
+  const playedTo = await audioTime();
+  const tookS = (Date.now() - startedAt) / 1000;
+  check((await page.textContent('#rendition-now')).trim() !== '', 'the player bar should name the rendition');
+  check((await page.textContent('#now-title')) === TITLE, 'the player bar should show the title');
+  await shots('playing');
+
+  step('listen until the quota runs out');
+  await page.waitForSelector('#message:not([hidden])', { timeout: 90_000 });
+  const message = await page.textContent('#message');
+  check(/quota is used up; it resets at \d\d:\d\d/.test(message), `unexpected message: ${message}`);
+  await page.waitForTimeout(1500);
+  check(await page.evaluate(() => document.getElementById('audio').paused), 'playback should stop with the quota');
+  await shots('quota');
+
+  step('try to play again');
+  const refused = page.waitForResponse((r) => r.url().endsWith('/api/v1/playback/sessions') && r.request().method() === 'POST');
+  await row.locator('button.play').click();
+  const again = await refused;
+  check(again.status() === 429, `a new session should be refused with 429, got ${again.status()}`);
+  await page.waitForTimeout(2000);
+  check(await page.evaluate(() => document.getElementById('audio').paused), 'nothing should play after the quota');
+  check(/quota is used up/.test(await page.textContent('#message')), 'the quota message should stay');
+
+  const seen = await Promise.all(requests);
+  const keys = seen.filter((r) => KEY.test(new URL(r.url).pathname));
+  const segments = seen.filter((r) => SEGMENT.test(r.url));
+  const playlists = seen.filter((r) => PLAYLIST.test(r.url));
+  check(keys.length >= 1, 'no key was requested');
+  check(keyStatuses.every((status) => status === 200), `a key was refused: ${keyStatuses}`);
+  check(segments.length >= 2, `only ${segments.length} segments were requested`);
+  for (const key of keys) {
+    check(key.authorization === `Bearer ${token}`, `key request without the bearer token: ${key.url}`);
+  }
+  for (const r of [...segments, ...playlists]) {
+    check(r.authorization === undefined, `the token was sent to a media URL: ${r.url}`);
+  }
+  check(problems.length === 0, problems.join('; '));
+  summary = {
+    current_time_s: playedTo,
+    seconds_to_pass_10s: tookS,
+    key_requests: keys.length,
+    key_statuses: keyStatuses,
+    segment_requests: segments.length,
+    playlist_requests: playlists.length,
+    quota_message: message,
+  };
+} catch (error) {
+  await page.screenshot({ path: join(opt.out, 'failure.png') }).catch(() => {});
+  await context.close();
+  await rm(userDataDir, { recursive: true, force: true });
+  fail(`${error.message} (screenshot: ${join(opt.out, 'failure.png')})`);
+}
+await context.close();
+await rm(userDataDir, { recursive: true, force: true });
+console.log(JSON.stringify(summary));
