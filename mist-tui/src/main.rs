@@ -21,7 +21,13 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .map_err(anyhow::Error::from)
-        .and_then(|runtime| runtime.block_on(cli::run(args)));
+        .and_then(|runtime| {
+            let outcome = runtime.block_on(cli::run(args));
+            // Tasks still running (a request the player no longer needs) are
+            // dropped, and blocking ones are not waited for long.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            outcome
+        });
     match outcome {
         Ok(code) => code,
         Err(error) => {

@@ -24,6 +24,8 @@ use common::{Mist, PASSWORD};
 /// A tmux server of its own (its own socket) running one `mist`.
 struct Tmux {
     socket: PathBuf,
+    /// mist's log file.
+    log: PathBuf,
     name: String,
     screens: PathBuf,
     step: usize,
@@ -70,6 +72,7 @@ impl Tmux {
         assert!(status.success(), "tmux new-session failed");
         Tmux {
             socket,
+            log: mist.path("state/mist/mist.log"),
             name: name.to_string(),
             screens,
             step: 0,
@@ -152,8 +155,9 @@ impl Tmux {
             }
             assert!(
                 started.elapsed() < timeout,
-                "mist did not exit; the screen:\n{}",
-                self.screen()
+                "mist did not exit; the screen:\n{}\nthe log:\n{}",
+                self.screen(),
+                std::fs::read_to_string(&self.log).unwrap_or_default()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -300,6 +304,19 @@ async fn log_in_search_play_pause_seek_queue_and_quit() {
     // Like it, then list what sounds like it.
     tmux.keys(&["l"]);
     tmux.wait_for("♥ Thunder Road", SHORT).await;
+
+    // Make a playlist with it, then open the playlist.
+    tmux.keys(&["A"]);
+    tmux.wait_for("No playlists yet", SHORT).await;
+    tmux.keys(&["n"]);
+    tmux.type_text("Road trip");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("added Thunder Road to Road trip", SHORT).await;
+    tmux.keys(&["P"]);
+    tmux.wait_for("Road trip · 1", SHORT).await;
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Playlist “Road trip” · 1", SHORT).await;
+
     tmux.keys(&["s"]);
     let screen = tmux.wait_for("Sounds like “Thunder Road” · 1", SHORT).await;
     assert!(screen.contains("Marmalade Skies"), "{screen}");

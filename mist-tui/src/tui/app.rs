@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
-use mist_core::api::{Job, JobStatus, NameCount, Quota, Track, TrackQuery, User};
+use mist_core::api::{Job, JobStatus, NameCount, Playlist, Quota, Track, TrackQuery, User};
 use mist_core::client::Client;
-use mist_core::player::PlayerError;
+use mist_core::player::{PlayerError, Quality};
 use ratatui::layout::{Position, Rect};
 use ratatui::widgets::{ListState, TableState};
 
@@ -78,6 +78,14 @@ pub enum Msg {
         result: Result<(), NetError>,
     },
     Quota(Result<Quota, NetError>),
+    Playlists(Result<Vec<Playlist>, NetError>),
+    /// A playlist made from the picker.
+    PlaylistCreated(Result<Playlist, NetError>),
+    AddedToPlaylist {
+        playlist: String,
+        track: String,
+        result: Result<(), NetError>,
+    },
     Upload(UploadProgress),
     Player(Update),
     /// SIGTERM, SIGHUP.
@@ -117,6 +125,19 @@ pub enum Effect {
         like: bool,
     },
     LoadQuota,
+    LoadPlaylists,
+    LoadPlaylistTracks {
+        generation: u64,
+        view: View,
+        playlist_id: String,
+    },
+    CreatePlaylist {
+        name: String,
+    },
+    AddToPlaylist {
+        playlist: Playlist,
+        track: Track,
+    },
     Upload(PathBuf),
     Player(PlayerCommandKind),
     Quit,
@@ -156,6 +177,9 @@ pub enum View {
         title: String,
     },
     Likes,
+    Playlist {
+        name: String,
+    },
 }
 
 impl View {
@@ -166,6 +190,7 @@ impl View {
             View::Search { q, genre: g } => format!("Search “{q}”{}", genre(g)),
             View::Similar { title } => format!("Sounds like “{title}”"),
             View::Likes => "Liked tracks".into(),
+            View::Playlist { name } => format!("Playlist “{name}”"),
         }
     }
 }
@@ -339,6 +364,19 @@ pub struct UploadDialog {
 pub enum Overlay {
     Help,
     Upload(UploadDialog),
+    Playlists(PlaylistPicker),
+}
+
+/// The playlist picker: open one, or add a track to one.
+#[derive(Debug, Clone)]
+pub struct PlaylistPicker {
+    /// `Some`: the track to add to the chosen playlist.
+    pub adding: Option<Box<Track>>,
+    /// `None` until the list has loaded.
+    pub playlists: Option<Vec<Playlist>>,
+    pub state: ListState,
+    /// The name being typed for a new playlist.
+    pub new_name: Option<Input>,
 }
 
 #[derive(Debug, Clone)]
@@ -381,6 +419,7 @@ pub struct App {
     history: Vec<Track>,
     pub now: Option<NowPlaying>,
     pub volume: f32,
+    pub quality: Quality,
     pub quota: Option<Quota>,
     quota_asked: Option<Instant>,
     /// Set when the day's quota is used up: when it resets.
@@ -421,6 +460,7 @@ impl App {
             history: Vec::new(),
             now: None,
             volume: 1.0,
+            quality: Quality::Auto,
             quota: None,
             quota_asked: None,
             quota_banner: None,
@@ -541,6 +581,52 @@ impl App {
                 }
                 Err(error) => self.net_error(error),
             },
+            Msg::Playlists(result) => {
+                let Some(Overlay::Playlists(picker)) = &mut self.overlay else {
+                    return Vec::new();
+                };
+                match result {
+                    Ok(playlists) => {
+                        picker.state.select((!playlists.is_empty()).then_some(0));
+                        picker.playlists = Some(playlists);
+                        Vec::new()
+                    }
+                    Err(error) => {
+                        self.overlay = None;
+                        self.net_error(error)
+                    }
+                }
+            }
+            Msg::PlaylistCreated(result) => match result {
+                Ok(playlist) => {
+                    self.set_status(format!("made the playlist {}", playlist.name), false);
+                    match &self.overlay {
+                        Some(Overlay::Playlists(PlaylistPicker {
+                            adding: Some(track), ..
+                        })) => {
+                            let track = track.clone();
+                            self.overlay = None;
+                            vec![Effect::AddToPlaylist {
+                                playlist,
+                                track: *track,
+                            }]
+                        }
+                        _ => vec![Effect::LoadPlaylists],
+                    }
+                }
+                Err(error) => self.net_error(error),
+            },
+            Msg::AddedToPlaylist {
+                playlist,
+                track,
+                result,
+            } => match result {
+                Ok(()) => {
+                    self.set_status(format!("added {track} to {playlist}"), false);
+                    Vec::new()
+                }
+                Err(error) => self.net_error(error),
+            },
             Msg::Upload(progress) => self.upload_progress(progress),
             Msg::Player(update) => self.player_update(update),
             Msg::Quit => {
@@ -564,6 +650,7 @@ impl App {
                 return Vec::new();
             }
             Some(Overlay::Upload(_)) => return self.upload_key(key),
+            Some(Overlay::Playlists(_)) => return self.playlists_key(key),
             None => {}
         }
         if self.focus == Focus::Search {
@@ -740,6 +827,33 @@ impl App {
                     view: View::Likes,
                 }]
             }
+            Action::Playlists | Action::AddToPlaylist => {
+                let adding = if action == Action::AddToPlaylist {
+                    let Some(track) = self.focused_track() else {
+                        return Vec::new();
+                    };
+                    Some(Box::new(track))
+                } else {
+                    None
+                };
+                self.overlay = Some(Overlay::Playlists(PlaylistPicker {
+                    adding,
+                    playlists: None,
+                    state: ListState::default(),
+                    new_name: None,
+                }));
+                vec![Effect::LoadPlaylists]
+            }
+            Action::Quality => {
+                self.quality = match self.quality {
+                    Quality::Auto => Quality::Low,
+                    Quality::Low => Quality::Normal,
+                    Quality::Normal => Quality::High,
+                    Quality::High => Quality::Auto,
+                };
+                self.set_status(format!("quality: {}", self.quality), false);
+                vec![player(Command::SetQuality(self.quality))]
+            }
             Action::Upload => {
                 self.overlay = Some(Overlay::Upload(UploadDialog {
                     path: Input::default(),
@@ -804,6 +918,62 @@ impl App {
                 Vec::new()
             }
         }
+    }
+
+    fn playlists_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let Some(Overlay::Playlists(picker)) = &mut self.overlay else {
+            return Vec::new();
+        };
+        if let Some(name) = &mut picker.new_name {
+            match key.code {
+                KeyCode::Esc => picker.new_name = None,
+                KeyCode::Enter if !name.text.trim().is_empty() => {
+                    let name = name.text.trim().to_string();
+                    picker.new_name = None;
+                    return vec![Effect::CreatePlaylist { name }];
+                }
+                _ => {
+                    name.edit(&key);
+                }
+            }
+            return Vec::new();
+        }
+        let count = picker.playlists.as_ref().map_or(0, Vec::len);
+        match key.code {
+            KeyCode::Esc | KeyCode::Char('q') => self.overlay = None,
+            KeyCode::Char('n') => picker.new_name = Some(Input::default()),
+            KeyCode::Up | KeyCode::Char('k') => move_selection(&mut picker.state, count, -1),
+            KeyCode::Down | KeyCode::Char('j') => move_selection(&mut picker.state, count, 1),
+            KeyCode::Enter => {
+                let chosen = picker
+                    .state
+                    .selected()
+                    .and_then(|i| picker.playlists.as_ref()?.get(i))
+                    .cloned();
+                let Some(playlist) = chosen else {
+                    return Vec::new();
+                };
+                let adding = picker.adding.clone();
+                self.overlay = None;
+                return match adding {
+                    Some(track) => vec![Effect::AddToPlaylist {
+                        playlist,
+                        track: *track,
+                    }],
+                    None => {
+                        self.generation += 1;
+                        self.loading = true;
+                        vec![Effect::LoadPlaylistTracks {
+                            generation: self.generation,
+                            view: View::Playlist { name: playlist.name },
+                            playlist_id: playlist.id,
+                        }]
+                    }
+                };
+            }
+            _ => {}
+        }
+        Vec::new()
     }
 
     fn upload_key(&mut self, key: KeyEvent) -> Vec<Effect> {
@@ -996,7 +1166,7 @@ impl App {
                 limit: Some(PAGE),
                 ..TrackQuery::default()
             },
-            View::Similar { .. } | View::Likes => TrackQuery::default(),
+            View::Similar { .. } | View::Likes | View::Playlist { .. } => TrackQuery::default(),
         };
         Effect::LoadTracks {
             generation: self.generation,
@@ -1142,7 +1312,7 @@ impl App {
 
     fn view_for_reload(&self) -> View {
         match &self.view {
-            View::Similar { .. } | View::Likes => View::All {
+            View::Similar { .. } | View::Likes | View::Playlist { .. } => View::All {
                 genre: self.genre.clone(),
             },
             view => view.clone(),
@@ -1418,6 +1588,61 @@ pub(crate) mod tests {
             panic!("{effects:?}");
         };
         assert!((target - 45.0).abs() < 1e-9, "half-way through 90 s: {target}");
+    }
+
+    pub fn playlist(id: &str, name: &str) -> Playlist {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "owner_id": "u1", "name": name, "description": "", "public": false,
+            "track_count": 1, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"
+        }))
+        .expect("a playlist")
+    }
+
+    #[test]
+    fn the_playlist_picker_makes_opens_and_adds() {
+        let mut app = main_app();
+        // Add the selected track: no playlists yet, so make one.
+        assert_eq!(app.update(key(KeyCode::Char('A'))), vec![Effect::LoadPlaylists]);
+        app.update(Msg::Playlists(Ok(vec![])));
+        app.update(key(KeyCode::Char('n')));
+        for c in "Road trip".chars() {
+            app.update(key(KeyCode::Char(c)));
+        }
+        let effects = app.update(key(KeyCode::Enter));
+        assert_eq!(
+            effects,
+            vec![Effect::CreatePlaylist {
+                name: "Road trip".into()
+            }]
+        );
+        let effects = app.update(Msg::PlaylistCreated(Ok(playlist("p1", "Road trip"))));
+        assert!(
+            matches!(&effects[..], [Effect::AddToPlaylist { playlist, track }] if playlist.id == "p1" && track.id == "t1"),
+            "{effects:?}"
+        );
+        assert!(app.overlay.is_none());
+        // Open it.
+        app.update(key(KeyCode::Char('P')));
+        app.update(Msg::Playlists(Ok(vec![playlist("p1", "Road trip")])));
+        let effects = app.update(key(KeyCode::Enter));
+        assert!(
+            matches!(&effects[..], [Effect::LoadPlaylistTracks { playlist_id, .. }] if playlist_id == "p1"),
+            "{effects:?}"
+        );
+    }
+
+    #[test]
+    fn quality_cycles_through_the_renditions() {
+        let mut app = main_app();
+        let effects = app.update(key(KeyCode::Char('r')));
+        assert!(matches!(
+            &effects[..],
+            [Effect::Player(PlayerCommandKind(Command::SetQuality(Quality::Low)))]
+        ));
+        for _ in 0..3 {
+            app.update(key(KeyCode::Char('r')));
+        }
+        assert_eq!(app.quality, Quality::Auto);
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub enum Action {
     Similar,
     Like,
     Likes,
+    Playlists,
+    AddToPlaylist,
+    Quality,
     Upload,
     Search,
     Focus,
@@ -42,7 +45,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 20] = [
+    pub const ALL: [Action; 23] = [
         Action::Play,
         Action::Pause,
         Action::Next,
@@ -56,6 +59,9 @@ impl Action {
         Action::Similar,
         Action::Like,
         Action::Likes,
+        Action::Playlists,
+        Action::AddToPlaylist,
+        Action::Quality,
         Action::Upload,
         Action::Search,
         Action::Focus,
@@ -81,6 +87,9 @@ impl Action {
             Action::Similar => "similar",
             Action::Like => "like",
             Action::Likes => "likes",
+            Action::Playlists => "playlists",
+            Action::AddToPlaylist => "add_to_playlist",
+            Action::Quality => "quality",
             Action::Upload => "upload",
             Action::Search => "search",
             Action::Focus => "focus",
@@ -107,6 +116,9 @@ impl Action {
             Action::Similar => "tracks that sound alike",
             Action::Like => "like / unlike",
             Action::Likes => "show liked tracks",
+            Action::Playlists => "your playlists",
+            Action::AddToPlaylist => "add to a playlist",
+            Action::Quality => "quality (auto, low, …)",
             Action::Upload => "upload a file",
             Action::Search => "search",
             Action::Focus => "next pane",
@@ -132,6 +144,9 @@ impl Action {
             Action::Similar => &["s"],
             Action::Like => &["l"],
             Action::Likes => &["L"],
+            Action::Playlists => &["P"],
+            Action::AddToPlaylist => &["A"],
+            Action::Quality => &["r"],
             Action::Upload => &["u"],
             Action::Search => &["/"],
             Action::Focus => &["tab"],

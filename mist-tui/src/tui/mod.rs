@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStream};
 use futures::StreamExt;
-use mist_core::api::{CompleteUploadRequest, LoginRequest, RegisterRequest};
+use mist_core::api::{CompleteUploadRequest, CreatePlaylistRequest, LoginRequest, RegisterRequest};
 use mist_core::client::{Client, ClientError};
 use ratatui::DefaultTerminal;
 use tokio::signal::unix::{SignalKind, signal};
@@ -188,8 +188,10 @@ impl Runner {
 
     fn shutdown(&mut self) {
         if let Some(player) = self.player.take() {
+            tracing::info!("stopping the audio thread");
             player.quit();
         }
+        tracing::info!("mist stops");
     }
 
     fn run_all(&mut self, effects: Vec<Effect>) {
@@ -279,6 +281,40 @@ impl Runner {
                 }
             }),
             Effect::LoadQuota => self.spawn(async move { Msg::Quota(client.quota().await.map_err(net)) }),
+            Effect::LoadPlaylists => self.spawn(async move {
+                Msg::Playlists(client.my_playlists(Some(100), None).await.map(|p| p.items).map_err(net))
+            }),
+            Effect::LoadPlaylistTracks {
+                generation,
+                view,
+                playlist_id,
+            } => self.spawn(async move {
+                let result = client
+                    .playlist_tracks(&playlist_id, Some(100), None)
+                    .await
+                    .map(|p| p.items.into_iter().map(|entry| entry.track).collect())
+                    .map_err(net);
+                Msg::Tracks {
+                    generation,
+                    view,
+                    result,
+                }
+            }),
+            Effect::CreatePlaylist { name } => self.spawn(async move {
+                let request = CreatePlaylistRequest {
+                    name,
+                    ..CreatePlaylistRequest::default()
+                };
+                Msg::PlaylistCreated(client.create_playlist(&request).await.map_err(net))
+            }),
+            Effect::AddToPlaylist { playlist, track } => self.spawn(async move {
+                let result = client.add_to_playlist(&playlist.id, &track.id).await;
+                Msg::AddedToPlaylist {
+                    playlist: playlist.name,
+                    track: track.title,
+                    result: result.map(|_| ()).map_err(net),
+                }
+            }),
             Effect::Upload(path) => {
                 let progress: Arc<dyn Progress> = Arc::new(UploadReporter {
                     tx: self.tx.clone(),

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use mist_core::api::{Quota, Track};
 use mist_core::audio::SAMPLE_RATE;
 use mist_core::client::Client;
-use mist_core::player::{Event, Playback, PlayerError, PlayerOptions};
+use mist_core::player::{Event, Playback, PlayerError, PlayerOptions, Quality};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, error::TryRecvError, unbounded_channel};
 use tokio::task::JoinHandle;
 
@@ -46,6 +46,8 @@ pub enum Command {
     SeekTo(f64),
     /// 0.0 (silent) to 1.0 (as mastered).
     Volume(f32),
+    /// The rendition to play, from now on and for the next tracks.
+    SetQuality(Quality),
     Stop,
     /// Complete the session, close the output and end the thread.
     Quit,
@@ -92,6 +94,10 @@ impl Player {
                 Err(error) => return send(Update::OutputFailed(format!("cannot start the audio thread: {error}"))),
             };
             runtime.block_on(run(client, audio, receiver, send));
+            // Whatever is still in flight (a preload, a session being
+            // completed) is dropped, not waited for.
+            runtime.shutdown_timeout(Duration::from_millis(500));
+            tracing::info!("the audio thread ends");
         })?;
         Ok(Player {
             commands,
@@ -106,12 +112,21 @@ impl Player {
     }
 
     /// Completes the session, closes the output (a WAV file gets its header)
-    /// and waits for the thread.
+    /// and waits for the thread, though never for long: quitting must quit.
     pub fn quit(mut self) {
         self.send(Command::Quit);
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-        {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let asked = Instant::now();
+        while !thread.is_finished() {
+            if asked.elapsed() > FINISH_TIMEOUT + Duration::from_secs(2) {
+                tracing::error!("the audio thread did not stop; leaving it");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if thread.join().is_err() {
             tracing::error!("the audio thread panicked");
         }
     }
@@ -152,6 +167,7 @@ struct Worker {
     output: Option<Output>,
     send: Send,
     volume: f32,
+    quality: Quality,
     state: State,
     next: Option<Track>,
     /// The next track's session, opened near the end of the current one.
@@ -171,6 +187,7 @@ async fn run(client: Client, audio: AudioOutput, mut commands: UnboundedReceiver
         output,
         send,
         volume: 1.0,
+        quality: Quality::Auto,
         state: State::Idle,
         next: None,
         preload: None,
@@ -257,6 +274,12 @@ impl Worker {
             }
             Command::SeekTo(target_s) => self.seek(target_s),
             Command::Volume(volume) => self.volume = volume.clamp(0.0, 1.0),
+            Command::SetQuality(quality) => {
+                self.quality = quality;
+                if let State::Playing(current) = &self.state {
+                    current.playback.set_quality(quality);
+                }
+            }
             Command::Stop => self.stop(),
             Command::Quit => {}
         }
@@ -285,7 +308,11 @@ impl Worker {
     fn open(&self, track: &Track) -> JoinHandle<Result<Playback, PlayerError>> {
         let client = self.client.clone();
         let id = track.id.clone();
-        tokio::spawn(async move { Playback::start(client, &id, PlayerOptions::default()).await })
+        let options = PlayerOptions {
+            quality: self.quality,
+            ..PlayerOptions::default()
+        };
+        tokio::spawn(async move { Playback::start(client, &id, options).await })
     }
 
     fn started(&mut self, started: Result<Result<Playback, PlayerError>, tokio::task::JoinError>) {

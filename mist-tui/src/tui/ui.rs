@@ -9,7 +9,9 @@ use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Cell, Clear, Gauge, LineGauge, List, ListItem, Paragraph, Row, Table, Wrap};
 
-use super::app::{App, Focus, Input, LoginField, LoginForm, Overlay, Screen, UploadDialog, UploadPhase};
+use super::app::{
+    App, Focus, Input, LoginField, LoginForm, Overlay, PlaylistPicker, Screen, UploadDialog, UploadPhase,
+};
 use super::keys::Action;
 use crate::cli::play::clock;
 
@@ -61,6 +63,13 @@ fn draw_main(frame: &mut Frame<'_>, app: &mut App) {
     match &app.overlay {
         Some(Overlay::Help) => draw_help(frame, app),
         Some(Overlay::Upload(dialog)) => draw_upload(frame, dialog),
+        Some(Overlay::Playlists(picker)) => {
+            let mut picker = picker.clone();
+            draw_playlists(frame, &mut picker);
+            if let Some(Overlay::Playlists(shown)) = &mut app.overlay {
+                shown.state = picker.state;
+            }
+        }
         None => {}
     }
 }
@@ -239,10 +248,9 @@ fn draw_now_playing(frame: &mut Frame<'_>, app: &mut App, area: Rect) {
     let [info, bar] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(inner);
 
     let mut right = Vec::new();
-    if let Some(now) = &app.now
-        && !now.rendition.is_empty()
-    {
-        right.push(now.rendition.clone());
+    match &app.now {
+        Some(now) if !now.rendition.is_empty() => right.push(format!("{} {}", app.quality, now.rendition)),
+        _ => right.push(app.quality.to_string()),
     }
     right.push(format!("vol {:.0}%", app.volume * 100.0));
     right.push(quota_text(app));
@@ -293,10 +301,7 @@ fn draw_now_playing(frame: &mut Frame<'_>, app: &mut App, area: Rect) {
             };
         }
         None => {
-            let hint = format!(
-                "Nothing playing — {} plays the selected track",
-                app.keymap.keys(Action::Play)
-            );
+            let hint = format!("Nothing playing · {} plays", app.keymap.keys(Action::Play));
             frame.render_widget(Paragraph::new(hint.dark_gray()), left_area);
             app.areas.gauge = Rect::default();
         }
@@ -488,6 +493,51 @@ fn draw_upload(frame: &mut Frame<'_>, dialog: &UploadDialog) {
         "Tab completes · Enter uploads · Esc closes"
     } else {
         "Esc or Enter hides this; the upload goes on"
+    };
+    frame.render_widget(Paragraph::new(text.dark_gray()), hint);
+}
+
+fn draw_playlists(frame: &mut Frame<'_>, picker: &mut PlaylistPicker) {
+    let title = match &picker.adding {
+        Some(track) => format!("Add “{}” to a playlist", track.title),
+        None => "Your playlists".into(),
+    };
+    let inner = popup(frame, 60, 16, &title);
+    let [list, name, hint] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(1), Constraint::Length(1)]).areas(inner);
+    match &picker.playlists {
+        None => frame.render_widget(Paragraph::new("loading…".dark_gray()), list),
+        Some(playlists) if playlists.is_empty() => {
+            frame.render_widget(Paragraph::new("No playlists yet: n makes one.".dark_gray()), list);
+        }
+        Some(playlists) => {
+            let items: Vec<ListItem<'_>> = playlists
+                .iter()
+                .map(|p| {
+                    ListItem::new(Line::from(vec![
+                        Span::raw(p.name.clone()),
+                        Span::raw(format!(" · {}", p.track_count)).dark_gray(),
+                    ]))
+                })
+                .collect();
+            let widget = List::new(items).highlight_style(highlight(true));
+            frame.render_stateful_widget(widget, list, &mut picker.state);
+        }
+    }
+    if let Some(input) = &picker.new_name {
+        frame.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::raw("New playlist: ").bold(),
+                Span::raw(input.text.clone()),
+            ])),
+            name,
+        );
+        set_cursor(frame, input, name, 14);
+    }
+    let text = match (&picker.new_name, &picker.adding) {
+        (Some(_), _) => "Enter makes it · Esc cancels",
+        (None, Some(_)) => "Enter adds the track · n new playlist · Esc closes",
+        (None, None) => "Enter opens · n new playlist · Esc closes",
     };
     frame.render_widget(Paragraph::new(text.dark_gray()), hint);
 }
@@ -777,6 +827,21 @@ mod tests {
         }));
         let frames = snapshot("upload", &mut app);
         assert!(frames[0].iter().any(|l| l.contains("processing on the server: 40%")));
+    }
+
+    #[test]
+    fn the_playlist_picker() {
+        let mut app = main_app();
+        app.update(Msg::Key(KeyEvent::new(KeyCode::Char('A'), KeyModifiers::SHIFT)));
+        app.update(Msg::Playlists(Ok(vec![
+            super::super::app::tests::playlist("p1", "Road trip"),
+            super::super::app::tests::playlist("p2", "Quiet evenings"),
+        ])));
+        let frames = snapshot("playlists", &mut app);
+        for frame in &frames {
+            assert!(frame.iter().any(|l| l.contains("Add “Track number 1” to a playlist")));
+            assert!(frame.iter().any(|l| l.contains("Quiet evenings · 1")));
+        }
     }
 
     #[test]
