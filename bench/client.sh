@@ -8,32 +8,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-300}"
 
-profile="${PROFILE:-release}"
-cargo build --profile "$profile" -p mist-server -p mist-tui 2>&1 | tail -1
-bin="target/$([[ "$profile" == dev ]] && echo debug || echo "$profile")"
-work="$(mktemp -d)"
-server_pid=""
-cleanup() {
-    if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-port=$((20000 + RANDOM % 20000))
-export MIST_ADMIN_PASSWORD="bench-admin-password"
-MIST_DATA_DIR="$work/data" MIST_LISTEN="127.0.0.1:$port" RUST_LOG=warn \
-    "$bin/mist-server" >"$work/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 100); do
-    curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+source bench/lib.sh
 
 export HOME="$work/home" XDG_CONFIG_HOME="$work/home/xdg"
 mist="$bin/mist"
 sox -n -r 44100 -b 16 -c 2 "$work/track.flac" synth "$seconds" sine 220:880 sine 330 remix 1 2 gain -6
 # The admin's plan is unlimited, so the 300 s free quota does not cut the run short.
-printf '%s\n' "$MIST_ADMIN_PASSWORD" | "$mist" --server "http://127.0.0.1:$port" login --email admin@localhost >/dev/null
+printf '%s\n' "$MIST_ADMIN_PASSWORD" | "$mist" --server "$server" login --email admin@localhost >/dev/null
 track_id="$("$mist" upload "$work/track.flac" --title bench --json | sed -n 's/.*"track_id": "\([^"]*\)".*/\1/p' | head -1)"
 
 /usr/bin/time -v "$mist" play "$track_id" --audio null 2>"$work/play.err" >"$work/play.out"

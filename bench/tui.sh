@@ -11,33 +11,14 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 track_seconds=$((seconds + 30))
 
-profile="${PROFILE:-release}"
-cargo build --profile "$profile" -p mist-server -p mist-tui 2>&1 | tail -1
-bin="$PWD/target/$([[ "$profile" == dev ]] && echo debug || echo "$profile")"
-work="$(mktemp -d)"
-server_pid=""
-cleanup() {
-    tmux -S "$work/tmux.sock" kill-server 2>/dev/null || true
-    if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-port=$((20000 + RANDOM % 20000))
-export MIST_ADMIN_PASSWORD="bench-admin-password"
-MIST_DATA_DIR="$work/data" MIST_LISTEN="127.0.0.1:$port" RUST_LOG=warn \
-    "$bin/mist-server" >"$work/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 100); do
-    curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+bench_cleanup() { tmux -S "$work/tmux.sock" kill-server 2>/dev/null || true; }
+source bench/lib.sh
 
 export HOME="$work/home" XDG_CONFIG_HOME="$work/home/xdg" XDG_STATE_HOME="$work/home/state"
 mist="$bin/mist"
 sox -n -r 44100 -b 16 -c 2 "$work/track.flac" synth "$track_seconds" sine 220:880 sine 330 remix 1 2 gain -6
 # The admin's plan is unlimited, so the free quota does not cut the run short.
-printf '%s\n' "$MIST_ADMIN_PASSWORD" | "$mist" --server "http://127.0.0.1:$port" login --email admin@localhost >/dev/null
+printf '%s\n' "$MIST_ADMIN_PASSWORD" | "$mist" --server "$server" login --email admin@localhost >/dev/null
 "$mist" upload "$work/track.flac" --title "Bench Tone" >/dev/null
 
 tmux -S "$work/tmux.sock" -f /dev/null new-session -d -s bench -x 120 -y 40 \

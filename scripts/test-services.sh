@@ -163,6 +163,23 @@ start_postgres() {
     log "PostgreSQL listening on 127.0.0.1:$port"
 }
 
+# Each Postgres test makes its own database (mist_test_<uuid>) and leaves it:
+# the cluster is thrown away with $STATE. Those older than an hour belong to
+# finished runs, so each start drops them; disk use stays at about one run's.
+drop_stale_test_databases() {
+    local psql=("$PG_BIN/psql" -h "$STATE/pg" -p "$(cat "$STATE/pg.port")" -U mist -d postgres -qAt)
+    local stale
+    stale="$(PGPASSWORD="$PG_PASSWORD" "${psql[@]}" -c "SELECT datname FROM pg_database \
+        WHERE datname LIKE 'mist\_test\_%' \
+        AND (pg_stat_file('base/' || oid || '/PG_VERSION')).modification < now() - interval '1 hour'")"
+    local count=0
+    for db in $stale; do
+        PGPASSWORD="$PG_PASSWORD" "${psql[@]}" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
+        count=$((count + 1))
+    done
+    if [ "$count" -gt 0 ]; then log "dropped $count test databases left by earlier runs"; fi
+}
+
 s3_running() {
     [ -f "$STATE/s3.pid" ] && kill -0 "$(cat "$STATE/s3.pid")" 2>/dev/null
 }
@@ -213,7 +230,7 @@ stop_all() {
 
 case "${1:-start}" in
     install) install_all ;;
-    start) install_all; start_postgres; start_s3; print_env ;;
+    start) install_all; start_postgres; drop_stale_test_databases; start_s3; print_env ;;
     env) print_env ;;
     stop) stop_all ;;
     *) echo "usage: $0 [install|start|env|stop]" >&2; exit 2 ;;

@@ -199,32 +199,7 @@ async fn a_spent_quota_stops_play_with_the_reset_time() {
     let app = spawn_app(Backend::Sqlite).await;
     let mist = Mist::new();
     let client = mist.register_client(&app, "spender").await;
-    let me = client.me().await.expect("me");
-    let long = FakeTrack {
-        title: "Long".into(),
-        duration_s: 600.0,
-        ..FakeTrack::default()
-    };
-    let track_id = insert_ready_track(&app.state, &me.id, &long).await;
-
-    // Spend the 300 s: report 301 s of progress over 301 s of server time.
-    let session = client.open_session(&track_id).await.expect("session");
-    let beat = |seq, position_s| mist_core::api::HeartbeatRequest {
-        seq,
-        position_s,
-        playing: true,
-    };
-    client
-        .heartbeat(&session.session_id, &beat(1, 0.0))
-        .await
-        .expect("heartbeat");
-    app.state.clock.advance(Duration::from_secs(301));
-    client
-        .heartbeat(&session.session_id, &beat(2, 301.0))
-        .await
-        .expect("heartbeat");
-    let quota = client.quota().await.expect("quota");
-    assert_eq!(quota.remaining_s, Some(0.0), "{quota:?}");
+    let (track_id, quota) = common::spend_the_days_quota(&app, &client).await;
 
     let run = mist.run(&["play", &track_id, "--audio", "null"]).await;
     let resets = quota.resets_at.format("%Y-%m-%d %H:%M UTC").to_string();

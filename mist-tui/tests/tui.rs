@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use mist_core::api::CompleteUploadRequest;
 use mist_core::client::Client;
 use mist_server::testing::audio::{decode_mono, generate_wav};
-use mist_server::testing::catalogue::{FakeTrack, insert_ready_track};
 use mist_server::testing::upload::{upload_file, wait_for_job};
 use mist_server::testing::{Backend, TestApp, spawn_app};
 
@@ -408,31 +407,7 @@ async fn a_spent_quota_shows_the_banner_with_the_reset_time() {
     mist.register(&app, "tuispender").await.assert_ok();
     let token = std::fs::read_to_string(mist.token_file()).expect("token");
     let client = app.client().with_token(token.trim());
-    let me = client.me().await.expect("me");
-    let long = FakeTrack {
-        title: "Endless".into(),
-        duration_s: 600.0,
-        ..FakeTrack::default()
-    };
-    let track_id = insert_ready_track(&app.state, &me.id, &long).await;
-
-    // Spend the 300 s: 301 s of progress over 301 s of server time.
-    let session = client.open_session(&track_id).await.expect("session");
-    let beat = |seq, position_s| mist_core::api::HeartbeatRequest {
-        seq,
-        position_s,
-        playing: true,
-    };
-    client
-        .heartbeat(&session.session_id, &beat(1, 0.0))
-        .await
-        .expect("beat");
-    app.state.clock.advance(Duration::from_secs(301));
-    client
-        .heartbeat(&session.session_id, &beat(2, 301.0))
-        .await
-        .expect("beat");
-    let quota = client.quota().await.expect("quota");
+    let (_, quota) = common::spend_the_days_quota(&app, &client).await;
     let resets = quota.resets_at.format("%H:%M UTC").to_string();
 
     let mut tmux = Tmux::start(&mist, "quota", &["--audio", "null"], 80, 24);

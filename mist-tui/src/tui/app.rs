@@ -1113,17 +1113,7 @@ impl App {
     /// Sends the search typed so far (now, not after the debounce).
     fn search_now(&mut self) -> Vec<Effect> {
         self.search_due = None;
-        let q = self.search.text.trim().to_string();
-        let view = if q.is_empty() {
-            View::All {
-                genre: self.genre.clone(),
-            }
-        } else {
-            View::Search {
-                q,
-                genre: self.genre.clone(),
-            }
-        };
+        let view = self.typed_view();
         if view == self.view && !self.loading {
             return Vec::new();
         }
@@ -1136,18 +1126,19 @@ impl App {
             .checked_sub(1)
             .and_then(|i| self.genres.get(i))
             .map(|g| g.name.clone());
-        let q = self.search.text.trim().to_string();
-        let view = if q.is_empty() {
-            View::All {
-                genre: self.genre.clone(),
-            }
-        } else {
-            View::Search {
-                q,
-                genre: self.genre.clone(),
-            }
-        };
+        let view = self.typed_view();
         vec![self.load(view)]
+    }
+
+    /// What the search box and the genre filter ask for.
+    fn typed_view(&self) -> View {
+        let q = self.search.text.trim().to_string();
+        let genre = self.genre.clone();
+        if q.is_empty() {
+            View::All { genre }
+        } else {
+            View::Search { q, genre }
+        }
     }
 
     /// Asks for the tracks of `view` (not similar or likes).
