@@ -192,8 +192,10 @@ start_s3() {
     local port
     port="$(free_port)"
     echo "$port" > "$STATE/s3.port"
-    nohup "$(s3s_bin)" --host 127.0.0.1 --port "$port" --access-key "$S3_ACCESS_KEY" \
-        --secret-key "$S3_SECRET_KEY" "$STATE/s3" > "$STATE/s3.log" 2>&1 &
+    # s3s-fs resolves paths against its working directory: give it one that
+    # outlives the checkout that started it.
+    (cd "$STATE" && exec nohup "$(s3s_bin)" --host 127.0.0.1 --port "$port" --access-key "$S3_ACCESS_KEY" \
+        --secret-key "$S3_SECRET_KEY" "$STATE/s3" > "$STATE/s3.log" 2>&1) &
     echo $! > "$STATE/s3.pid"
     for _ in $(seq 1 50); do
         if curl -s -o /dev/null "http://127.0.0.1:$port/"; then

@@ -23,6 +23,8 @@ use common::{Mist, PASSWORD};
 /// A tmux server of its own (its own socket) running one `mist`.
 struct Tmux {
     socket: PathBuf,
+    /// Where the shell around mist writes its exit status.
+    exit_file: PathBuf,
     /// mist's log file.
     log: PathBuf,
     name: String,
@@ -35,7 +37,7 @@ impl Tmux {
     fn start(mist: &Mist, name: &str, args: &[&str], width: u16, height: u16) -> Tmux {
         let socket = mist.path("tmux.sock");
         let conf = mist.path("tmux.conf");
-        // The pane stays after mist exits, so its exit status can be read.
+        // The pane (and its last screen) stays after mist exits.
         std::fs::write(&conf, "set -g remain-on-exit on\nset -g status off\n").expect("tmux.conf");
         let screens = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join("tui-screens")
@@ -43,6 +45,10 @@ impl Tmux {
         let _ = std::fs::remove_dir_all(&screens);
         std::fs::create_dir_all(&screens).expect("screens dir");
         let home = mist.home.path().display().to_string();
+        let exit_file = mist.path("mist.exit");
+        // tmux can be slow to reap a dead pane (its exit status stays empty
+        // for a while), so a shell around mist writes the status to a file.
+        let script = format!("\"$0\" \"$@\"; echo $? > '{}'", exit_file.display());
         let mut command = Command::new("tmux");
         command
             .arg("-S")
@@ -63,6 +69,7 @@ impl Tmux {
             .arg(format!("HOME={home}"))
             .arg(format!("XDG_CONFIG_HOME={}", mist.xdg_config_home().display()))
             .arg(format!("XDG_STATE_HOME={home}/state"))
+            .args(["sh", "-c", &script])
             .arg(env!("CARGO_BIN_EXE_mist"))
             .args(args);
         let status = command
@@ -71,6 +78,7 @@ impl Tmux {
         assert!(status.success(), "tmux new-session failed");
         Tmux {
             socket,
+            exit_file,
             log: mist.path("state/mist/mist.log"),
             name: name.to_string(),
             screens,
@@ -138,12 +146,7 @@ impl Tmux {
 
     /// `Some(status)` once mist has exited.
     fn exit_status(&self) -> Option<i32> {
-        let out = self.tmux(&["list-panes", "-t", "mist", "-F", "#{pane_dead} #{pane_dead_status}"]);
-        let mut parts = out.split_whitespace();
-        match (parts.next(), parts.next()) {
-            (Some("1"), Some(status)) => status.parse().ok(),
-            _ => None,
-        }
+        std::fs::read_to_string(&self.exit_file).ok()?.trim().parse().ok()
     }
 
     async fn wait_for_exit(&self, timeout: Duration) -> i32 {

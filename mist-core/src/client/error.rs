@@ -6,6 +6,7 @@
 //! variant displays as one line a person can act on, so the CLI can print it
 //! as it is.
 
+use chrono::{DateTime, Utc};
 use reqwest::{Response, StatusCode};
 
 use crate::api::ErrorBody;
@@ -15,9 +16,15 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The server answered with a non-success status.
+    /// The server answered with a non-success status; `resets_at` is when a
+    /// spent quota (`429 quota_exceeded`) comes back.
     #[error("server said {status} {code}: {message}")]
-    Api { status: u16, code: String, message: String },
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        resets_at: Option<DateTime<Utc>>,
+    },
     /// The request never got an answer: connection refused, timeout, TLS, a
     /// refused redirect, or the body broke off.
     #[error("{}", describe_transport(.0))]
@@ -57,6 +64,14 @@ impl ClientError {
         }
     }
 
+    /// When the quota that a `quota_exceeded` answer refused comes back.
+    pub fn resets_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            ClientError::Api { resets_at, .. } => *resets_at,
+            _ => None,
+        }
+    }
+
     /// Reads a failed response's body (bounded) and turns it into an error.
     pub(crate) async fn from_response(mut response: Response) -> ClientError {
         let status = response.status();
@@ -78,6 +93,7 @@ impl ClientError {
                 status: status.as_u16(),
                 code: one_line(&error.code),
                 message: one_line(&error.message),
+                resets_at: error.resets_at,
             },
             Err(_) => {
                 let reason = status.canonical_reason();
@@ -88,6 +104,7 @@ impl ClientError {
                         None => format!("http_{}", status.as_u16()),
                     },
                     message: reason.unwrap_or("unexpected status").to_string(),
+                    resets_at: None,
                 }
             }
         }
@@ -153,6 +170,20 @@ mod tests {
             400,
             r#"{"error":{"code":"invalid_json","message":"line one\nline two\u001b[31m"}}"#,
             "server said 400 invalid_json: line one line two [31m",
+        );
+    }
+
+    #[test]
+    fn a_spent_quota_keeps_its_reset_time() {
+        let error = parsed(
+            429,
+            r#"{"error":{"code":"quota_exceeded","message":"used up","resets_at":"2026-11-26T00:00:00Z"}}"#,
+        );
+        assert_eq!(error.code(), Some("quota_exceeded"));
+        assert_eq!(error.resets_at(), "2026-11-26T00:00:00Z".parse().ok());
+        assert_eq!(
+            parsed(429, r#"{"error":{"code":"rate_limited","message":"slow"}}"#).resets_at(),
+            None
         );
     }
 

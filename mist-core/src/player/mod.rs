@@ -366,9 +366,12 @@ fn retryable(error: &ClientError) -> bool {
 }
 
 /// A `quota_exceeded` answer becomes [`PlayerError::QuotaExceeded`] with the
-/// reset time (asked of the server, since error bodies are not typed here).
+/// reset time the answer gives (or, from a server that gives none, asks).
 async fn quota_or(client: &Client, error: ClientError) -> PlayerError {
     if error.code() == Some("quota_exceeded") {
+        if let Some(resets_at) = error.resets_at() {
+            return PlayerError::QuotaExceeded { resets_at };
+        }
         if let Ok(quota) = client.quota().await {
             return PlayerError::QuotaExceeded {
                 resets_at: quota.resets_at,

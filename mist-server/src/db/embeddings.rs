@@ -247,12 +247,8 @@ pub async fn nearest(
                 }
             }
             let ranked = best.into_sorted();
-            let ids = serde_json::Value::from(ranked.iter().map(|(_, id)| id.as_str()).collect::<Vec<_>>()).to_string();
-            let rows =
-                sqlx::query_as::<_, TrackRow>("SELECT * FROM tracks WHERE id IN (SELECT value FROM json_each($1))")
-                    .bind(ids)
-                    .fetch_all(pool)
-                    .await?;
+            let ids: Vec<&str> = ranked.iter().map(|(_, id)| id.as_str()).collect();
+            let rows = super::tracks::find_many(db, &ids).await?;
             // Back in distance order; a track deleted in between just drops out.
             Ok(ranked
                 .into_iter()

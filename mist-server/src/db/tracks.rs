@@ -61,6 +61,27 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<TrackRow>, sqlx::Error> {
     with_pool!(db, pool => sqlx::query_as::<_, TrackRow>(sql).bind(id).fetch_optional(pool).await)
 }
 
+/// The tracks with these ids (at most a page's worth), in no particular
+/// order; ids with no track are left out. One query instead of one per id.
+pub async fn find_many(db: &Db, ids: &[&str]) -> Result<Vec<TrackRow>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    // Only placeholders are spliced in; the ids are bound.
+    let sql = format!(
+        concat!("SELECT ", columns!(), " FROM tracks WHERE id IN ({})"),
+        placeholders.join(", ")
+    );
+    with_pool!(db, pool => {
+        let mut query = sqlx::query_as::<_, TrackRow>(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(*id);
+        }
+        query.fetch_all(pool).await
+    })
+}
+
 /// What the worker learned about a track.
 pub struct ReadyTrack<'a> {
     pub title: &'a str,

@@ -208,18 +208,22 @@ pub async fn history(
     };
     let rows = sessions::history(&state.db, &user.id, before, limit + 1).await?;
     let (rows, next_cursor) = split_page(rows, limit, |last| format!("{}.{}", last.started_at, last.id));
-    let mut items = Vec::with_capacity(rows.len());
-    for row in rows {
-        if let Some(track) = tracks::find(&state.db, &row.track_id).await? {
-            items.push(HistoryEntry {
+    let ids: Vec<&str> = rows.iter().map(|row| row.track_id.as_str()).collect();
+    let found = tracks::find_many(&state.db, &ids).await?;
+    // A deleted track's sessions drop out of the history.
+    let items = rows
+        .iter()
+        .filter_map(|row| {
+            let track = found.iter().find(|track| track.id == row.track_id)?;
+            Some(HistoryEntry {
                 session_id: row.id.clone(),
-                track: to_api(&state, &track),
+                track: to_api(&state, track),
                 listened_s: row.listened_ms as f64 / 1000.0,
                 completed: row.completed,
                 started_at: row.started(),
-            });
-        }
-    }
+            })
+        })
+        .collect();
     Ok(ApiJson(Page { items, next_cursor }))
 }
 

@@ -864,6 +864,33 @@ mod tests {
     }
 
     #[test]
+    fn every_screen_draws_at_the_smallest_size_and_odd_ones() {
+        let mut app = main_app();
+        playing(&mut app);
+        let overlays = [
+            None,
+            Some(Overlay::Help),
+            Some(Overlay::Upload(UploadDialog {
+                path: Input::with("a/very/long/path/that/does/not/fit/in/a/small/dialog/at/all/song.flac"),
+                completions: vec!["one.flac".into(), "two.flac".into()],
+                phase: UploadPhase::Sending { sent: 10, total: 100 },
+            })),
+        ];
+        for overlay in overlays {
+            app.overlay = overlay;
+            for (width, height) in [(60, 16), (61, 17), (97, 31), (300, 80), (1, 1), (59, 40)] {
+                let lines = render(&mut app, width, height);
+                assert_eq!(lines.len(), usize::from(height));
+            }
+        }
+        let (mut login, _) = App::new("http://mist.example", Keymap::default(), false);
+        for (width, height) in [(60, 16), (300, 80)] {
+            let lines = render(&mut login, width, height);
+            assert!(lines.iter().any(|l| l.contains("Password")), "{lines:#?}");
+        }
+    }
+
+    #[test]
     fn a_tiny_terminal_says_so() {
         let mut app = main_app();
         let lines = render(&mut app, 40, 10);
