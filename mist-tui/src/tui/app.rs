@@ -801,10 +801,8 @@ impl App {
                 let Some(track) = self.focused_track() else {
                     return Vec::new();
                 };
-                self.generation += 1;
-                self.loading = true;
                 vec![Effect::LoadSimilar {
-                    generation: self.generation,
+                    generation: self.start_loading(),
                     view: View::Similar { title: track.title },
                     track_id: track.id,
                 }]
@@ -820,10 +818,8 @@ impl App {
                 }]
             }
             Action::Likes => {
-                self.generation += 1;
-                self.loading = true;
                 vec![Effect::LoadLikes {
-                    generation: self.generation,
+                    generation: self.start_loading(),
                     view: View::Likes,
                 }]
             }
@@ -961,10 +957,8 @@ impl App {
                         track: *track,
                     }],
                     None => {
-                        self.generation += 1;
-                        self.loading = true;
                         vec![Effect::LoadPlaylistTracks {
-                            generation: self.generation,
+                            generation: self.start_loading(),
                             view: View::Playlist { name: playlist.name },
                             playlist_id: playlist.id,
                         }]
@@ -1141,10 +1135,16 @@ impl App {
         }
     }
 
-    /// Asks for the tracks of `view` (not similar or likes).
-    fn load(&mut self, view: View) -> Effect {
+    /// A new load of the track table: answers to older ones are dropped.
+    fn start_loading(&mut self) -> u64 {
         self.generation += 1;
         self.loading = true;
+        self.generation
+    }
+
+    /// Asks for the tracks of `view` (not similar or likes).
+    fn load(&mut self, view: View) -> Effect {
+        let generation = self.start_loading();
         let query = match &view {
             View::All { genre } => TrackQuery {
                 genre: genre.clone(),
@@ -1160,7 +1160,7 @@ impl App {
             View::Similar { .. } | View::Likes | View::Playlist { .. } => TrackQuery::default(),
         };
         Effect::LoadTracks {
-            generation: self.generation,
+            generation,
             view,
             query,
         }

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStream};
 use futures::StreamExt;
-use mist_core::api::{CompleteUploadRequest, CreatePlaylistRequest, LoginRequest, RegisterRequest};
+use mist_core::api::{CompleteUploadRequest, CreatePlaylistRequest, LoginRequest, RegisterRequest, Track};
 use mist_core::client::{Client, ClientError};
 use ratatui::DefaultTerminal;
 use tokio::signal::unix::{SignalKind, signal};
@@ -36,7 +36,7 @@ use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use crate::cli::Settings;
 use crate::cli::auth::{logged_in_client, save_login};
 use crate::cli::upload::{Progress, send_file};
-use app::{App, Effect, LoginOk, Msg, NetError, UploadProgress};
+use app::{App, Effect, LoginOk, Msg, NetError, UploadProgress, View};
 use keys::Keymap;
 use player::Player;
 
@@ -232,37 +232,21 @@ impl Runner {
                 generation,
                 view,
                 query,
-            } => self.spawn(async move {
-                let result = client.tracks(&query).await.map(|p| p.items).map_err(net);
-                Msg::Tracks {
-                    generation,
-                    view,
-                    result,
-                }
-            }),
+            } => self.spawn_tracks(
+                generation,
+                view,
+                async move { client.tracks(&query).await.map(|p| p.items) },
+            ),
             Effect::LoadSimilar {
                 generation,
                 view,
                 track_id,
-            } => self.spawn(async move {
-                let result = client
-                    .similar(&track_id, Some(50))
-                    .await
-                    .map(|p| p.items.into_iter().map(|s| s.track).collect())
-                    .map_err(net);
-                Msg::Tracks {
-                    generation,
-                    view,
-                    result,
-                }
+            } => self.spawn_tracks(generation, view, async move {
+                let page = client.similar(&track_id, Some(50)).await?;
+                Ok(page.items.into_iter().map(|s| s.track).collect())
             }),
-            Effect::LoadLikes { generation, view } => self.spawn(async move {
-                let result = client.likes(Some(100), None).await.map(|p| p.items).map_err(net);
-                Msg::Tracks {
-                    generation,
-                    view,
-                    result,
-                }
+            Effect::LoadLikes { generation, view } => self.spawn_tracks(generation, view, async move {
+                client.likes(Some(100), None).await.map(|p| p.items)
             }),
             Effect::LoadLikedIds => self.spawn(async move {
                 let result = client.likes(Some(100), None).await;
@@ -288,17 +272,9 @@ impl Runner {
                 generation,
                 view,
                 playlist_id,
-            } => self.spawn(async move {
-                let result = client
-                    .playlist_tracks(&playlist_id, Some(100), None)
-                    .await
-                    .map(|p| p.items.into_iter().map(|entry| entry.track).collect())
-                    .map_err(net);
-                Msg::Tracks {
-                    generation,
-                    view,
-                    result,
-                }
+            } => self.spawn_tracks(generation, view, async move {
+                let page = client.playlist_tracks(&playlist_id, Some(100), None).await?;
+                Ok(page.items.into_iter().map(|entry| entry.track).collect())
             }),
             Effect::CreatePlaylist { name } => self.spawn(async move {
                 let request = CreatePlaylistRequest {
@@ -327,6 +303,23 @@ impl Runner {
             }
             Effect::Login { .. } | Effect::Player(_) | Effect::Quit => {}
         }
+    }
+
+    /// Loads the track table for `view`; the answer says which load it was.
+    fn spawn_tracks(
+        &self,
+        generation: u64,
+        view: View,
+        load: impl Future<Output = Result<Vec<Track>, ClientError>> + Send + 'static,
+    ) {
+        self.spawn(async move {
+            let result = load.await.map_err(net);
+            Msg::Tracks {
+                generation,
+                view,
+                result,
+            }
+        });
     }
 
     fn spawn(&self, task: impl Future<Output = Msg> + Send + 'static) {

@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, BorderType, Cell, Clear, Gauge, LineGauge, List, L
 use super::app::{
     App, Focus, Input, LoginField, LoginForm, Overlay, PlaylistPicker, Screen, UploadDialog, UploadPhase,
 };
-use super::keys::Action;
+use super::keys::{Action, Keymap};
 use crate::cli::play::clock;
 
 /// Below this the layout cannot fit; a message says so instead.
@@ -60,16 +60,10 @@ fn draw_main(frame: &mut Frame<'_>, app: &mut App) {
     app.areas.tracks = tracks;
     app.areas.queue = queue;
 
-    match &app.overlay {
-        Some(Overlay::Help) => draw_help(frame, app),
+    match &mut app.overlay {
+        Some(Overlay::Help) => draw_help(frame, &app.keymap),
         Some(Overlay::Upload(dialog)) => draw_upload(frame, dialog),
-        Some(Overlay::Playlists(picker)) => {
-            let mut picker = picker.clone();
-            draw_playlists(frame, &mut picker);
-            if let Some(Overlay::Playlists(shown)) = &mut app.overlay {
-                shown.state = picker.state;
-            }
-        }
+        Some(Overlay::Playlists(picker)) => draw_playlists(frame, picker),
         None => {}
     }
 }
@@ -408,7 +402,7 @@ fn popup(frame: &mut Frame<'_>, width: u16, height: u16, title: &str) -> Rect {
     inner
 }
 
-fn draw_help(frame: &mut Frame<'_>, app: &App) {
+fn draw_help(frame: &mut Frame<'_>, keymap: &Keymap) {
     let notes = [
         "Mouse: click a row to select it, twice to play; click the",
         "progress bar to seek. Ctrl-C quits. Keys can be changed",
@@ -432,7 +426,7 @@ fn draw_help(frame: &mut Frame<'_>, app: &App) {
             .iter()
             .map(|&action| {
                 Line::from(vec![
-                    Span::styled(format!("{:>9}  ", app.keymap.keys(action)), Style::new().fg(ACCENT)),
+                    Span::styled(format!("{:>9}  ", keymap.keys(action)), Style::new().fg(ACCENT)),
                     Span::raw(action.describe()),
                 ])
             })
@@ -638,7 +632,6 @@ mod tests {
 
     use super::super::app::tests::track;
     use super::super::app::{Msg, NowPlaying, UploadDialog, UploadPhase, View};
-    use super::super::keys::Keymap;
     use super::*;
 
     const SIZES: [(u16, u16); 2] = [(80, 24), (200, 50)];
