@@ -262,8 +262,7 @@ impl Worker {
                             output.resume();
                         }
                     }
-                    current.last_update = Instant::now() - POSITION_EVERY;
-                    self.report_position();
+                    self.report_position(true);
                 }
             }
             Command::SeekBy(delta_s) => {
@@ -430,14 +429,16 @@ impl Worker {
             self.state = State::Idle;
             return self.failed(&id, error);
         }
-        self.report_position();
+        self.report_position(false);
     }
 
-    fn report_position(&mut self) {
+    /// Tells the UI where the playhead is: at most every [`POSITION_EVERY`]
+    /// unless `now` (after a pause or a seek, which the UI shows at once).
+    fn report_position(&mut self, now: bool) {
         let State::Playing(current) = &mut self.state else {
             return;
         };
-        if current.last_update.elapsed() < POSITION_EVERY {
+        if !now && current.last_update.elapsed() < POSITION_EVERY {
             return;
         }
         current.last_update = Instant::now();
@@ -466,8 +467,7 @@ impl Worker {
         if let Some(output) = &mut self.output {
             output.flush();
         }
-        current.last_update = Instant::now() - POSITION_EVERY;
-        self.report_position();
+        self.report_position(true);
     }
 
     /// Opens the next track's session while the current one's last segment plays.
