@@ -543,3 +543,45 @@ pub struct PlaylistEntry {
     pub position: i64,
     pub track: Track,
 }
+
+/// How every client writes a number of seconds (`duration_s`, a playhead, a
+/// quota): `m:ss`, or `h:mm:ss` from an hour. Whole seconds are counted down
+/// (floor), as a playhead is, so a track's length and the playhead at its end
+/// read the same and no second is shown before it has been heard. The web
+/// player's `format.duration` follows the same rule (mist-server/tests/web.rs
+/// checks that they agree); negative and non-finite values read `0:00`.
+pub fn clock(seconds: f64) -> String {
+    let total = if seconds.is_finite() && seconds > 0.0 {
+        seconds.floor() as u64
+    } else {
+        0
+    };
+    let (hours, minutes, rest) = (total / 3600, total % 3600 / 60, total % 60);
+    if hours > 0 {
+        format!("{hours}:{minutes:02}:{rest:02}")
+    } else {
+        format!("{minutes}:{rest:02}")
+    }
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::clock;
+
+    #[test]
+    fn durations_count_whole_seconds_down() {
+        let check = |seconds: f64, expected: &str| assert_eq!(clock(seconds), expected, "{seconds}");
+        check(0.0, "0:00");
+        check(0.99, "0:00");
+        check(20.4, "0:20");
+        // The track a new user saw as 2:42 on the web and 2:43 in the terminal.
+        check(162.6, "2:42");
+        check(301.0, "5:01");
+        check(3599.999, "59:59");
+        check(3600.0, "1:00:00");
+        check(7322.5, "2:02:02");
+        check(-3.0, "0:00");
+        check(f64::NAN, "0:00");
+        check(f64::INFINITY, "0:00");
+    }
+}

@@ -61,6 +61,30 @@ fn the_committed_build_matches_the_sources() {
     );
 }
 
+/// One rounding rule everywhere: the page's `format.duration` (run by Node)
+/// writes the same as `mist_core::api::clock`, which the terminal client and
+/// the CLI use, for the same seconds.
+#[test]
+fn durations_read_the_same_on_the_web_and_in_the_terminal() {
+    require_web_tools(false);
+    let seconds = [
+        0.0, 0.4, 0.5, 0.99, 1.0, 59.5, 59.999, 60.0, 61.0, 162.6, 163.0, 599.5, 3599.9, 3600.0, 7322.5, -3.0,
+    ];
+    let list = serde_json::to_string(&seconds).expect("JSON");
+    let script = format!("import('./src/format.js').then((f) => console.log(JSON.stringify({list}.map(f.duration))))");
+    let out = Command::new("node")
+        .args(["--input-type=module", "-e", &script])
+        .current_dir(web_dir())
+        .output()
+        .expect("run node");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let web: Vec<String> = serde_json::from_slice(&out.stdout).expect("a JSON list");
+    let terminal: Vec<String> = seconds.iter().map(|s| mist_core::api::clock(*s)).collect();
+    assert_eq!(web, terminal, "for {seconds:?}");
+    // The track a new user saw as 2:42 on the web and 2:43 in the terminal.
+    assert_eq!(terminal[9], "2:42");
+}
+
 fn header_of(response: &reqwest::Response, name: header::HeaderName) -> &str {
     response
         .headers()
@@ -229,6 +253,7 @@ async fn a_listener_registers_uploads_searches_and_plays_in_chromium_until_the_q
     let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
         .unwrap_or_else(|e| panic!("no JSON summary ({e}):\n{stdout}"));
     assert!(summary["current_time_s"].as_f64().unwrap_or(0.0) > 10.0, "{summary}");
+    assert_eq!(summary["heart_page_loads"], 20, "{summary}");
     // What the server counted: the page's heartbeats, up to the whole quota.
     let auth = app
         .client()

@@ -7,7 +7,9 @@
 //     --email web@example.com --username web --password web-password
 //
 // As a new user it registers, uploads the file through the page and waits
-// until it is ready, finds it by live search and by genre, likes it and adds
+// until it is ready; likes it through the API and loads the page twenty times,
+// checking that its heart is never drawn empty, then unlikes it with one click
+// (exactly one DELETE); finds it by live search and by genre, likes it and adds
 // it to a playlist, plays it until the audio element is past 10 s, and goes on
 // until the day's quota runs out, then tries to play again. It checks that
 // every key request carried the bearer token and no playlist or segment
@@ -110,6 +112,41 @@ async function shots(name) {
   await page.setViewportSize({ width: SIZES[0][0], height: SIZES[0][1] });
 }
 
+/**
+ * Records, in the page, every state the ♥ of track `id` is drawn in (from
+ * before the page's own script runs), so a heart drawn empty for a moment is
+ * caught even if it is corrected later.
+ */
+function recordHearts(id) {
+  window.__hearts = [];
+  const look = () => {
+    for (const row of document.querySelectorAll('#search-results li.track')) {
+      if (row.dataset.trackId !== id) continue;
+      const button = row.querySelector('button.like');
+      if (!button) continue;
+      const state = `${button.getAttribute('aria-pressed')}|${button.textContent}|${button.classList.contains('on')}`;
+      const last = window.__hearts[window.__hearts.length - 1];
+      if (state !== last) window.__hearts.push(state);
+    }
+  };
+  new MutationObserver(look).observe(document, {
+    subtree: true,
+    childList: true,
+    attributes: true,
+    characterData: true,
+  });
+}
+
+/** The API as the page's user, from Node: `fetch` with the page's token. */
+async function apiCall(token, method, path) {
+  const response = await fetch(new URL(path, opt.url), {
+    method,
+    headers: { Authorization: `Bearer ${token}`, Accept: 'application/json' },
+  });
+  check(response.ok, `${method} ${path}: ${response.status}`);
+  return response.status === 204 ? null : response.json();
+}
+
 const audioTime = () => page.evaluate(() => document.getElementById('audio').currentTime);
 
 let summary;
@@ -146,6 +183,36 @@ try {
   check((await page.getAttribute('#upload-progress', 'value')) === '100', 'the progress bar should be full');
   await shots('upload');
 
+  step('a track liked through the API shows a filled heart on every page load');
+  const found = await apiCall(token, 'GET', `/api/v1/tracks?q=${encodeURIComponent(TITLE)}`);
+  const trackId = found.items.find((t) => t.title === TITLE)?.id;
+  check(trackId, `the API does not list ${TITLE}`);
+  await apiCall(token, 'PUT', `/api/v1/me/likes/${trackId}`);
+  await page.addInitScript(recordHearts, trackId);
+  const heartOf = page.locator(`#search-results li.track[data-track-id="${trackId}"] button.like`);
+  const likeRequests = [];
+  page.on('request', (request) => {
+    if (new URL(request.url()).pathname === `/api/v1/me/likes/${trackId}`) likeRequests.push(request.method());
+  });
+  const LOADS = 20;
+  await page.click('a[data-view="search"]');
+  for (let load = 1; load <= LOADS; load++) {
+    await page.reload();
+    await heartOf.waitFor();
+    // Settle: the likes and the track list may answer in either order.
+    await page.waitForLoadState('networkidle');
+    const seen = await page.evaluate(() => window.__hearts);
+    check(seen.length > 0 && seen.every((s) => s === 'true|♥|true'),
+      `load ${load}: the heart of a liked track was drawn as ${JSON.stringify(seen)}`);
+  }
+  await heartOf.click();
+  await page.waitForSelector(`#search-results li.track[data-track-id="${trackId}"] button.like[aria-pressed="false"]:not([disabled])`);
+  await page.waitForLoadState('networkidle');
+  check(JSON.stringify(likeRequests) === '["DELETE"]', `one click sent ${JSON.stringify(likeRequests)}`);
+  check((await heartOf.textContent()) === '♡', 'the heart should be empty after unliking');
+  const likes = await apiCall(token, 'GET', '/api/v1/me/likes?limit=100');
+  check(!likes.items.some((t) => t.id === trackId), 'the server still lists the track as liked');
+
   step('live search and the genre filter');
   await page.click('a[data-view="search"]');
   await page.fill('#search-q', '');
@@ -159,7 +226,8 @@ try {
 
   step('like it and put it in a playlist');
   await row.locator('button.like').click();
-  await page.waitForSelector('#search-results .track button.like.on');
+  await page.waitForSelector('#search-results .track button.like[aria-pressed="true"]');
+  check(JSON.stringify(likeRequests) === '["DELETE","PUT"]', `liking again sent ${JSON.stringify(likeRequests)}`);
   await page.click('a[data-view="library"]');
   await page.fill('#playlist-name', 'Road trip');
   await page.click('#playlist-form button');
@@ -223,6 +291,7 @@ try {
     segment_requests: segments.length,
     playlist_requests: playlists.length,
     quota_message: message,
+    heart_page_loads: LOADS,
   };
 } catch (error) {
   await page.screenshot({ path: join(opt.out, 'failure.png') }).catch(() => {});

@@ -1,6 +1,10 @@
 // Formatting for people: durations, quota and reset times.
 
-/** 75.4 → "1:15"; 3600 → "1:00:00". */
+/**
+ * 75.9 → "1:15"; 3600 → "1:00:00". Whole seconds are counted down (floor),
+ * as a playhead is: the rule of `mist_core::api::clock`, which the terminal
+ * client uses, and mist-server/tests/web.rs checks the two agree.
+ */
 export function duration(seconds) {
   if (!Number.isFinite(seconds) || seconds < 0) return '0:00';
   const s = Math.floor(seconds);
@@ -30,4 +34,12 @@ export function exhausted(resetsAt) {
 /** 128000 → "128 kbps". */
 export function bitrate(bps) {
   return bps ? `${Math.round(bps / 1000)} kbps` : '';
+}
+
+/** Similar tracks further than this cosine distance are not shown: they do not sound alike. */
+export const SIMILAR_WITHIN = 0.5;
+
+/** A cosine distance as a person reads it: 0.11 → "89 % alike". */
+export function alike(distance) {
+  return `${Math.round(Math.max(0, 1 - distance) * 100)} % alike`;
 }

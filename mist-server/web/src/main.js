@@ -14,8 +14,15 @@ import * as fmt from './format.js';
 const $ = (id) => document.getElementById(id);
 const api = new Api();
 const player = new Player(api, $('audio'));
-/** Ids of the tracks the user likes (for the ♥ buttons). */
-const liked = new Set();
+/**
+ * Ids of the tracks the user likes, as the server last said; `null` until the
+ * first answer. Every ♥ on the page is drawn from this and nothing else.
+ */
+let liked = null;
+/** The first load of the likes: rows wait for it, so no heart is drawn from a guess. */
+let likesReady = Promise.resolve();
+/** Tracks whose like or unlike is on its way (their hearts are disabled meanwhile). */
+const likeInFlight = new Set();
 let playlists = [];
 
 // ---------------------------------------------------------------- helpers
@@ -109,7 +116,8 @@ function enterApp() {
   showMessage('');
   guarded(refreshQuota);
   guarded(loadGenres);
-  guarded(loadLikes);
+  liked = null;
+  likesReady = guarded(loadLikes);
   guarded(loadPlaylists);
   route();
 }
@@ -139,12 +147,7 @@ function showQuota(q) {
 
 function trackRow(track, { compact = false, extra = null } = {}) {
   const playing = player.track?.id === track.id && player.session;
-  const like = el('button', {
-    type: 'button',
-    class: 'like' + (liked.has(track.id) ? ' on' : ''),
-    title: 'Like',
-    onclick: () => guarded(() => toggleLike(track, like)),
-  }, '♥');
+  const like = heart(track);
   return el('li', { class: 'track' + (playing ? ' playing' : ''), 'data-track-id': track.id },
     el('button', {
       type: 'button', class: 'play', title: 'Play ' + track.title, 'aria-label': 'Play ' + track.title,
@@ -157,6 +160,39 @@ function trackRow(track, { compact = false, extra = null } = {}) {
     compact ? null : el('span', { class: 'duration' }, fmt.duration(track.duration_s)),
     compact ? null : el('span', { class: 'actions' }, like,
       el('button', { type: 'button', title: 'Add to playlist', onclick: () => choosePlaylist(track) }, '+')));
+}
+
+/**
+ * The ♥ toggle of a track: filled and `aria-pressed="true"` when the server
+ * says the user likes it, disabled while that is not known yet.
+ */
+function heart(track) {
+  const button = el('button', {
+    type: 'button',
+    class: 'like',
+    'data-like': track.id,
+    'aria-label': 'Like ' + track.title,
+    onclick: () => guarded(() => toggleLike(track.id, button)),
+  });
+  paintHeart(button);
+  return button;
+}
+
+function paintHeart(button) {
+  const id = button.dataset.like;
+  const on = liked !== null && liked.has(id);
+  button.setAttribute('aria-pressed', String(on));
+  button.textContent = on ? '♥' : '♡';
+  button.classList.toggle('on', on);
+  button.disabled = liked === null || likeInFlight.has(id);
+  button.title = liked === null ? 'Likes could not be loaded' : on ? 'Unlike' : 'Like';
+}
+
+/** Redraws every heart on the page (of one track, or all) from `liked`. */
+function paintHearts(id = null) {
+  for (const button of document.querySelectorAll('button.like')) {
+    if (id === null || button.dataset.like === id) paintHeart(button);
+  }
 }
 
 function fillList(list, tracks, options) {
@@ -181,6 +217,7 @@ async function search({ more = false } = {}) {
     genre: $('search-genre').value,
     cursor: more ? searchCursor : null,
   });
+  await likesReady;
   if (serial !== searchSerial) return; // a newer keystroke's answer wins
   searchCursor = page.next_cursor;
   const rows = page.items.map((t) => trackRow(t));
@@ -207,6 +244,9 @@ async function loadGenres() {
 
 // ---------------------------------------------------------------- playback
 
+/** Similar tracks asked for; those further than `fmt.SIMILAR_WITHIN` are left out. */
+const SIMILAR_SHOWN = 8;
+
 async function playTrack(track) {
   showMessage('');
   await player.play(track);
@@ -225,13 +265,22 @@ function onTrack({ track }) {
   guarded(() => loadSimilar(track));
 }
 
+/** The tracks that sound like `track`: the close ones only, each with how alike it is. */
 async function loadSimilar(track) {
-  const page = await api.get(`/api/v1/tracks/${encodeURIComponent(track.id)}/similar?limit=8`);
-  const tracks = page.items.map((item) => item.track);
-  $('similar').replaceChildren(...page.items.map((item) =>
-    trackRow(item.track, { compact: true, extra: el('span', { class: 'distance' }, item.distance.toFixed(3)) })));
-  $('similar-empty').textContent = tracks.length ? '' : 'No other tracks yet.';
-  $('similar-empty').hidden = tracks.length > 0;
+  const page = await api.get(`/api/v1/tracks/${encodeURIComponent(track.id)}/similar?limit=${SIMILAR_SHOWN}`);
+  await likesReady;
+  if (player.track?.id !== track.id) return; // another track started meanwhile
+  const close = page.items.filter((item) => item.distance <= fmt.SIMILAR_WITHIN);
+  $('similar').replaceChildren(...close.map((item) =>
+    trackRow(item.track, {
+      compact: true,
+      extra: el('span', { class: 'distance', title: `cosine distance ${item.distance.toFixed(3)}` },
+        fmt.alike(item.distance)),
+    })));
+  $('similar-empty').textContent = page.items.length === 0
+    ? 'No other tracks yet.'
+    : 'No track sounds close to this one.';
+  $('similar-empty').hidden = close.length > 0;
 }
 
 function updateTime() {
@@ -271,20 +320,47 @@ function onExhausted({ resetsAt }) {
 
 // ---------------------------------------------------------------- likes and playlists
 
+/** Bumped by every load and every like or unlike: only the newest load's answer is kept. */
+let likesSerial = 0;
+
+/** Reads every page of the user's likes, then redraws the hearts and the Library's list. */
 async function loadLikes() {
-  const page = await api.get('/api/v1/me/likes?limit=100');
-  liked.clear();
-  for (const t of page.items) liked.add(t.id);
-  fillList($('likes'), page.items);
-  $('likes-empty').hidden = page.items.length > 0;
+  const serial = ++likesSerial;
+  const ids = new Set();
+  const tracks = [];
+  let cursor = null;
+  do {
+    const query = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+    const page = await api.get(`/api/v1/me/likes?limit=100${query}`);
+    for (const t of page.items) {
+      ids.add(t.id);
+      tracks.push(t);
+    }
+    cursor = page.next_cursor;
+  } while (cursor);
+  // An older answer, or one from before a click, would undo what is shown.
+  if (serial !== likesSerial) return;
+  liked = ids;
+  paintHearts();
+  fillList($('likes'), tracks);
+  $('likes-empty').hidden = tracks.length > 0;
 }
 
-async function toggleLike(track, button) {
-  const on = !liked.has(track.id);
-  await api.request(on ? 'PUT' : 'DELETE', `/api/v1/me/likes/${encodeURIComponent(track.id)}`);
-  if (on) liked.add(track.id);
-  else liked.delete(track.id);
-  button.classList.toggle('on', on);
+/** Likes or unlikes: the opposite of what the heart shows, once, whatever the clicks. */
+async function toggleLike(id, button) {
+  if (liked === null || likeInFlight.has(id)) return;
+  const on = button.getAttribute('aria-pressed') !== 'true';
+  likeInFlight.add(id);
+  paintHearts(id);
+  try {
+    await api.request(on ? 'PUT' : 'DELETE', `/api/v1/me/likes/${encodeURIComponent(id)}`);
+    likesSerial++;
+    if (on) liked.add(id);
+    else liked.delete(id);
+  } finally {
+    likeInFlight.delete(id);
+    paintHearts(id);
+  }
   await loadLikes();
 }
 
@@ -301,6 +377,7 @@ async function openPlaylist(playlist) {
     b.classList.toggle('active', b.dataset.playlistId === playlist.id);
   }
   const page = await api.get(`/api/v1/playlists/${encodeURIComponent(playlist.id)}/tracks?limit=100`);
+  await likesReady;
   $('playlist-title').textContent = playlist.name;
   $('playlist-title').hidden = false;
   fillList($('playlist-tracks'), page.items.map((entry) => entry.track));
