@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use mist_core::api::CompleteUploadRequest;
 use mist_core::client::Client;
 use mist_server::testing::audio::{decode_mono, generate_wav};
+use mist_server::testing::catalogue::{FakeTrack, insert_ready_track};
 use mist_server::testing::upload::{upload_file, wait_for_job};
 use mist_server::testing::{Backend, TestApp, spawn_app};
 
@@ -227,6 +228,16 @@ async fn log_in_search_play_pause_seek_queue_and_quit() {
     let app = spawn_app(Backend::Sqlite).await;
     let client = registered(&app, "tuilistener").await;
     let mist = Mist::new();
+    // A long list to page through (made-up tracks, after the real ones A–Z).
+    let me = client.me().await.expect("me");
+    for i in 1..=60 {
+        let filler = FakeTrack {
+            title: format!("Zephyr {i:02}"),
+            duration_s: 60.0,
+            ..FakeTrack::default()
+        };
+        insert_ready_track(&app.state, &me.id, &filler).await;
+    }
     upload_tone(&app, &client, mist.home.path(), "Marmalade Skies", 30.0).await;
     upload_tone(&app, &client, mist.home.path(), "Thunder Road", 8.0).await;
     let before = client.quota().await.expect("quota");
@@ -323,6 +334,31 @@ async fn log_in_search_play_pause_seek_queue_and_quit() {
     let screen = tmux.wait_for("Sounds like “Thunder Road” · 1", SHORT).await;
     assert!(screen.contains("Marmalade Skies"), "{screen}");
 
+    // Esc goes back to the playlist, Backspace to the search it came from.
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("Playlist “Road trip” · 1", SHORT).await;
+    tmux.keys(&["BSpace"]);
+    tmux.wait_for("Search “Thund” · 1", SHORT).await;
+
+    // Every track: a long list, paged through.
+    tmux.keys(&["/", "C-u"]);
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("Tracks · 62", SHORT).await;
+    tmux.keys(&["G"]);
+    tmux.wait_for("Zephyr 60", SHORT).await;
+    tmux.keys(&["g"]);
+    tmux.wait("back at the top", SHORT, |s| {
+        s.contains("Zephyr 01") && !s.contains("Zephyr 60") && !s.contains("Zephyr 30")
+    })
+    .await;
+    tmux.keys(&["NPage"]);
+    tmux.wait("a page down", SHORT, |s| {
+        s.contains("Zephyr 30") && !s.contains("Zephyr 01")
+    })
+    .await;
+    tmux.keys(&["C-u"]);
+    tmux.wait("a page up", SHORT, |s| s.contains("Zephyr 01")).await;
+
     // The first track ends; the queued one takes over by itself.
     let screen = tmux
         .wait("advanced", Duration::from_secs(40), |s| s.contains("▶ Thunder Road"))
@@ -349,9 +385,29 @@ async fn log_in_search_play_pause_seek_queue_and_quit() {
     tmux.type_text("upload");
     tmux.wait_for("Search “upload” · 1", SHORT).await;
 
-    // Enter leaves the search box (where `q` is a letter); then quit.
-    tmux.keys(&["Enter", "q"]);
+    // Enter leaves the search box (where `q` is a letter), Enter plays the
+    // new track; `q` while it plays gives the terminal back at once, and the
+    // session is completed behind it.
+    tmux.keys(&["Enter", "Enter"]);
+    tmux.wait("the upload plays", SHORT, |s| {
+        s.contains("▶ upload-me") && playhead(s) >= Some(1)
+    })
+    .await;
+    let quit = Instant::now();
+    tmux.keys(&["q"]);
+    tmux.wait("the terminal is back", SHORT, |s| !s.contains("Now playing"))
+        .await;
+    let terminal_back = quit.elapsed();
     assert_eq!(tmux.wait_for_exit(SHORT).await, 0);
+    let exited = quit.elapsed();
+    eprintln!("q while playing: the terminal back after {terminal_back:?}, mist gone after {exited:?}");
+    assert!(terminal_back < Duration::from_secs(1), "{terminal_back:?}");
+    // The report behind it is bounded (2 s; a few milliseconds normally).
+    assert!(exited < Duration::from_secs(3), "{exited:?}");
+    let history = client.history(None).await.expect("history");
+    let last = history.items.first().expect("sessions");
+    assert!(last.track.title.contains("upload"), "{last:?}");
+    assert!(last.completed, "the session was completed on the way out: {last:?}");
 
     // The WAV holds sound: the rest of the first track after the seek
     // (~20 s) and the start of the second.
@@ -372,6 +428,8 @@ async fn log_in_search_play_pause_seek_queue_and_quit() {
     // Logs went to the state dir, not the screen.
     let log = std::fs::read_to_string(mist.path("state/mist/mist.log")).expect("a log file");
     assert!(log.contains("mist starts") && log.contains("playing"), "{log}");
+    // The decoder's chatter is not in it.
+    assert!(!log.contains("symphonia"), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

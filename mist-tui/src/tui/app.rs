@@ -19,7 +19,7 @@ use ratatui::layout::{Position, Rect};
 use ratatui::widgets::{ListState, TableState};
 
 use super::keys::{Action, Keymap};
-use super::player::{Command, Update};
+use super::player::{Command, Update, VOLUME_MAX};
 
 /// Typing pauses this long before the search is sent.
 pub const SEARCH_DEBOUNCE: Duration = Duration::from_millis(250);
@@ -29,6 +29,8 @@ const STATUS_FOR: Duration = Duration::from_secs(8);
 const QUOTA_EVERY: Duration = Duration::from_secs(15);
 const SEEK_STEP_S: f64 = 10.0;
 const VOLUME_STEP: f32 = 0.1;
+/// Lists the table remembers for going back.
+const BACK_DEPTH: usize = 32;
 /// `previous` restarts the track when more than this has been played.
 const RESTART_AFTER_S: f64 = 3.0;
 /// Results asked for per listing.
@@ -74,6 +76,7 @@ pub enum Msg {
     Liked(Result<Vec<String>, NetError>),
     LikeDone {
         track_id: String,
+        title: String,
         liked: bool,
         result: Result<(), NetError>,
     },
@@ -122,6 +125,7 @@ pub enum Effect {
     LoadLikedIds,
     Like {
         track_id: String,
+        title: String,
         like: bool,
     },
     LoadQuota,
@@ -157,9 +161,15 @@ impl PartialEq for PlayerCommandKind {
 /// Upload progress from the upload task.
 #[derive(Debug, Clone)]
 pub enum UploadProgress {
-    Sending { sent: u64, total: u64 },
-    Processing { percent: u8 },
-    Done(Result<Job, String>),
+    Sending {
+        sent: u64,
+        total: u64,
+    },
+    Processing {
+        percent: u8,
+    },
+    /// The job's end, with the new track's title when it is ready.
+    Done(Result<(Job, Option<String>), String>),
 }
 
 /// What the track table shows.
@@ -183,6 +193,11 @@ pub enum View {
 }
 
 impl View {
+    /// A view the search box and genre filter ask for (not a list opened from a track or the library).
+    fn is_typed(&self) -> bool {
+        matches!(self, View::All { .. } | View::Search { .. })
+    }
+
     pub fn title(&self) -> String {
         let genre = |g: &Option<String>| g.as_ref().map(|g| format!(" in {g}")).unwrap_or_default();
         match self {
@@ -348,7 +363,7 @@ pub enum UploadPhase {
     Editing,
     Sending { sent: u64, total: u64 },
     Processing { percent: u8 },
-    Ready { track_id: String },
+    Ready { title: String },
     Failed(String),
 }
 
@@ -386,6 +401,15 @@ pub struct Status {
     pub since: Instant,
 }
 
+/// A list the table showed, kept to go back to.
+#[derive(Debug, Clone)]
+struct Shown {
+    view: View,
+    tracks: Vec<Track>,
+    selected: Option<usize>,
+    offset: usize,
+}
+
 /// Where the last frame put each part, for mouse clicks.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Areas {
@@ -412,13 +436,17 @@ pub struct App {
     pub view: View,
     pub tracks: Vec<Track>,
     pub track_state: TableState,
+    /// The lists shown before this one, the last on top (Esc goes back).
+    back: Vec<Shown>,
     pub loading: bool,
     pub liked: HashSet<String>,
     pub queue: VecDeque<Track>,
     pub queue_state: ListState,
     history: Vec<Track>,
     pub now: Option<NowPlaying>,
+    /// 0.0 to [`VOLUME_MAX`]; kept while muted.
     pub volume: f32,
+    pub muted: bool,
     pub quality: Quality,
     pub quota: Option<Quota>,
     quota_asked: Option<Instant>,
@@ -453,6 +481,7 @@ impl App {
             view: View::All { genre: None },
             tracks: Vec::new(),
             track_state: TableState::default(),
+            back: Vec::new(),
             loading: false,
             liked: HashSet::new(),
             queue: VecDeque::new(),
@@ -460,6 +489,7 @@ impl App {
             history: Vec::new(),
             now: None,
             volume: 1.0,
+            muted: false,
             quality: Quality::Auto,
             quota: None,
             quota_asked: None,
@@ -491,7 +521,21 @@ impl App {
             self.load(View::All { genre: None }),
             Effect::LoadLikedIds,
             Effect::LoadQuota,
+            // A new login has a new audio thread.
+            player(Command::Volume(self.output_volume())),
         ]
+    }
+
+    /// Sets the volume (clamped to 0–[`VOLUME_MAX`], in whole percent) and unmutes.
+    pub fn set_volume(&mut self, volume: f32) -> Vec<Effect> {
+        self.volume = (volume.clamp(0.0, VOLUME_MAX) * 100.0).round() / 100.0;
+        self.muted = false;
+        vec![player(Command::Volume(self.output_volume()))]
+    }
+
+    /// What the audio thread plays at: nothing when muted.
+    fn output_volume(&self) -> f32 {
+        if self.muted { 0.0 } else { self.volume }
     }
 
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
@@ -543,6 +587,10 @@ impl App {
                 self.loading = false;
                 match result {
                     Ok(tracks) => {
+                        // Typing a search is not a step to go back over.
+                        if view != self.view && !(view.is_typed() && self.view.is_typed()) {
+                            self.remember_shown();
+                        }
                         self.view = view;
                         self.track_state.select((!tracks.is_empty()).then_some(0));
                         *self.track_state.offset_mut() = 0;
@@ -561,13 +609,16 @@ impl App {
             },
             Msg::LikeDone {
                 track_id,
+                title,
                 liked,
                 result,
             } => match result {
                 Ok(()) => {
                     if liked {
+                        self.set_status(format!("♥ liked {title}"), false);
                         self.liked.insert(track_id);
                     } else {
+                        self.set_status(format!("unliked {title}"), false);
                         self.liked.remove(&track_id);
                     }
                     Vec::new()
@@ -668,10 +719,6 @@ impl App {
                 }
             }
         }
-        if key.code == KeyCode::Esc {
-            self.focus = Focus::Tracks;
-            return Vec::new();
-        }
         if key.code == KeyCode::BackTab {
             return self.action(Action::Focus, true);
         }
@@ -701,18 +748,30 @@ impl App {
                 self.focus = order[if backwards { (at + 3) % 4 } else { (at + 1) % 4 }];
                 Vec::new()
             }
-            Action::Up | Action::Down => {
-                let step = if action == Action::Up { -1 } else { 1 };
-                match self.focus {
-                    Focus::Genres => move_selection(&mut self.genre_state, self.genres.len() + 1, step),
-                    Focus::Queue => move_selection(&mut self.queue_state, self.queue.len(), step),
-                    _ => {
-                        let len = self.tracks.len();
-                        let mut selected = self.track_state.selected();
-                        move_index(&mut selected, len, step);
-                        self.track_state.select(selected);
-                    }
-                }
+            Action::Up | Action::Down | Action::PageUp | Action::PageDown | Action::Top | Action::Bottom => {
+                // A page is what the focused pane shows; top and bottom go as far as there is.
+                let (area, header) = match self.focus {
+                    Focus::Genres => (self.areas.genres, 2),
+                    Focus::Queue => (self.areas.queue, 2),
+                    _ => (self.areas.tracks, 3),
+                };
+                let page = usize::from(area.height.saturating_sub(header).max(1));
+                let step = match action {
+                    Action::Up => -1,
+                    Action::Down => 1,
+                    Action::PageUp => -(page as isize),
+                    Action::PageDown => page as isize,
+                    Action::Top => isize::MIN / 2,
+                    _ => isize::MAX / 2,
+                };
+                // A page key turns the page: the view moves with the selection.
+                let paging = matches!(action, Action::PageUp | Action::PageDown).then_some(page);
+                self.move_focused(step, paging);
+                Vec::new()
+            }
+            Action::Back => {
+                self.focus = Focus::Tracks;
+                self.go_back();
                 Vec::new()
             }
             Action::Play => match self.focus {
@@ -747,8 +806,15 @@ impl App {
                 Some(now) if now.position_s > RESTART_AFTER_S => vec![player(Command::SeekTo(0.0))],
                 _ => match self.history.pop() {
                     Some(track) => {
+                        // The track left goes to the front of the queue, so
+                        // `next` comes back to it.
+                        let left = self.now.as_ref().map(|now| now.track.clone());
+                        if let Some(left) = left {
+                            self.queue.push_front(left);
+                            self.clamp_queue_selection();
+                        }
                         let effects = self.play(track);
-                        // Playing it again must not push it back.
+                        // Nor is it history twice.
                         self.history.pop();
                         effects
                     }
@@ -773,8 +839,15 @@ impl App {
                 } else {
                     -VOLUME_STEP
                 };
-                self.volume = ((self.volume + step) * 10.0).round().clamp(0.0, 10.0) / 10.0;
-                vec![player(Command::Volume(self.volume))]
+                let effects = self.set_volume(self.volume + step);
+                self.set_status(format!("volume {:.0}%", self.volume * 100.0), false);
+                effects
+            }
+            Action::Mute => {
+                self.muted = !self.muted;
+                let state = if self.muted { "muted" } else { "unmuted" };
+                self.set_status(format!("{state} (volume {:.0}%)", self.volume * 100.0), false);
+                vec![player(Command::Volume(self.output_volume()))]
             }
             Action::Queue => match self.selected_track() {
                 Some(track) => {
@@ -811,9 +884,11 @@ impl App {
                 let Some(track) = self.focused_track() else {
                     return Vec::new();
                 };
+                // The opposite of the ♥ shown.
                 let like = !self.liked.contains(&track.id);
                 vec![Effect::Like {
                     track_id: track.id,
+                    title: track.title,
                     like,
                 }]
             }
@@ -952,10 +1027,13 @@ impl App {
                 let adding = picker.adding.clone();
                 self.overlay = None;
                 return match adding {
-                    Some(track) => vec![Effect::AddToPlaylist {
-                        playlist,
-                        track: *track,
-                    }],
+                    Some(track) => {
+                        self.set_status(format!("adding {} to {}…", track.title, playlist.name), false);
+                        vec![Effect::AddToPlaylist {
+                            playlist,
+                            track: *track,
+                        }]
+                    }
                     None => {
                         vec![Effect::LoadPlaylistTracks {
                             generation: self.start_loading(),
@@ -1135,6 +1213,76 @@ impl App {
         }
     }
 
+    /// Moves the focused pane's selection by `step` rows (clamped to the
+    /// list), and its view too when turning a `page`.
+    fn move_focused(&mut self, step: isize, page: Option<usize>) {
+        let turn = |offset: usize, len: usize| {
+            page.map_or(offset, |page| {
+                (offset as isize + step).clamp(0, len.saturating_sub(page) as isize) as usize
+            })
+        };
+        match self.focus {
+            Focus::Genres => {
+                let offset = turn(self.genre_state.offset(), self.genres.len() + 1);
+                move_selection(&mut self.genre_state, self.genres.len() + 1, step);
+                *self.genre_state.offset_mut() = offset;
+            }
+            Focus::Queue => {
+                let offset = turn(self.queue_state.offset(), self.queue.len());
+                move_selection(&mut self.queue_state, self.queue.len(), step);
+                *self.queue_state.offset_mut() = offset;
+            }
+            _ => {
+                let offset = turn(self.track_state.offset(), self.tracks.len());
+                let mut selected = self.track_state.selected();
+                move_index(&mut selected, self.tracks.len(), step);
+                self.track_state.select(selected);
+                *self.track_state.offset_mut() = offset;
+            }
+        }
+    }
+
+    /// Keeps what the table shows, to come back to from the next list.
+    fn remember_shown(&mut self) {
+        if self.back.len() == BACK_DEPTH {
+            self.back.remove(0);
+        }
+        self.back.push(Shown {
+            view: self.view.clone(),
+            tracks: std::mem::take(&mut self.tracks),
+            selected: self.track_state.selected(),
+            offset: self.track_state.offset(),
+        });
+    }
+
+    /// Shows the previous list again, where it was left, without asking the
+    /// server; answers still on their way for the list left are dropped.
+    fn go_back(&mut self) {
+        let Some(shown) = self.back.pop() else {
+            return;
+        };
+        self.generation += 1;
+        self.loading = false;
+        self.search_due = None;
+        // The search box says what the list is.
+        match &shown.view {
+            View::All { genre } | View::Search { genre, .. } => {
+                self.search = match &shown.view {
+                    View::Search { q, .. } => Input::with(q),
+                    _ => Input::default(),
+                };
+                self.genre = genre.clone();
+                let row = self.genres.iter().position(|g| Some(&g.name) == genre.as_ref());
+                self.genre_state.select(Some(row.map_or(0, |i| i + 1)));
+            }
+            _ => {}
+        }
+        self.view = shown.view;
+        self.tracks = shown.tracks;
+        self.track_state.select(shown.selected);
+        *self.track_state.offset_mut() = shown.offset;
+    }
+
     /// A new load of the track table: answers to older ones are dropped.
     fn start_loading(&mut self) -> u64 {
         self.generation += 1;
@@ -1262,13 +1410,13 @@ impl App {
         let phase = match progress {
             UploadProgress::Sending { sent, total } => UploadPhase::Sending { sent, total },
             UploadProgress::Processing { percent } => UploadPhase::Processing { percent },
-            UploadProgress::Done(Ok(job)) if job.status == JobStatus::Ready => {
-                self.set_status("upload ready", false);
-                UploadPhase::Ready {
-                    track_id: job.track_id.clone(),
-                }
+            UploadProgress::Done(Ok((job, title))) if job.status == JobStatus::Ready => {
+                // The title the server settled on (the file's tags), else the id.
+                let title = title.map_or_else(|| format!("track {}", job.track_id), |title| format!("“{title}”"));
+                self.set_status(format!("uploaded {title}"), false);
+                UploadPhase::Ready { title }
             }
-            UploadProgress::Done(Ok(job)) => {
+            UploadProgress::Done(Ok((job, _))) => {
                 let reason = job.error.unwrap_or_else(|| job.status.as_str().to_string());
                 self.set_status(format!("upload failed: {reason}"), true);
                 UploadPhase::Failed(reason)
@@ -1688,6 +1836,221 @@ pub(crate) mod tests {
                 password: "pw".into(),
                 username: None
             }]
+        );
+    }
+
+    /// The table's tracks and the one selected.
+    fn table(app: &App) -> (Vec<&str>, Option<usize>) {
+        (
+            app.tracks.iter().map(|t| t.id.as_str()).collect(),
+            app.track_state.selected(),
+        )
+    }
+
+    #[test]
+    fn esc_and_backspace_go_back_to_the_list_left() {
+        let mut app = main_app();
+        app.update(key(KeyCode::Down));
+        // Similar, then the likes: each answer replaces the table.
+        let effects = app.update(key(KeyCode::Char('s')));
+        let [Effect::LoadSimilar { generation, view, .. }] = effects.as_slice() else {
+            panic!("{effects:?}");
+        };
+        app.update(Msg::Tracks {
+            generation: *generation,
+            view: view.clone(),
+            result: Ok(vec![track("s1", "Alike", 30.0)]),
+        });
+        let effects = app.update(key(KeyCode::Char('L')));
+        let [Effect::LoadLikes { generation, view }] = effects.as_slice() else {
+            panic!("{effects:?}");
+        };
+        app.update(Msg::Tracks {
+            generation: *generation,
+            view: view.clone(),
+            result: Ok(vec![track("l1", "Loved", 30.0), track("l2", "Also loved", 30.0)]),
+        });
+        assert_eq!(app.view, View::Likes);
+        // A load still on its way when going back is dropped.
+        let effects = app.update(key(KeyCode::Char('s')));
+        let [Effect::LoadSimilar { generation, view, .. }] = effects.as_slice() else {
+            panic!("{effects:?}");
+        };
+        let late = Msg::Tracks {
+            generation: *generation,
+            view: view.clone(),
+            result: Ok(vec![track("x", "Late", 1.0)]),
+        };
+
+        assert!(app.update(key(KeyCode::Esc)).is_empty(), "no network: the list is kept");
+        assert_eq!(app.view, View::Similar { title: "Two".into() });
+        assert_eq!(table(&app), (vec!["s1"], Some(0)));
+        app.update(late);
+        assert_eq!(table(&app), (vec!["s1"], Some(0)));
+        // Backspace too, back to where the selection was left.
+        app.update(key(KeyCode::Backspace));
+        assert_eq!(app.view, View::All { genre: None });
+        assert_eq!(table(&app), (vec!["t1", "t2"], Some(1)));
+        // Nothing further back: it stays.
+        app.update(key(KeyCode::Esc));
+        assert_eq!(app.view, View::All { genre: None });
+        // The help says so.
+        assert_eq!(app.keymap.keys(Action::Back), "Esc Bksp");
+    }
+
+    #[test]
+    fn typing_a_search_is_not_a_step_back() {
+        let mut app = main_app();
+        for q in ["o", "on", "one"] {
+            app.search = Input::with(q);
+            let Effect::LoadTracks { generation, view, .. } = app.load(app.typed_view()) else {
+                panic!("loads tracks");
+            };
+            app.update(Msg::Tracks {
+                generation,
+                view,
+                result: Ok(vec![track("t1", "One", 60.0)]),
+            });
+        }
+        assert_eq!(app.back.len(), 0);
+    }
+
+    #[test]
+    fn long_lists_page_and_jump() {
+        let mut app = main_app();
+        let tracks: Vec<Track> = (0..50).map(|i| track(&format!("t{i}"), "T", 60.0)).collect();
+        app.tracks = tracks;
+        app.track_state.select(Some(0));
+        // 13 rows tall: borders and the header leave 10 rows a page.
+        app.areas.tracks = Rect::new(0, 0, 80, 13);
+        let ctrl = |c| Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL));
+        let at = |app: &mut App, msg: Msg| {
+            app.update(msg);
+            app.track_state.selected()
+        };
+        assert_eq!(at(&mut app, key(KeyCode::PageDown)), Some(10));
+        // The view turns with it: the rows below come into sight.
+        assert_eq!(app.track_state.offset(), 10);
+        assert_eq!(at(&mut app, ctrl('d')), Some(20));
+        assert_eq!(app.track_state.offset(), 20);
+        assert_eq!(at(&mut app, key(KeyCode::PageUp)), Some(10));
+        assert_eq!(at(&mut app, ctrl('u')), Some(0));
+        assert_eq!(at(&mut app, ctrl('u')), Some(0), "stops at the top");
+        assert_eq!(at(&mut app, key(KeyCode::Char('G'))), Some(49));
+        assert_eq!(at(&mut app, key(KeyCode::PageDown)), Some(49), "stops at the bottom");
+        assert_eq!(at(&mut app, key(KeyCode::Char('g'))), Some(0));
+        assert_eq!(at(&mut app, key(KeyCode::End)), Some(49));
+        assert_eq!(at(&mut app, key(KeyCode::Home)), Some(0));
+        // The queue pages too.
+        app.queue = (0..5).map(|i| track(&format!("q{i}"), "Q", 60.0)).collect();
+        app.queue_state.select(Some(0));
+        app.focus = Focus::Queue;
+        app.update(key(KeyCode::End));
+        assert_eq!(app.queue_state.selected(), Some(4));
+    }
+
+    #[test]
+    fn previous_then_next_comes_back_to_the_track_left() {
+        let mut app = main_app();
+        app.update(key(KeyCode::Enter));
+        app.update(key(KeyCode::Down));
+        app.update(key(KeyCode::Enter));
+        assert_eq!(app.now.as_ref().map(|n| n.track.id.as_str()), Some("t2"));
+        let effects = app.update(key(KeyCode::Char('p')));
+        assert!(matches!(&effects[0], Effect::Player(PlayerCommandKind(Command::Play(t))) if t.id == "t1"));
+        // At its end the player moves on to the track left, without a gap.
+        assert!(
+            matches!(&effects[1], Effect::Player(PlayerCommandKind(Command::SetNext(Some(t)))) if t.id == "t2"),
+            "{effects:?}"
+        );
+        let effects = app.update(key(KeyCode::Char('n')));
+        assert!(
+            matches!(&effects[0], Effect::Player(PlayerCommandKind(Command::Play(t))) if t.id == "t2"),
+            "{effects:?}"
+        );
+        assert!(app.queue.is_empty());
+        // And back again.
+        let effects = app.update(key(KeyCode::Char('p')));
+        assert!(matches!(&effects[0], Effect::Player(PlayerCommandKind(Command::Play(t))) if t.id == "t1"));
+    }
+
+    fn volume_sent(effects: &[Effect]) -> Option<f32> {
+        effects.iter().find_map(|e| match e {
+            Effect::Player(PlayerCommandKind(Command::Volume(v))) => Some(*v),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn the_volume_goes_to_150_percent_and_mutes() {
+        let mut app = main_app();
+        for _ in 0..10 {
+            app.update(key(KeyCode::Char('+')));
+        }
+        assert!((app.volume - VOLUME_MAX).abs() < 1e-6, "{}", app.volume);
+        assert!(app.status.as_ref().is_some_and(|s| s.text == "volume 150%"));
+        let effects = app.update(key(KeyCode::Char('m')));
+        assert_eq!(volume_sent(&effects), Some(0.0));
+        assert!(app.muted);
+        let effects = app.update(key(KeyCode::Char('m')));
+        assert_eq!(volume_sent(&effects), Some(1.5));
+        // Muted, a volume key unmutes at the new level.
+        app.update(key(KeyCode::Char('m')));
+        let effects = app.update(key(KeyCode::Char('-')));
+        assert_eq!(volume_sent(&effects), Some(1.4));
+        assert!(!app.muted);
+        // A saved volume is taken as it is, within bounds.
+        assert_eq!(volume_sent(&app.set_volume(0.35)), Some(0.35));
+        assert_eq!(volume_sent(&app.set_volume(9.0)), Some(1.5));
+    }
+
+    #[test]
+    fn liking_adding_and_uploading_say_what_they_did() {
+        let mut app = main_app();
+        let effects = app.update(key(KeyCode::Char('l')));
+        assert_eq!(
+            effects,
+            vec![Effect::Like {
+                track_id: "t1".into(),
+                title: "One".into(),
+                like: true
+            }]
+        );
+        app.update(Msg::LikeDone {
+            track_id: "t1".into(),
+            title: "One".into(),
+            liked: true,
+            result: Ok(()),
+        });
+        assert_eq!(app.status.as_ref().map(|s| s.text.as_str()), Some("♥ liked One"));
+        assert!(app.liked.contains("t1"));
+        // Shown as liked, so `l` unlikes.
+        assert!(matches!(
+            &app.update(key(KeyCode::Char('l')))[..],
+            [Effect::Like { like: false, .. }]
+        ));
+
+        app.update(key(KeyCode::Char('A')));
+        app.update(Msg::Playlists(Ok(vec![playlist("p1", "Road trip")])));
+        app.update(key(KeyCode::Enter));
+        assert_eq!(
+            app.status.as_ref().map(|s| s.text.as_str()),
+            Some("adding One to Road trip…")
+        );
+
+        app.update(key(KeyCode::Char('u')));
+        let job: Job = serde_json::from_value(serde_json::json!({
+            "id": "j1", "status": "ready", "progress": 100, "error": null, "track_id": "0190abc"
+        }))
+        .expect("a job");
+        app.update(Msg::Upload(UploadProgress::Done(Ok((job, Some("Night Drive".into()))))));
+        let Some(Overlay::Upload(dialog)) = &app.overlay else {
+            panic!("the dialog stays open");
+        };
+        assert!(matches!(&dialog.phase, UploadPhase::Ready { title } if title == "“Night Drive”"));
+        assert_eq!(
+            app.status.as_ref().map(|s| s.text.as_str()),
+            Some("uploaded “Night Drive”")
         );
     }
 

@@ -27,6 +27,7 @@ pub enum Action {
     SeekForward,
     VolumeUp,
     VolumeDown,
+    Mute,
     Queue,
     Remove,
     Similar,
@@ -40,12 +41,17 @@ pub enum Action {
     Focus,
     Up,
     Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    Back,
     Help,
     Quit,
 }
 
 impl Action {
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 29] = [
         Action::Play,
         Action::Pause,
         Action::Next,
@@ -54,6 +60,7 @@ impl Action {
         Action::SeekForward,
         Action::VolumeUp,
         Action::VolumeDown,
+        Action::Mute,
         Action::Queue,
         Action::Remove,
         Action::Similar,
@@ -67,6 +74,11 @@ impl Action {
         Action::Focus,
         Action::Up,
         Action::Down,
+        Action::PageUp,
+        Action::PageDown,
+        Action::Top,
+        Action::Bottom,
+        Action::Back,
         Action::Help,
         Action::Quit,
     ];
@@ -82,6 +94,7 @@ impl Action {
             Action::SeekForward => "seek_forward",
             Action::VolumeUp => "volume_up",
             Action::VolumeDown => "volume_down",
+            Action::Mute => "mute",
             Action::Queue => "queue",
             Action::Remove => "remove",
             Action::Similar => "similar",
@@ -95,6 +108,11 @@ impl Action {
             Action::Focus => "focus",
             Action::Up => "up",
             Action::Down => "down",
+            Action::PageUp => "page_up",
+            Action::PageDown => "page_down",
+            Action::Top => "top",
+            Action::Bottom => "bottom",
+            Action::Back => "back",
             Action::Help => "help",
             Action::Quit => "quit",
         }
@@ -109,8 +127,9 @@ impl Action {
             Action::Previous => "previous (or restart)",
             Action::SeekBack => "back 10 s",
             Action::SeekForward => "forward 10 s",
-            Action::VolumeUp => "volume up",
+            Action::VolumeUp => "volume up (to 150%)",
             Action::VolumeDown => "volume down",
+            Action::Mute => "mute / unmute",
             Action::Queue => "add to the queue",
             Action::Remove => "remove from the queue",
             Action::Similar => "tracks that sound alike",
@@ -124,6 +143,11 @@ impl Action {
             Action::Focus => "next pane",
             Action::Up => "move up",
             Action::Down => "move down",
+            Action::PageUp => "a page up",
+            Action::PageDown => "a page down",
+            Action::Top => "to the first row",
+            Action::Bottom => "to the last row",
+            Action::Back => "back to the last list",
             Action::Help => "this help",
             Action::Quit => "quit",
         }
@@ -139,6 +163,7 @@ impl Action {
             Action::SeekForward => &["right"],
             Action::VolumeUp => &["+", "="],
             Action::VolumeDown => &["-"],
+            Action::Mute => &["m"],
             Action::Queue => &["a"],
             Action::Remove => &["d", "delete"],
             Action::Similar => &["s"],
@@ -152,6 +177,11 @@ impl Action {
             Action::Focus => &["tab"],
             Action::Up => &["up", "k"],
             Action::Down => &["down", "j"],
+            Action::PageUp => &["pageup", "ctrl-u"],
+            Action::PageDown => &["pagedown", "ctrl-d"],
+            Action::Top => &["home", "g"],
+            Action::Bottom => &["end", "G"],
+            Action::Back => &["esc", "backspace"],
             Action::Help => &["?"],
             Action::Quit => &["q"],
         }
@@ -238,7 +268,7 @@ impl fmt::Display for Key {
             KeyCode::Char(c) => write!(f, "{c}"),
             KeyCode::Tab => f.write_str("Tab"),
             KeyCode::Esc => f.write_str("Esc"),
-            KeyCode::Backspace => f.write_str("Backspace"),
+            KeyCode::Backspace => f.write_str("Bksp"),
             KeyCode::Delete => f.write_str("Del"),
             KeyCode::Insert => f.write_str("Ins"),
             KeyCode::Left => f.write_str("←"),
@@ -351,6 +381,15 @@ mod tests {
         check(KeyCode::Char('?'), KeyModifiers::SHIFT, Some(Action::Help));
         check(KeyCode::Char('q'), KeyModifiers::CONTROL, None);
         check(KeyCode::Char('x'), KeyModifiers::NONE, None);
+        check(KeyCode::Esc, KeyModifiers::NONE, Some(Action::Back));
+        check(KeyCode::Backspace, KeyModifiers::NONE, Some(Action::Back));
+        check(KeyCode::PageDown, KeyModifiers::NONE, Some(Action::PageDown));
+        check(KeyCode::Char('d'), KeyModifiers::CONTROL, Some(Action::PageDown));
+        check(KeyCode::Char('u'), KeyModifiers::CONTROL, Some(Action::PageUp));
+        check(KeyCode::Char('g'), KeyModifiers::NONE, Some(Action::Top));
+        check(KeyCode::Char('G'), KeyModifiers::SHIFT, Some(Action::Bottom));
+        check(KeyCode::End, KeyModifiers::NONE, Some(Action::Bottom));
+        check(KeyCode::Char('m'), KeyModifiers::NONE, Some(Action::Mute));
         assert_eq!(keymap.keys(Action::VolumeUp), "+ =");
         assert_eq!(keymap.keys(Action::Pause), "Space");
     }

@@ -19,7 +19,7 @@ mod player;
 mod ui;
 
 use std::fs::OpenOptions;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStream};
 use futures::StreamExt;
-use mist_core::api::{CompleteUploadRequest, CreatePlaylistRequest, LoginRequest, RegisterRequest, Track};
+use mist_core::api::{CompleteUploadRequest, CreatePlaylistRequest, JobStatus, LoginRequest, RegisterRequest, Track};
 use mist_core::client::{Client, ClientError};
 use ratatui::DefaultTerminal;
 use tokio::signal::unix::{SignalKind, signal};
@@ -40,6 +40,10 @@ use app::{App, Effect, LoginOk, Msg, NetError, UploadProgress, View};
 use keys::Keymap;
 use player::Player;
 
+/// What the log keeps unless `MIST_LOG` says otherwise: mist's own news, and
+/// only warnings from the decoder (symphonia logs every stream it probes at
+/// INFO, which would bury everything else).
+const DEFAULT_LOG: &str = "info,symphonia=warn";
 /// How often the loop wakes without input: search debounce, status expiry.
 const TICK: Duration = Duration::from_millis(100);
 /// A frame is drawn at least this often (the quota banner counts down).
@@ -53,7 +57,8 @@ pub async fn run(settings: Settings) -> Result<ExitCode> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         bail!("the player needs a terminal; see `mist --help` for commands that work in scripts");
     }
-    let log = init_log()?;
+    let state = state_dir()?;
+    let log = init_log(&state)?;
     let client = match settings.paths.read_token()? {
         Some(_) => match logged_in_client(&settings) {
             Ok(client) => Some(client),
@@ -75,13 +80,15 @@ pub async fn run(settings: Settings) -> Result<ExitCode> {
     if let Some(client) = client.clone() {
         runner.logged_in(client)?;
     }
-    let (mut app, effects) = App::new(runner.settings.server(), keymap, client.is_some());
+    let (mut app, mut effects) = App::new(runner.settings.server(), keymap, client.is_some());
+    effects.extend(app.set_volume(saved_volume(&state)));
 
     let terminal = Terminal::enter()?;
     let outcome = event_loop(terminal, &mut app, &mut runner, rx, effects).await;
+    save_volume(&state, app.volume);
     // The terminal is back; now let the audio thread complete the session
     // and close its output.
-    runner.shutdown();
+    runner.shutdown().await;
     outcome.map(|()| ExitCode::SUCCESS)
 }
 
@@ -174,7 +181,8 @@ impl Runner {
     /// Uses `client` from now on, with a fresh audio thread for its token.
     fn logged_in(&mut self, client: Client) -> Result<()> {
         if let Some(player) = self.player.take() {
-            player.quit();
+            // Not waited for: the UI goes on while the old session completes.
+            tokio::task::spawn_blocking(move || player.quit());
         }
         let tx = self.tx.clone();
         let player = Player::spawn(client.clone(), self.settings.audio.clone(), move |update| {
@@ -186,10 +194,17 @@ impl Runner {
         Ok(())
     }
 
-    fn shutdown(&mut self) {
+    /// Completes the session and closes the output, within the audio
+    /// thread's bound. This runtime keeps running meanwhile: the audio
+    /// thread's requests may ride on pooled connections that it drives (the
+    /// client is shared), and blocking it here stalled the final report
+    /// until the timeout, losing it.
+    async fn shutdown(&mut self) {
         if let Some(player) = self.player.take() {
             tracing::info!("stopping the audio thread");
-            player.quit();
+            if let Err(error) = tokio::task::spawn_blocking(move || player.quit()).await {
+                tracing::error!(%error, "stopping the audio thread");
+            }
         }
         tracing::info!("mist stops");
     }
@@ -248,11 +263,8 @@ impl Runner {
             Effect::LoadLikes { generation, view } => self.spawn_tracks(generation, view, async move {
                 client.likes(Some(100), None).await.map(|p| p.items)
             }),
-            Effect::LoadLikedIds => self.spawn(async move {
-                let result = client.likes(Some(100), None).await;
-                Msg::Liked(result.map(|p| p.items.into_iter().map(|t| t.id).collect()).map_err(net))
-            }),
-            Effect::Like { track_id, like } => self.spawn(async move {
+            Effect::LoadLikedIds => self.spawn(async move { Msg::Liked(liked_ids(&client).await.map_err(net)) }),
+            Effect::Like { track_id, title, like } => self.spawn(async move {
                 let result = if like {
                     client.like(&track_id).await
                 } else {
@@ -260,6 +272,7 @@ impl Runner {
                 };
                 Msg::LikeDone {
                     track_id,
+                    title,
                     liked: like,
                     result: result.map_err(net),
                 }
@@ -297,8 +310,17 @@ impl Runner {
                     last: Mutex::new(None),
                 });
                 self.spawn(async move {
-                    let result = send_file(&client, &path, &CompleteUploadRequest::default(), true, progress).await;
-                    Msg::Upload(UploadProgress::Done(result.map_err(|e| crate::one_line(&e))))
+                    let result =
+                        match send_file(&client, &path, &CompleteUploadRequest::default(), true, progress).await {
+                            // The dialog names the new track, as the server titled it.
+                            Ok(job) if job.status == JobStatus::Ready => {
+                                let title = client.track(&job.track_id).await.ok().map(|t| t.title);
+                                Ok((job, title))
+                            }
+                            Ok(job) => Ok((job, None)),
+                            Err(error) => Err(crate::one_line(&error)),
+                        };
+                    Msg::Upload(UploadProgress::Done(result))
                 });
             }
             Effect::Login { .. } | Effect::Player(_) | Effect::Quit => {}
@@ -327,6 +349,21 @@ impl Runner {
         tokio::spawn(async move {
             let _ = tx.send(task.await);
         });
+    }
+}
+
+/// Every liked track's id (all pages: a ♥ missing past the first page would
+/// make `l` like again what the user already likes).
+async fn liked_ids(client: &Client) -> Result<Vec<String>, ClientError> {
+    let mut ids = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = client.likes(Some(100), cursor.as_deref()).await?;
+        ids.extend(page.items.into_iter().map(|t| t.id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(ids),
+        }
     }
 }
 
@@ -389,8 +426,8 @@ impl Progress for UploadReporter {
     }
 }
 
-/// Logs to the XDG state dir; returns the file's path.
-fn init_log() -> Result<PathBuf> {
+/// `$XDG_STATE_HOME/mist` (`~/.local/state/mist`): the log and the volume.
+fn state_dir() -> Result<PathBuf> {
     let dir = match (
         std::env::var_os("XDG_STATE_HOME").map(PathBuf::from),
         std::env::var_os("HOME"),
@@ -400,6 +437,27 @@ fn init_log() -> Result<PathBuf> {
         _ => bail!("cannot find a state directory for the log: set XDG_STATE_HOME or HOME"),
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// The volume the player was left at (a percentage in `volume`), so it
+/// starts where the listener left it; 100% the first time or when unreadable.
+fn saved_volume(dir: &Path) -> f32 {
+    std::fs::read_to_string(dir.join("volume"))
+        .ok()
+        .and_then(|text| text.trim().parse::<f32>().ok())
+        .filter(|percent| percent.is_finite())
+        .map_or(1.0, |percent| percent / 100.0)
+}
+
+fn save_volume(dir: &Path, volume: f32) {
+    if let Err(error) = std::fs::write(dir.join("volume"), format!("{:.0}\n", volume * 100.0)) {
+        tracing::warn!(%error, "cannot keep the volume");
+    }
+}
+
+/// Logs to `dir`; returns the file's path.
+fn init_log(dir: &Path) -> Result<PathBuf> {
     let path = dir.join("mist.log");
     let file = OpenOptions::new()
         .create(true)
@@ -407,7 +465,7 @@ fn init_log() -> Result<PathBuf> {
         .open(&path)
         .with_context(|| format!("cannot open {}", path.display()))?;
     let filter = tracing_subscriber::EnvFilter::try_from_env("MIST_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)

@@ -30,8 +30,11 @@ use crate::cli::AudioOutput;
 const PIECE_S: f64 = 0.1;
 /// How often the UI hears where the playhead is.
 const POSITION_EVERY: Duration = Duration::from_millis(200);
-/// How long quitting waits for the session to be completed.
-const FINISH_TIMEOUT: Duration = Duration::from_secs(3);
+/// The loudest volume: half as loud again as mastered, for quiet recordings.
+pub const VOLUME_MAX: f32 = 1.5;
+/// How long quitting waits for the session to be completed (one request,
+/// normally a few milliseconds; the server has the heartbeats either way).
+const FINISH_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug)]
 pub enum Command {
@@ -44,7 +47,7 @@ pub enum Command {
     SeekBy(f64),
     /// Move the playhead to this many seconds into the track.
     SeekTo(f64),
-    /// 0.0 (silent) to 1.0 (as mastered).
+    /// 0.0 (silent), 1.0 (as mastered), up to [`VOLUME_MAX`] (louder; may clip).
     Volume(f32),
     /// The rendition to play, from now on and for the next tracks.
     SetQuality(Quality),
@@ -120,7 +123,7 @@ impl Player {
         };
         let asked = Instant::now();
         while !thread.is_finished() {
-            if asked.elapsed() > FINISH_TIMEOUT + Duration::from_secs(2) {
+            if asked.elapsed() > FINISH_TIMEOUT + Duration::from_secs(1) {
                 tracing::error!("the audio thread did not stop; leaving it");
                 return;
             }
@@ -272,7 +275,7 @@ impl Worker {
                 }
             }
             Command::SeekTo(target_s) => self.seek(target_s),
-            Command::Volume(volume) => self.volume = volume.clamp(0.0, 1.0),
+            Command::Volume(volume) => self.volume = volume.clamp(0.0, VOLUME_MAX),
             Command::SetQuality(quality) => {
                 self.quality = quality;
                 if let State::Playing(current) = &self.state {
@@ -533,6 +536,10 @@ impl Worker {
     }
 
     async fn quit(mut self) {
+        // Quiet at once: what the sound card has queued is not played out.
+        if let Some(output) = &mut self.output {
+            output.flush();
+        }
         if let State::Playing(current) = std::mem::replace(&mut self.state, State::Idle) {
             let Current { track, playback, .. } = *current;
             match tokio::time::timeout(FINISH_TIMEOUT, playback.finish()).await {

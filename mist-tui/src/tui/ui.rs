@@ -13,13 +13,17 @@ use super::app::{
     App, Focus, Input, LoginField, LoginForm, Overlay, PlaylistPicker, Screen, UploadDialog, UploadPhase,
 };
 use super::keys::{Action, Keymap};
-use crate::cli::play::clock;
+use mist_core::api::clock;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// Below this the layout cannot fit; a message says so instead.
 const MIN_WIDTH: u16 = 60;
 const MIN_HEIGHT: u16 = 16;
 
 const ACCENT: Color = Color::Cyan;
+/// The track table shows album and genre from this inner width on: 120
+/// columns (88 inside the pane), the usual wide terminal, has them.
+const ALBUM_FROM: u16 = 80;
 
 pub fn draw(frame: &mut Frame<'_>, app: &mut App) {
     let area = frame.area();
@@ -156,7 +160,7 @@ fn draw_tracks(frame: &mut Frame<'_>, app: &mut App, area: Rect) {
         frame.render_widget(Paragraph::new(hint.dark_gray()).block(block), area);
         return;
     }
-    let wide = block.inner(area).width >= 90;
+    let wide = block.inner(area).width >= ALBUM_FROM;
     let playing = app.now.as_ref().map(|now| now.track.id.as_str());
     let rows = app.tracks.iter().map(|track| {
         let mark = if playing == Some(track.id.as_str()) {
@@ -212,7 +216,12 @@ fn draw_tracks(frame: &mut Frame<'_>, app: &mut App, area: Rect) {
 
 fn draw_queue(frame: &mut Frame<'_>, app: &mut App, area: Rect) {
     let focused = app.focus == Focus::Queue && app.overlay.is_none();
-    let title = format!("Queue · {}", app.queue.len());
+    let total: f64 = app.queue.iter().map(|track| track.duration_s.max(0.0)).sum();
+    let title = if app.queue.is_empty() {
+        "Queue · 0".to_string()
+    } else {
+        format!("Queue · {} · {}", app.queue.len(), clock(total))
+    };
     if app.queue.is_empty() {
         let hint = format!("{} adds the selected track", app.keymap.keys(Action::Queue));
         frame.render_widget(
@@ -223,16 +232,46 @@ fn draw_queue(frame: &mut Frame<'_>, app: &mut App, area: Rect) {
         );
         return;
     }
+    let width = usize::from(area.width.saturating_sub(2));
     let items: Vec<ListItem<'_>> = app
         .queue
         .iter()
         .enumerate()
-        .map(|(i, track)| ListItem::new(format!("{}. {}", i + 1, track.title)))
+        .map(|(i, track)| {
+            let mut left = vec![Span::raw(format!("{}. {}", i + 1, track.title))];
+            if let Some(artist) = &track.artist {
+                left.push(Span::raw(format!(" · {artist}")).dark_gray());
+            }
+            ListItem::new(with_right(left, clock(track.duration_s), width))
+        })
         .collect();
     let list = List::new(items)
         .block(pane(title, focused))
         .highlight_style(highlight(focused));
     frame.render_stateful_widget(list, area, &mut app.queue_state);
+}
+
+/// `left` cut to fit `width` columns (display width, so wide characters
+/// count twice) with `right` at the right edge.
+fn with_right(left: Vec<Span<'static>>, right: String, width: usize) -> Line<'static> {
+    let mut room = width.saturating_sub(right.width() + 1);
+    let mut spans = Vec::new();
+    'spans: for span in left {
+        let mut text = String::new();
+        for c in span.content.chars() {
+            let w = c.width().unwrap_or(0);
+            if w > room {
+                spans.push(Span::styled(text, span.style));
+                break 'spans;
+            }
+            room -= w;
+            text.push(c);
+        }
+        spans.push(Span::styled(text, span.style));
+    }
+    spans.push(Span::raw(" ".repeat(room + 1)));
+    spans.push(Span::raw(right));
+    Line::from(spans)
 }
 
 fn draw_now_playing(frame: &mut Frame<'_>, app: &mut App, area: Rect) {
@@ -246,7 +285,11 @@ fn draw_now_playing(frame: &mut Frame<'_>, app: &mut App, area: Rect) {
         Some(now) if !now.rendition.is_empty() => right.push(format!("{} {}", app.quality, now.rendition)),
         _ => right.push(app.quality.to_string()),
     }
-    right.push(format!("vol {:.0}%", app.volume * 100.0));
+    right.push(if app.muted {
+        "muted".to_string()
+    } else {
+        format!("vol {:.0}%", app.volume * 100.0)
+    });
     right.push(quota_text(app));
     let right = right.join(" · ");
     let right_width = right.chars().count() as u16;
@@ -421,12 +464,22 @@ fn draw_help(frame: &mut Frame<'_>, keymap: &Keymap) {
     let [keys_area, _, notes_area] =
         Layout::vertical([Constraint::Length(rows), Constraint::Length(1), Constraint::Min(0)]).areas(inner);
     let column_areas = Layout::horizontal(vec![Constraint::Fill(1); usize::from(columns)]).split(keys_area);
+    // Keys right-aligned in a column as wide as the widest binding (within reason).
+    let key_width = Action::ALL
+        .iter()
+        .map(|&action| keymap.keys(action).width())
+        .max()
+        .unwrap_or(0)
+        .min(13);
     for (column, actions) in Action::ALL.chunks(usize::from(rows)).enumerate() {
         let lines: Vec<Line<'_>> = actions
             .iter()
             .map(|&action| {
                 Line::from(vec![
-                    Span::styled(format!("{:>9}  ", keymap.keys(action)), Style::new().fg(ACCENT)),
+                    Span::styled(
+                        format!("{:>key_width$}  ", keymap.keys(action)),
+                        Style::new().fg(ACCENT),
+                    ),
                     Span::raw(action.describe()),
                 ])
             })
@@ -475,8 +528,8 @@ fn draw_upload(frame: &mut Frame<'_>, dialog: &UploadDialog) {
             let label = format!("processing on the server: {percent}%");
             frame.render_widget(gauge(f64::from(*percent) / 100.0, label), progress);
         }
-        UploadPhase::Ready { track_id } => frame.render_widget(
-            Paragraph::new(format!("ready: track {track_id} is in the catalogue").green().bold()),
+        UploadPhase::Ready { title } => frame.render_widget(
+            Paragraph::new(format!("ready: {title} is in the catalogue").green().bold()),
             progress,
         ),
         UploadPhase::Failed(reason) => {
@@ -634,7 +687,8 @@ mod tests {
     use super::super::app::{Msg, NowPlaying, UploadDialog, UploadPhase, View};
     use super::*;
 
-    const SIZES: [(u16, u16); 2] = [(80, 24), (200, 50)];
+    /// The smallest usual terminal, the common wide one, and a big one.
+    const SIZES: [(u16, u16); 3] = [(80, 24), (120, 40), (200, 50)];
 
     fn render(app: &mut App, width: u16, height: u16) -> Vec<String> {
         let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
@@ -645,9 +699,10 @@ mod tests {
                 let mut line = String::new();
                 let mut x = 0;
                 while x < width {
-                    let cell = &buffer[(x, y)];
-                    line.push_str(cell.symbol());
-                    x += 1;
+                    // A wide character fills the cells after it too.
+                    let symbol = buffer[(x, y)].symbol();
+                    line.push_str(symbol);
+                    x += symbol.width().max(1) as u16;
                 }
                 line
             })
@@ -780,9 +835,14 @@ mod tests {
             assert!(frame.iter().any(|l| l.contains("Track number 1")));
             assert!(frame.iter().any(|l| l.contains("4:10 left today")));
         }
-        // Album and genre columns only where they fit.
+        // Album and genre columns where they fit: at 120 columns, the usual
+        // wide terminal, and up.
         assert!(!frames[0].iter().any(|l| l.contains("Album")));
-        assert!(frames[1].iter().any(|l| l.contains("Album")));
+        for frame in &frames[1..] {
+            assert!(frame.iter().any(|l| l.contains("♥ Track number 2")), "{frame:#?}");
+            let header = frame.iter().find(|l| l.contains("Title")).expect("a header");
+            assert!(header.contains("Album") && header.contains("Genre"), "{header}");
+        }
     }
 
     #[test]
@@ -793,7 +853,11 @@ mod tests {
         for frame in &frames {
             assert_panes_closed(&frame[..frame.len() - 1]);
             assert!(frame.iter().any(|l| l.contains("0:20 / 1:01")));
-            assert!(frame.iter().any(|l| l.contains("1. Queued first")));
+            // The queue: title, artist and length, and the total.
+            assert!(frame.iter().any(|l| l.contains("Queue · 2 · 5:00")));
+            let row = frame.iter().find(|l| l.contains("1. Queued first")).expect("queued");
+            assert!(row.contains("1:40"), "{row}");
+            assert!(frame.iter().any(|l| l.contains("vol 100%")));
             assert!(frame.iter().any(|l| l.contains("128k")));
         }
         assert!(app.areas.gauge.width > 0);
@@ -807,6 +871,8 @@ mod tests {
         for frame in &frames {
             assert!(frame.iter().any(|l| l.contains("pause / resume")));
             assert!(frame.iter().any(|l| l.contains("tracks that sound alike")));
+            assert!(frame.iter().any(|l| l.contains("Esc Bksp  back to the last list")));
+            assert!(frame.iter().any(|l| l.contains("PgDn ctrl-d  a page down")));
         }
     }
 
@@ -820,6 +886,40 @@ mod tests {
         }));
         let frames = snapshot("upload", &mut app);
         assert!(frames[0].iter().any(|l| l.contains("processing on the server: 40%")));
+        // It ends with the track's title, not its id.
+        app.overlay = Some(Overlay::Upload(UploadDialog {
+            path: Input::with("~/music/song.flac"),
+            completions: Vec::new(),
+            phase: UploadPhase::Ready {
+                title: "“Night Drive”".into(),
+            },
+        }));
+        let frames = snapshot("uploaded", &mut app);
+        assert!(
+            frames[0]
+                .iter()
+                .any(|l| l.contains("ready: “Night Drive” is in the catalogue"))
+        );
+    }
+
+    #[test]
+    fn the_queue_fits_wide_titles_and_muting_shows() {
+        let mut app = main_app();
+        playing(&mut app);
+        app.queue
+            .push_back(track("q3", "夜に駆ける 夜に駆ける 夜に駆ける", 261.0));
+        app.muted = true;
+        for (width, height) in SIZES {
+            let lines = render(&mut app, width, height);
+            assert_panes_closed(&lines[..lines.len() - 1]);
+            let row = lines
+                .iter()
+                .find(|l| l.contains("3. 夜に"))
+                .unwrap_or_else(|| panic!("the CJK row: {lines:#?}"));
+            assert!(row.contains("4:21"), "the length stays in view: {row}");
+            assert_eq!(Line::from(row.as_str()).width(), usize::from(width), "{row}");
+            assert!(lines.iter().any(|l| l.contains("muted")));
+        }
     }
 
     #[test]
