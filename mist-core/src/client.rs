@@ -815,7 +815,7 @@ mod tests {
 
         let error = client.me().await.expect_err("401");
         assert!(error.is_unauthorized());
-        assert_eq!(error.to_string(), "server said 401 unauthorized: token expired");
+        assert_eq!(error.to_string(), "token expired");
 
         assert_eq!(client.health().await.expect("healthy").status, "ok");
 

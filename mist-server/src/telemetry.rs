@@ -5,10 +5,14 @@ use std::sync::OnceLock;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
-/// Logs to stderr, filtered by `RUST_LOG` (default: info for MIST, warn for
-/// the rest).
+/// The default filter: info for MIST, warn for the rest, nothing from the
+/// decoder: symphonia's errors are about a user's file, which the job's
+/// failure already reports (a warning with the reason).
+pub const DEFAULT_FILTER: &str = "warn,mist_server=info,tower_http=info,symphonia=off";
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: [`DEFAULT_FILTER`]).
 pub fn init_logging() {
-    init_logging_with("warn,mist_server=info,tower_http=info");
+    init_logging_with(DEFAULT_FILTER);
 }
 
 /// As [`init_logging`], with another default filter (tests log only warnings).
@@ -47,4 +51,50 @@ pub fn metrics_handle() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing::Level;
+    use tracing_subscriber::layer::{Context, SubscriberExt};
+
+    use super::*;
+
+    /// Records the level and target of every event that passes the filter.
+    struct Seen(Arc<Mutex<Vec<(Level, String)>>>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Seen {
+        fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+            let meta = event.metadata();
+            if let Ok(mut seen) = self.0.lock() {
+                seen.push((*meta.level(), meta.target().to_owned()));
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_upload_is_not_a_server_error_in_the_log() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry()
+            .with(EnvFilter::new(DEFAULT_FILTER))
+            .with(Seen(seen.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            // What symphonia says (through `log`) about a truncated upload ...
+            tracing::error!(target: "symphonia_core::formats::probe", "probe reached EOF at 4096 bytes");
+            tracing::warn!(target: "symphonia_bundle_mp3::demuxer", "skipping junk");
+            // ... and what the worker says about the job.
+            tracing::warn!(target: "mist_server::worker", reason = "not audio", "job failed");
+            tracing::error!(target: "mist_server::http", "a real server error");
+        });
+        let seen = seen.lock().expect("events");
+        assert_eq!(
+            *seen,
+            vec![
+                (Level::WARN, "mist_server::worker".to_owned()),
+                (Level::ERROR, "mist_server::http".to_owned()),
+            ]
+        );
+    }
 }

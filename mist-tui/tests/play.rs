@@ -92,7 +92,8 @@ async fn an_uploaded_track_plays_to_a_wav_at_its_length_and_counts_against_the_q
     let before = client.quota().await.expect("quota");
     let out = mist.path("out.wav");
     let wav = format!("wav:{}", out.display());
-    let run = mist.run(&["play", &track_id, "--audio", &wav]).await;
+    // Words from the title, as a person types them: the one match plays.
+    let run = mist.run(&["play", "test", "tone", "--audio", &wav]).await;
     run.assert_ok();
     assert!(run.stderr.contains("first audio after"), "{run:#?}");
     assert!(run.stdout.starts_with("played 0:20 of Test Tone by Sox"), "{run:#?}");
@@ -263,13 +264,45 @@ async fn search_tracks_similar_and_quota_print_tables_and_the_apis_json() {
     };
     let blue = insert_ready_track(&app.state, &me.id, &fake("Blue Moon", "jazz")).await;
     insert_ready_track(&app.state, &me.id, &fake("Red Sun", "rock")).await;
+    let wide = insert_ready_track(&app.state, &me.id, &fake("夜に駆ける", "jazz")).await;
+    let moon_river = insert_ready_track(&app.state, &me.id, &fake("Moon River", "jazz")).await;
 
-    let run = mist.run(&["search", "moon"]).await;
+    let run = mist.run(&["search", "blue", "moon"]).await;
     run.assert_ok();
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert!(lines[0].starts_with("ID") && lines[0].contains("TITLE"), "{run:#?}");
     assert_eq!(lines.len(), 2, "{run:#?}");
     assert!(lines[1].starts_with(&blue) && lines[1].contains("1:01"), "{run:#?}");
+
+    // A genre alone lists it; the columns line up on the terminal, CJK too.
+    let run = mist.run(&["search", "--genre", "jazz"]).await;
+    run.assert_ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{run:#?}");
+    assert!(
+        run.stdout.contains(&wide) && !run.stdout.contains("Red Sun"),
+        "{run:#?}"
+    );
+    let column = |line: &str, text: &str| {
+        let at = line.find(text).unwrap_or_else(|| panic!("{text} in {line}"));
+        unicode_width::UnicodeWidthStr::width(&line[..at])
+    };
+    let artist = column(lines[0], "ARTIST");
+    for line in &lines[1..] {
+        assert_eq!(column(line, "Nina"), artist, "{}", run.stdout);
+    }
+    mist.run(&["search"]).await.assert_usage_error();
+
+    // Words that match several tracks: listed with their ids, nothing plays.
+    let run = mist.run(&["play", "moon", "--audio", "null"]).await;
+    run.assert_final_error("several tracks match “moon”");
+    assert!(
+        run.stderr.contains(&blue) && run.stderr.contains(&moon_river),
+        "{run:#?}"
+    );
+    mist.run(&["play", "no", "such", "song"])
+        .await
+        .assert_error("no track matches “no such song”");
 
     let run = mist.run(&["search", "moon", "--json"]).await;
     run.assert_ok();

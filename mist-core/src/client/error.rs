@@ -17,8 +17,10 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The server answered with a non-success status; `resets_at` is when a
-    /// spent quota (`429 quota_exceeded`) comes back.
-    #[error("server said {status} {code}: {message}")]
+    /// spent quota (`429 quota_exceeded`) comes back. It displays as the
+    /// server's own message (written for people: "wrong email or password");
+    /// the status and code are for programs, not for the person reading it.
+    #[error("{message}")]
     Api {
         status: u16,
         code: String,
@@ -92,10 +94,17 @@ impl ClientError {
             Ok(ErrorBody { error }) => ClientError::Api {
                 status: status.as_u16(),
                 code: one_line(&error.code),
-                message: one_line(&error.message),
+                // A refusal is the server's to explain; a failure is not the
+                // user's doing, and says so.
+                message: if status.is_server_error() {
+                    format!("the server failed: {}", one_line(&error.message))
+                } else {
+                    one_line(&error.message)
+                },
                 resets_at: error.resets_at,
             },
             Err(_) => {
+                // Not MIST's answer (a proxy's page, an empty body): the status is all there is.
                 let reason = status.canonical_reason();
                 ClientError::Api {
                     status: status.as_u16(),
@@ -103,7 +112,11 @@ impl ClientError {
                         Some(reason) => reason.to_ascii_lowercase().replace([' ', '-'], "_"),
                         None => format!("http_{}", status.as_u16()),
                     },
-                    message: reason.unwrap_or("unexpected status").to_string(),
+                    message: format!(
+                        "the server answered {} {}",
+                        status.as_u16(),
+                        reason.unwrap_or("(an unknown status)")
+                    ),
                     resets_at: None,
                 }
             }
@@ -159,17 +172,17 @@ mod tests {
         check(
             401,
             r#"{"error":{"code":"invalid_credentials","message":"wrong email or password"}}"#,
-            "server said 401 invalid_credentials: wrong email or password",
+            "wrong email or password",
         );
         check(
             429,
             r#"{"error":{"code":"rate_limited","message":"too many requests"},"extra":1}"#,
-            "server said 429 rate_limited: too many requests",
+            "too many requests",
         );
         check(
             400,
             r#"{"error":{"code":"invalid_json","message":"line one\nline two\u001b[31m"}}"#,
-            "server said 400 invalid_json: line one line two [31m",
+            "line one line two [31m",
         );
     }
 
@@ -189,18 +202,19 @@ mod tests {
 
     #[test]
     fn other_bodies_fall_back_to_the_status() {
-        check(
-            502,
-            "<html>bad gateway</html>",
-            "server said 502 bad_gateway: Bad Gateway",
-        );
-        check(404, "", "server said 404 not_found: Not Found");
+        check(502, "<html>bad gateway</html>", "the server answered 502 Bad Gateway");
+        check(404, "", "the server answered 404 Not Found");
         check(
             500,
             r#"{"error":"boom"}"#,
-            "server said 500 internal_server_error: Internal Server Error",
+            "the server answered 500 Internal Server Error",
         );
-        check(599, "", "server said 599 http_599: unexpected status");
+        check(599, "", "the server answered 599 (an unknown status)");
+        check(
+            500,
+            r#"{"error":{"code":"internal","message":"internal error"}}"#,
+            "the server failed: internal error",
+        );
     }
 
     #[test]

@@ -1,26 +1,36 @@
-//! `mist play TRACK_ID`: streams one track to the `--audio` output without a
-//! UI, through the engine in `mist_core::player`.
+//! `mist play TRACK`: streams one track to the `--audio` output without a
+//! UI, through the engine in `mist_core::player`. TRACK is an id, or words
+//! (`mist play battle music`): the one track they match plays; when several
+//! do, `mist` asks which (on a terminal) or lists them with their ids.
 //!
 //! Progress goes to stderr (rendition changes, skipped segments, time to first
 //! audio); stdout gets one summary line at the end. Ctrl-C stops playback and
 //! still completes the session, so the listening is counted. A quota that runs
 //! out or a server that stays unreachable stops playback at once with exit 1.
 
-use std::io::{IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::str::FromStr;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use mist_core::api::{Track, TrackQuery, clock};
+use mist_core::client::Client;
 use mist_core::player::{Event, Playback, PlayerError, PlayerOptions, Quality};
 
 use super::Settings;
 use super::auth::{logged_in_client, stale_login};
+use super::search::aligned;
 use crate::audio::Output;
+
+/// Search results weighed when TRACK is words.
+const CANDIDATES: i64 = 10;
 
 #[derive(Debug, clap::Args)]
 pub struct PlayArgs {
-    /// The track's id (see `mist search` or `mist tracks`)
-    pub track_id: String,
+    /// The track: its id (see `mist search`), or words from its title,
+    /// artist or album (no quotes needed)
+    #[arg(required = true, value_name = "TRACK")]
+    pub track: Vec<String>,
     /// Which rendition: auto (by measured download rate), low, normal or high
     #[arg(long, default_value = "auto", value_name = "QUALITY")]
     pub quality: Quality,
@@ -51,7 +61,7 @@ impl FromStr for SwitchAt {
 
 pub async fn play(settings: &Settings, args: PlayArgs) -> Result<()> {
     let client = logged_in_client(settings)?;
-    let track = client.track(&args.track_id).await.map_err(stale_login)?;
+    let track = find_track(&client, &args.track).await?;
     let options = PlayerOptions {
         quality: args.quality,
         switch_at: args.quality_switch_at.map(|s| (s.segment, s.quality)),
@@ -95,6 +105,90 @@ pub async fn play(settings: &Settings, args: PlayArgs) -> Result<()> {
         describe(&track.title, track.artist.as_deref())
     );
     Ok(())
+}
+
+/// The track `words` name: an id as it is, else the one search result they
+/// match (see [`best_match`]); with several, the listener picks one.
+async fn find_track(client: &Client, words: &[String]) -> Result<Track> {
+    let text = words.join(" ");
+    if words.len() == 1 && looks_like_id(&text) {
+        return client.track(&text).await.map_err(stale_login);
+    }
+    let query = TrackQuery {
+        q: Some(text.clone()),
+        limit: Some(CANDIDATES),
+        ..TrackQuery::default()
+    };
+    let found = client.tracks(&query).await.map_err(stale_login)?.items;
+    match best_match(&text, found) {
+        Match::One(track) => Ok(*track),
+        Match::None => bail!("no track matches “{text}” (see `mist search`)"),
+        Match::Several(tracks) => choose(&text, tracks),
+    }
+}
+
+/// Track ids are 32 hex digits; no title is.
+fn looks_like_id(text: &str) -> bool {
+    text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[derive(Debug)]
+enum Match {
+    None,
+    One(Box<Track>),
+    Several(Vec<Track>),
+}
+
+/// Which of the search results (best first) `text` means: the only one, or
+/// the only one whose title is `text` (ignoring case and spacing); else it
+/// is not for `mist` to guess.
+fn best_match(text: &str, mut found: Vec<Track>) -> Match {
+    let plain = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    let wanted = plain(text);
+    let titled: Vec<usize> = (0..found.len()).filter(|&i| plain(&found[i].title) == wanted).collect();
+    match (found.len(), titled.as_slice()) {
+        (0, _) => Match::None,
+        (1, _) => Match::One(Box::new(found.remove(0))),
+        (_, [only]) => Match::One(Box::new(found.remove(*only))),
+        _ => Match::Several(found),
+    }
+}
+
+/// Several tracks match: on a terminal, ask which; otherwise list them with
+/// their ids and stop, since a script cannot answer.
+fn choose(text: &str, tracks: Vec<Track>) -> Result<Track> {
+    let mut rows = vec![vec![
+        "#".to_string(),
+        "ID".into(),
+        "TITLE".into(),
+        "ARTIST".into(),
+        "LENGTH".into(),
+    ]];
+    for (i, track) in tracks.iter().enumerate() {
+        rows.push(vec![
+            (i + 1).to_string(),
+            track.id.clone(),
+            track.title.clone(),
+            track.artist.clone().unwrap_or_default(),
+            clock(track.duration_s),
+        ]);
+    }
+    eprintln!("{} tracks match “{text}”:", tracks.len());
+    eprint!("{}", aligned(&rows));
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        bail!("several tracks match “{text}”; play one by its id (`mist play ID`) or with more words");
+    }
+    eprint!("play which (1–{}; Enter for none)? ", tracks.len());
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .context("cannot read the answer")?;
+    let chosen = answer.trim().parse::<usize>().ok().and_then(|n| n.checked_sub(1));
+    match chosen.and_then(|i| tracks.into_iter().nth(i)) {
+        Some(track) => Ok(track),
+        None => bail!("nothing chosen"),
+    }
 }
 
 /// Plays events until the track ends; `heard_s` follows the playhead.
@@ -227,15 +321,60 @@ fn describe(title: &str, artist: Option<&str>) -> String {
     }
 }
 
-/// `m:ss`.
-pub fn clock(seconds: f64) -> String {
-    let total = seconds.max(0.0).round() as u64;
-    format!("{}:{:02}", total / 60, total % 60)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn titled(titles: &[&str]) -> Vec<Track> {
+        titles
+            .iter()
+            .enumerate()
+            .map(|(i, title)| {
+                serde_json::from_value(serde_json::json!({
+                    "id": format!("t{i}"), "title": title, "duration_s": 60.0, "status": "ready",
+                    "uploader_id": "u1", "play_count": 0,
+                    "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"
+                }))
+                .expect("a track")
+            })
+            .collect()
+    }
+
+    fn picked(text: &str, titles: &[&str]) -> Option<String> {
+        match best_match(text, titled(titles)) {
+            Match::One(track) => Some(track.title),
+            Match::None | Match::Several(_) => None,
+        }
+    }
+
+    #[test]
+    fn words_pick_the_one_track_they_name() {
+        assert_eq!(
+            picked("battle music", &["Battle Music"]).as_deref(),
+            Some("Battle Music")
+        );
+        // The exact title wins over tracks that merely contain the words.
+        assert_eq!(
+            picked(
+                "battle  MUSIC",
+                &["Battle Music Reprise", "Battle Music", "Music for a Battle"]
+            )
+            .as_deref(),
+            Some("Battle Music")
+        );
+        // Several and none named exactly: not mist's to guess.
+        assert!(matches!(
+            best_match("battle", titled(&["Battle Music", "Battle Hymn"])),
+            Match::Several(tracks) if tracks.len() == 2
+        ));
+        assert!(matches!(
+            best_match("battle music", titled(&["Battle Music", "battle music"])),
+            Match::Several(_)
+        ));
+        assert!(matches!(best_match("nothing", Vec::new()), Match::None));
+        assert!(looks_like_id("0190a1b2c3d4e5f60718293a4b5c6d7e"));
+        assert!(!looks_like_id("battle"));
+    }
 
     #[test]
     fn switch_points_parse() {
@@ -249,12 +388,5 @@ mod tests {
         assert!("high".parse::<SwitchAt>().is_err());
         assert!("x:low".parse::<SwitchAt>().is_err());
         assert!("1:best".parse::<SwitchAt>().is_err());
-    }
-
-    #[test]
-    fn clocks_read_as_minutes_and_seconds() {
-        assert_eq!(clock(0.0), "0:00");
-        assert_eq!(clock(20.4), "0:20");
-        assert_eq!(clock(301.0), "5:01");
     }
 }

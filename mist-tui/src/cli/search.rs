@@ -1,17 +1,20 @@
 //! `mist search Q`: full-text search over the catalogue, as a table or the
-//! API's JSON page; and the track table other listings share.
+//! API's JSON page; and the track table other listings share, aligned by
+//! display width (a CJK character takes two columns).
 
 use anyhow::Result;
-use mist_core::api::{Track, TrackQuery};
+use mist_core::api::{Track, TrackQuery, clock};
+use unicode_width::UnicodeWidthStr;
 
 use super::Settings;
 use super::auth::{logged_in_client, stale_login};
-use super::play::clock;
 
 #[derive(Debug, clap::Args)]
 pub struct SearchArgs {
-    /// Words to look for in titles, artists, albums and genres
-    pub query: String,
+    /// Words to look for in titles, artists, albums and genres (quotes are
+    /// not needed); none with --genre lists the genre
+    #[arg(required_unless_present = "genre")]
+    pub query: Vec<String>,
     /// Only this genre
     #[arg(long)]
     pub genre: Option<String>,
@@ -24,8 +27,9 @@ pub struct SearchArgs {
 }
 
 pub async fn search(settings: &Settings, args: SearchArgs) -> Result<()> {
+    let words = args.query.join(" ");
     let query = TrackQuery {
-        q: Some(args.query),
+        q: (!words.trim().is_empty()).then_some(words),
         genre: args.genre,
         limit: Some(args.limit),
         ..TrackQuery::default()
@@ -75,19 +79,60 @@ pub fn track_table(tracks: &[Track], extra: Option<(&str, Vec<String>)>) -> Stri
         }
         rows.push(row);
     }
-    let columns = rows[0].len();
+    aligned(&rows)
+}
+
+/// Rows as columns two spaces apart, each padded to its widest cell as the
+/// terminal shows it: by display width, not characters, so a row with
+/// `夜に駆ける` (five characters, ten columns) lines up with the others.
+pub fn aligned(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|cell| cell.width())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for row in rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
+        let mut line = String::new();
+        for (cell, width) in row.iter().zip(&widths) {
+            line.push_str(cell);
+            line.push_str(&" ".repeat(width - cell.width() + 2));
+        }
+        out.push_str(line.trim_end());
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_line_up_by_display_width() {
+        let rows: Vec<Vec<String>> = [
+            ["TITLE", "ARTIST", "LENGTH"],
+            ["夜に駆ける", "YOASOBI", "4:21"],
+            ["Battle Music", "Ada", "2:42"],
+            ["Café ☕", "Zoë", "1:00"],
+        ]
+        .iter()
+        .map(|row| row.iter().map(|c| c.to_string()).collect())
+        .collect();
+        let table = aligned(&rows);
+        let lines: Vec<&str> = table.lines().collect();
+        // Each column starts at the same terminal column on every line.
+        let column_of = |line: &str, cell: &str| line[..line.find(cell).expect(cell)].width();
+        assert_eq!(column_of(lines[0], "ARTIST"), column_of(lines[1], "YOASOBI"));
+        assert_eq!(column_of(lines[1], "YOASOBI"), column_of(lines[2], "Ada"));
+        assert_eq!(column_of(lines[2], "Ada"), column_of(lines[3], "Zoë"));
+        assert_eq!(column_of(lines[0], "LENGTH"), column_of(lines[1], "4:21"));
+        assert_eq!(column_of(lines[1], "4:21"), column_of(lines[3], "1:00"));
+        assert_eq!(lines[2], "Battle Music  Ada      2:42");
+    }
 }
