@@ -770,8 +770,11 @@ impl App {
                 Vec::new()
             }
             Action::Back => {
+                // From another pane, back to the table first; then to the last list.
+                if self.focus == Focus::Tracks {
+                    self.go_back();
+                }
                 self.focus = Focus::Tracks;
-                self.go_back();
                 Vec::new()
             }
             Action::Play => match self.focus {
@@ -1892,6 +1895,22 @@ pub(crate) mod tests {
         assert_eq!(app.view, View::All { genre: None });
         assert_eq!(table(&app), (vec!["t1", "t2"], Some(1)));
         // Nothing further back: it stays.
+        app.update(key(KeyCode::Esc));
+        assert_eq!(app.view, View::All { genre: None });
+        // From the queue, Esc first comes back to the table.
+        app.update(key(KeyCode::Char('s')));
+        let generation = app.generation;
+        app.update(Msg::Tracks {
+            generation,
+            view: View::Similar { title: "Two".into() },
+            result: Ok(vec![track("s1", "Alike", 30.0)]),
+        });
+        app.focus = Focus::Queue;
+        app.update(key(KeyCode::Esc));
+        assert_eq!(
+            (app.focus, app.view.title()),
+            (Focus::Tracks, "Sounds like “Two”".into())
+        );
         app.update(key(KeyCode::Esc));
         assert_eq!(app.view, View::All { genre: None });
         // The help says so.
