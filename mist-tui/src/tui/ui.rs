@@ -21,6 +21,13 @@ const MIN_HEIGHT: u16 = 16;
 
 const ACCENT: Color = Color::Cyan;
 
+/// Text from the server (titles, names, messages), with control and
+/// bidi-override characters made visible: drawn as it came, a hostile title
+/// could move the cursor or reorder the line.
+fn shown(text: &str) -> String {
+    mist_core::text::neutralise(text).into_owned()
+}
+
 pub fn draw(frame: &mut Frame<'_>, app: &mut App) {
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
@@ -121,7 +128,7 @@ fn draw_genres(frame: &mut Frame<'_>, app: &mut App, area: Rect) {
 }
 
 fn genre_item(name: &str, count: Option<i64>, active: bool) -> ListItem<'static> {
-    let mut spans = vec![Span::raw(if active { "• " } else { "  " }), Span::raw(name.to_string())];
+    let mut spans = vec![Span::raw(if active { "• " } else { "  " }), Span::raw(shown(name))];
     if let Some(count) = count {
         spans.push(Span::raw(format!(" {count}")).dark_gray());
     }
@@ -168,12 +175,12 @@ fn draw_tracks(frame: &mut Frame<'_>, app: &mut App, area: Rect) {
         };
         let mut cells = vec![
             Cell::from(mark),
-            Cell::from(track.title.clone()),
-            Cell::from(track.artist.clone().unwrap_or_default()),
+            Cell::from(shown(&track.title)),
+            Cell::from(shown(track.artist.as_deref().unwrap_or_default())),
         ];
         if wide {
-            cells.push(Cell::from(track.album.clone().unwrap_or_default()));
-            cells.push(Cell::from(track.genre.clone().unwrap_or_default()));
+            cells.push(Cell::from(shown(track.album.as_deref().unwrap_or_default())));
+            cells.push(Cell::from(shown(track.genre.as_deref().unwrap_or_default())));
         }
         cells.push(Cell::from(
             Line::from(clock(track.duration_s)).alignment(Alignment::Right),
@@ -227,7 +234,7 @@ fn draw_queue(frame: &mut Frame<'_>, app: &mut App, area: Rect) {
         .queue
         .iter()
         .enumerate()
-        .map(|(i, track)| ListItem::new(format!("{}. {}", i + 1, track.title)))
+        .map(|(i, track)| ListItem::new(format!("{}. {}", i + 1, shown(&track.title))))
         .collect();
     let list = List::new(items)
         .block(pane(title, focused))
@@ -268,10 +275,10 @@ fn draw_now_playing(frame: &mut Frame<'_>, app: &mut App, area: Rect) {
             };
             let mut spans = vec![
                 Span::styled(format!("{symbol} "), Style::new().fg(ACCENT)),
-                Span::styled(now.track.title.clone(), Style::new().add_modifier(Modifier::BOLD)),
+                Span::styled(shown(&now.track.title), Style::new().add_modifier(Modifier::BOLD)),
             ];
             if let Some(artist) = &now.track.artist {
-                spans.push(Span::raw(format!(" — {artist}")));
+                spans.push(Span::raw(format!(" — {}", shown(artist))));
             }
             if !state.is_empty() {
                 spans.push(Span::raw(format!("  ({state})")).dark_gray());
@@ -329,8 +336,8 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
         return;
     }
     let line = match &app.status {
-        Some(status) if status.error => Line::from(format!(" {}", status.text)).red().bold(),
-        Some(status) => Line::from(format!(" {}", status.text)),
+        Some(status) if status.error => Line::from(format!(" {}", shown(&status.text))).red().bold(),
+        Some(status) => Line::from(format!(" {}", shown(&status.text))),
         None => {
             let keys = &app.keymap;
             let hints = [
@@ -373,7 +380,7 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
 fn user_label(app: &App) -> String {
     app.user
         .as_ref()
-        .map(|user| format!("{} · {} ", user.username, user.plan.as_str()))
+        .map(|user| format!("{} · {} ", shown(&user.username), user.plan.as_str()))
         .unwrap_or_default()
 }
 
@@ -493,7 +500,7 @@ fn draw_upload(frame: &mut Frame<'_>, dialog: &UploadDialog) {
 
 fn draw_playlists(frame: &mut Frame<'_>, picker: &mut PlaylistPicker) {
     let title = match &picker.adding {
-        Some(track) => format!("Add “{}” to a playlist", track.title),
+        Some(track) => format!("Add “{}” to a playlist", shown(&track.title)),
         None => "Your playlists".into(),
     };
     let inner = popup(frame, 60, 16, &title);
@@ -509,7 +516,7 @@ fn draw_playlists(frame: &mut Frame<'_>, picker: &mut PlaylistPicker) {
                 .iter()
                 .map(|p| {
                     ListItem::new(Line::from(vec![
-                        Span::raw(p.name.clone()),
+                        Span::raw(shown(&p.name)),
                         Span::raw(format!(" · {}", p.track_count)).dark_gray(),
                     ]))
                 })
@@ -600,7 +607,7 @@ fn draw_login(frame: &mut Frame<'_>, form: &LoginForm) {
         frame.render_widget(Paragraph::new("contacting the server…".dark_gray()), message_area);
     } else if let Some(error) = &form.error {
         frame.render_widget(
-            Paragraph::new(error.clone().red().bold()).wrap(Wrap { trim: true }),
+            Paragraph::new(shown(error).red().bold()).wrap(Wrap { trim: true }),
             message_area,
         );
     }
