@@ -101,17 +101,19 @@ fn shown(c: char) -> char {
     }
 }
 
-/// Serialised JSON made safe to print: serde_json already escapes C0
-/// controls, but writes C1 and bidi controls raw. They can only occur inside
-/// JSON strings, so escaping each as `\uXXXX` keeps the document valid and
-/// its values unchanged (`--json` still prints the API's own objects).
+/// Serialised JSON made safe to print: serde_json escapes C0 controls inside
+/// strings, but writes DEL, C1 and bidi controls raw. Those can only occur
+/// inside strings, so escaping each as `\uXXXX` keeps the document valid and
+/// its values unchanged (`--json` still prints the API's own objects). The
+/// whitespace between tokens (a pretty-printed document's line breaks) stays.
 pub fn json_safe(json: &str) -> Cow<'_, str> {
-    if !json.chars().any(is_unsafe) {
+    let raw = |c: char| is_unsafe(c) && !matches!(c, '\n' | '\r' | '\t');
+    if !json.chars().any(raw) {
         return Cow::Borrowed(json);
     }
     let mut out = String::with_capacity(json.len() + 16);
     for c in json.chars() {
-        if is_unsafe(c) {
+        if raw(c) {
             out.push_str(&format!("\\u{:04x}", c as u32));
         } else {
             out.push(c);
@@ -158,6 +160,17 @@ mod tests {
             assert!(!safe.chars().any(is_unsafe), "{name} json: {safe}");
             let back: String = serde_json::from_str(&safe).expect("still JSON");
             assert_eq!(&back, sample, "{name}: json_safe keeps the value");
+            // Pretty-printed: the line breaks between tokens stay, the value too.
+            let pretty = serde_json::to_string_pretty(&serde_json::json!({"title": sample})).expect("json");
+            let safe = json_safe(&pretty);
+            assert!(safe.contains('\n'), "{name}");
+            let back: serde_json::Value = serde_json::from_str(&safe).expect("still JSON");
+            assert_eq!(back["title"], *sample, "{name}");
+            let inside_strings = safe
+                .lines()
+                .map(|l| l.chars().filter(|&c| is_unsafe(c)).count())
+                .sum::<usize>();
+            assert_eq!(inside_strings, 0, "{name}: {safe}");
         }
     }
 

@@ -34,6 +34,7 @@ mist_server::on_both!(
     admin_api_lists_disables_resets_and_deletes_users,
     metrics_need_the_token_or_the_private_listener,
     new_accounts_get_the_default_plan,
+    user_and_invite_commands_work_end_to_end,
 );
 
 fn register_request(n: &str) -> RegisterRequest {
@@ -1126,4 +1127,127 @@ async fn used_ticket_is_dead(app: &TestApp) {
         "the ticket never named the track's key: {}",
         ticket.url
     );
+}
+
+/// Runs the real `mist-server` binary against `app`'s database and data dir.
+fn mist_server(app: &TestApp, args: &[&str]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mist-server"));
+    command
+        .args(args)
+        .env("MIST_DATA_DIR", &app.settings.data_dir)
+        .env("MIST_JWT_SECRET", "test-jwt-secret-that-is-long-enough-0123")
+        .env(
+            "MIST_MASTER_KEY",
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+        )
+        .env("MIST_REGISTRATION", app.settings.registration.as_str())
+        .env("RUST_LOG", "error")
+        .env_remove("DATABASE_URL");
+    if let Some(url) = app.settings.database_url_exposed() {
+        command.env("DATABASE_URL", url);
+    }
+    command.output().expect("mist-server runs")
+}
+
+#[track_caller]
+fn stdout_of(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "mist-server failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[track_caller]
+fn refused_with(output: &std::process::Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(needle), "{needle:?} in {stderr}");
+}
+
+async fn user_and_invite_commands_work_end_to_end(backend: Backend) {
+    let app = spawn_with(TestOptions {
+        tweak: |s| {
+            s.registration = "invite".into();
+            s.auth_rate_limit_per_minute = 1000;
+        },
+        ..TestOptions::new(backend)
+    })
+    .await;
+    // Invite codes from the command line register people, once each.
+    let mut clients = Vec::new();
+    for name in ["uma", "vic"] {
+        let code = stdout_of(&mist_server(&app, &["invite", "create", "--expires-in-hours", "2"]));
+        let code = code.trim();
+        assert_eq!(code.len(), 32, "{code:?}");
+        let auth = app
+            .client()
+            .register_with_invite(&register_request(name), code)
+            .await
+            .expect("the code registers");
+        clients.push(app.client().with_token(auth.token));
+    }
+    let (uma, vic) = (&clients[0], &clients[1]);
+
+    let listed = stdout_of(&mist_server(&app, &["user", "list"]));
+    for needle in ["USERNAME", "admin", "uma@example.com", "vic", "active", "free"] {
+        assert!(listed.contains(needle), "{needle} in {listed}");
+    }
+    let json: Value = serde_json::from_str(&stdout_of(&mist_server(&app, &["user", "list", "--json"]))).expect("json");
+    assert_eq!(json.as_array().map(Vec::len), Some(3), "{json}");
+
+    // Users are named by username, email or id.
+    stdout_of(&mist_server(&app, &["user", "set-plan", "uma", "premium"]));
+    assert_eq!(uma.me().await.expect("me").plan, Plan::Premium);
+    stdout_of(&mist_server(&app, &["user", "set-role", "UMA@example.com", "admin"]));
+    assert_eq!(uma.me().await.expect("me").role, Role::Admin);
+    let uma_id = uma.me().await.expect("me").id;
+    stdout_of(&mist_server(&app, &["user", "set-role", &uma_id, "user"]));
+    refused_with(
+        &mist_server(&app, &["user", "set-role", "admin", "user"]),
+        "last active admin",
+    );
+    refused_with(&mist_server(&app, &["user", "disable", "admin"]), "last active admin");
+    refused_with(&mist_server(&app, &["user", "delete", "admin"]), "last active admin");
+    refused_with(&mist_server(&app, &["user", "disable", "nobody"]), "no user");
+
+    // Disable ends the running server's tokens at once; enable lets the user log in again.
+    stdout_of(&mist_server(&app, &["user", "disable", "uma"]));
+    assert_eq!(refusal(uma.me().await), (Some(401), "account_disabled".into()));
+    stdout_of(&mist_server(&app, &["user", "enable", "uma"]));
+    assert_eq!(refusal(uma.me().await), (Some(401), "token_revoked".into()));
+
+    // A reset password is printed once and works; the old one does not.
+    let reset = stdout_of(&mist_server(&app, &["user", "reset-password", "uma"]));
+    let password = reset
+        .lines()
+        .find_map(|l| l.rsplit_once(": ").map(|(_, p)| p.trim().to_owned()))
+        .expect("the new password is printed");
+    let login = |password: String| LoginRequest {
+        email: "uma@example.com".into(),
+        password,
+    };
+    app.client()
+        .login(&login(password))
+        .await
+        .expect("the printed password");
+    assert_eq!(
+        refusal(app.client().login(&login("uma-password".into())).await).0,
+        Some(401)
+    );
+    stdout_of(&mist_server(
+        &app,
+        &["user", "reset-password", "uma", "--password", "chosen-password"],
+    ));
+    app.client()
+        .login(&login("chosen-password".into()))
+        .await
+        .expect("the chosen password");
+
+    // Delete takes the account away.
+    stdout_of(&mist_server(&app, &["user", "delete", "vic@example.com"]));
+    assert_eq!(refusal(vic.me().await).0, Some(401));
+    let json: Value = serde_json::from_str(&stdout_of(&mist_server(&app, &["user", "list", "--json"]))).expect("json");
+    assert_eq!(json.as_array().map(Vec::len), Some(2), "{json}");
 }
