@@ -69,7 +69,8 @@ pub struct Settings {
     /// Time a client has to send a request's head (and a new connection its
     /// first request) before the connection is closed.
     pub header_read_timeout_secs: u64,
-    /// How long a connection with no request in flight stays open.
+    /// How long a connection stays open with nothing moving (no request, no
+    /// body bytes either way) while no handler runs.
     pub idle_timeout_secs: u64,
     /// Longest wait for the next piece of a request body.
     pub body_timeout_secs: u64,

@@ -7,9 +7,11 @@
 //!   the protocol is still being sniffed, the watchdog below requires the
 //!   first request in that time). A slowloris client that trickles or stalls
 //!   its headers is closed when the time is up.
-//! - A connection with no request in flight for `idle_timeout` is closed
-//!   (keep-alive on HTTP/1, idle HTTP/2 connections whose peer only answers
-//!   pings). HTTP/2 pings every 20 s find dead peers.
+//! - A connection where nothing moves for `idle_timeout` while no handler
+//!   runs is closed: keep-alive on HTTP/1, an HTTP/2 connection whose peer
+//!   only answers pings, and a response whose client stopped reading it
+//!   (slow reading is the other half of slowloris). HTTP/2 pings every 20 s
+//!   find dead peers.
 //! - A request body that makes no progress for `body_timeout` ends in an
 //!   error for the handler reading it ([`ProgressBody`]); the whole request is
 //!   still bounded by the router's `request_timeout`.
@@ -161,11 +163,13 @@ async fn accept_error(e: std::io::Error) {
 /// What the watchdog knows about one connection's requests.
 struct Activity {
     started: Instant,
-    /// Requests whose handler has not answered yet.
+    /// Requests whose handler has not answered yet (bounded by the router's
+    /// request timeout, so not the watchdog's to judge).
     in_flight: AtomicUsize,
     /// Requests received so far.
     requests: AtomicU64,
-    /// Milliseconds after `started` when a request last began or ended.
+    /// Milliseconds after `started` of the last sign of life: a request
+    /// beginning or answered, or a piece of a request or response body.
     last_change_ms: AtomicU64,
 }
 
@@ -191,7 +195,10 @@ impl Activity {
         InFlight(self.clone())
     }
 
-    /// `None` when the connection should close now, else when to look again.
+    /// `None` when the connection should close now, else when to look again:
+    /// no first request within the header timeout, or, with no handler
+    /// running, nothing moving for the idle timeout (an idle keep-alive
+    /// connection, or a response whose reader stopped reading).
     fn next_check(&self, limits: &ConnectionLimits) -> Option<Instant> {
         let now = Instant::now();
         if self.requests.load(Ordering::Relaxed) == 0 {
@@ -230,13 +237,22 @@ async fn serve_connection(
         let activity = activity.clone();
         hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let in_flight = activity.begin();
-            let mut request = request.map(|body| Body::new(ProgressBody::new(body, limits.body_timeout)));
+            let watched = activity.clone();
+            let mut request =
+                request.map(|body| Body::new(ProgressBody::new(body, limits.body_timeout, watched.clone())));
             request.extensions_mut().insert(ConnectInfo(remote));
             let mut router = router.clone();
             async move {
                 let response = router.call(request).await;
                 drop(in_flight);
-                response
+                response.map(|r| {
+                    r.map(|body| {
+                        Body::new(WatchedBody {
+                            inner: body,
+                            activity: watched,
+                        })
+                    })
+                })
             }
         })
     };
@@ -257,8 +273,15 @@ async fn serve_connection(
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
     let mut connection = pin!(connection);
     let mut closing_since: Option<Instant> = None;
+    let mut shutting_down = false;
     let mut check_at = Instant::now() + limits.header_read_timeout;
     loop {
+        if !shutting_down && closing_since.is_none() && *stop.borrow() {
+            // Shutdown: finish what is in flight, then close; no hurry here,
+            // `serve` bounds the wait.
+            shutting_down = true;
+            connection.as_mut().graceful_shutdown();
+        }
         let wake = match closing_since {
             Some(since) => since + CLOSE_GRACE,
             None => check_at,
@@ -270,11 +293,10 @@ async fn serve_connection(
                 }
                 return;
             }
-            changed = stop.changed(), if closing_since.is_none() && !*stop.borrow() => {
-                if changed.is_ok() {
-                    // Shutdown: finish what is in flight, then close; no hurry here,
-                    // `serve` bounds the wait.
-                    connection.as_mut().graceful_shutdown();
+            // Wakes the loop, which starts the shutdown above.
+            changed = stop.changed(), if !shutting_down => {
+                if changed.is_err() {
+                    shutting_down = true;
                 }
             }
             () = tokio::time::sleep_until(wake) => {
@@ -286,7 +308,9 @@ async fn serve_connection(
                     Some(next) => check_at = next,
                     None => {
                         tracing::debug!(%remote, "closing an idle or silent connection");
-                        connection.as_mut().graceful_shutdown();
+                        if !shutting_down {
+                            connection.as_mut().graceful_shutdown();
+                        }
                         closing_since = Some(Instant::now());
                     }
                 }
@@ -346,16 +370,46 @@ struct ProgressBody {
     timeout: Duration,
     sleep: Pin<Box<Sleep>>,
     waiting: bool,
+    activity: Arc<Activity>,
 }
 
 impl ProgressBody {
-    fn new(inner: Incoming, timeout: Duration) -> Self {
+    fn new(inner: Incoming, timeout: Duration, activity: Arc<Activity>) -> Self {
         ProgressBody {
             inner,
             timeout,
             sleep: Box::pin(tokio::time::sleep(timeout)),
             waiting: false,
+            activity,
         }
+    }
+}
+
+/// A response body that tells the watchdog each time a piece of it goes
+/// out (hyper asks for the next piece only once the last one is written).
+struct WatchedBody {
+    inner: Body,
+    activity: Arc<Activity>,
+}
+
+impl http_body::Body for WatchedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(_))) = &polled {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -391,6 +445,7 @@ impl http_body::Body for ProgressBody {
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
                 this.waiting = false;
+                this.activity.touch();
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
             Poll::Pending => {
