@@ -479,6 +479,38 @@ mod tests {
     }
 
     #[test]
+    fn account_and_metrics_settings_are_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let with = |f: fn(&mut RawSettings)| {
+            let mut raw = RawSettings {
+                data_dir: dir.path().to_path_buf(),
+                ..RawSettings::default()
+            };
+            f(&mut raw);
+            raw.finish()
+        };
+        let defaults = with(|_| {}).unwrap();
+        assert_eq!(defaults.registration, Registration::Open);
+        assert_eq!(defaults.default_plan, Plan::Free);
+        assert!(defaults.metrics_token.is_none() && defaults.metrics_listen.is_none());
+        let set = with(|r| {
+            r.registration = "invite".into();
+            r.default_plan = "premium".into();
+            r.metrics_listen = Some("127.0.0.1:9090".into());
+        })
+        .unwrap();
+        assert_eq!(set.registration, Registration::Invite);
+        assert_eq!(set.default_plan, Plan::Premium);
+        assert_eq!(set.metrics_listen, Some("127.0.0.1:9090".parse().unwrap()));
+        let err = |f: fn(&mut RawSettings)| format!("{:#}", with(f).unwrap_err());
+        assert!(err(|r| r.registration = "invites".into()).contains("MIST_REGISTRATION"));
+        assert!(err(|r| r.default_plan = "gold".into()).contains("MIST_DEFAULT_PLAN"));
+        assert!(err(|r| r.metrics_token = Some("short".into())).contains("MIST_METRICS_TOKEN"));
+        assert!(err(|r| r.metrics_listen = Some("nowhere".into())).contains("MIST_METRICS_LISTEN"));
+        assert!(err(|r| r.max_connections = 0).contains("MIST_MAX_CONNECTIONS"));
+    }
+
+    #[test]
     fn default_public_url_names_loopback_for_unspecified_binds() {
         let url = default_public_url("0.0.0.0:9000".parse().unwrap()).unwrap();
         assert_eq!(url.as_str(), "http://127.0.0.1:9000/");
