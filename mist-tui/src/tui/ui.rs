@@ -896,4 +896,30 @@ mod tests {
         let lines = render(&mut app, 40, 10);
         assert!(lines.join(" ").contains("mist needs at least 60×16"), "{lines:?}");
     }
+
+    /// A title and genre full of escape sequences and bidi overrides, as a
+    /// hostile uploader or an old database could hold them: nothing of them
+    /// reaches the terminal as a control or bidi character.
+    #[test]
+    fn hostile_text_from_the_server_is_drawn_harmless() {
+        let mut app = main_app();
+        let mut hostile = track("t1", "Evil\u{1b}]0;pwned\u{7}\u{9b}2J\u{202E}Title", 61.0);
+        hostile.artist = Some("\u{1b}[5mBlink".into());
+        app.tracks[0] = hostile;
+        app.update(Msg::Genres(Ok(vec![NameCount {
+            name: "\u{2066}jazz\u{1b}[31m".into(),
+            track_count: 1,
+        }])));
+        for (width, height) in SIZES {
+            let screen = render(&mut app, width, height).join("\n");
+            assert!(
+                !screen.chars().any(|c| c != '\n' && mist_core::text::is_unsafe(c)),
+                "{screen}"
+            );
+            assert!(
+                screen.contains("Evil\u{241b}]0;pwned"),
+                "shown, made harmless: {screen}"
+            );
+        }
+    }
 }
