@@ -71,6 +71,9 @@ pub struct User {
     pub role: Role,
     pub plan: Plan,
     pub created_at: DateTime<Utc>,
+    /// An admin disabled the account: it cannot log in and its tokens fail.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 /// `POST /api/v1/auth/register`.
@@ -584,4 +587,46 @@ mod clock_tests {
         check(f64::NAN, "0:00");
         check(f64::INFINITY, "0:00");
     }
+/// What `POST /api/v1/auth/register` reads: a [`RegisterRequest`], plus the
+/// invite code when the server's registration is by invite.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RegisterBody {
+    #[serde(flatten)]
+    pub account: RegisterRequest,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite: Option<String>,
+}
+
+/// `POST /api/v1/me/password`: every older token of the account stops working.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// `POST /api/v1/admin/users/{id}/password`: an admin sets a new password
+/// (and every token of the account stops working).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SetPasswordRequest {
+    pub password: String,
+}
+
+/// `POST /api/v1/admin/invites`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CreateInviteRequest {
+    /// How long the code stays usable; default 168 (a week), at most 8760.
+    #[serde(default)]
+    pub expires_in_hours: Option<u32>,
+}
+
+/// A single-use invite code, to pass as `invite` when registering.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Invite {
+    pub code: String,
+    pub expires_at: DateTime<Utc>,
 }

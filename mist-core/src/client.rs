@@ -410,6 +410,77 @@ impl Client {
         self.send(self.request(Method::DELETE, &path)?).await.map(|_| ())
     }
 
+    /// `POST /api/v1/auth/register` with an invite code (servers whose
+    /// registration is `invite`).
+    pub async fn register_with_invite(
+        &self,
+        request: &RegisterRequest,
+        invite: &str,
+    ) -> Result<AuthResponse, ClientError> {
+        let body = crate::api::RegisterBody {
+            account: request.clone(),
+            invite: Some(invite.to_owned()),
+        };
+        self.post_json("/api/v1/auth/register", &body).await
+    }
+
+    /// `POST /api/v1/auth/logout` (204): the server refuses this token from now on.
+    pub async fn logout(&self) -> Result<(), ClientError> {
+        self.send(self.request(Method::POST, "/api/v1/auth/logout")?)
+            .await
+            .map(|_| ())
+    }
+
+    /// `POST /api/v1/me/password`: every older token stops working; the
+    /// answer holds a new one.
+    pub async fn change_password(
+        &self,
+        request: &crate::api::ChangePasswordRequest,
+    ) -> Result<AuthResponse, ClientError> {
+        self.post_json("/api/v1/me/password", request).await
+    }
+
+    /// `GET /api/v1/admin/users` (admins): users, oldest first.
+    pub async fn admin_users(&self, limit: Option<u32>, cursor: Option<&str>) -> Result<Page<User>, ClientError> {
+        self.json(page_query(
+            self.request(Method::GET, "/api/v1/admin/users")?,
+            limit,
+            cursor,
+        ))
+        .await
+    }
+
+    /// `POST /api/v1/admin/users/{id}/disable` or `…/enable` (admins).
+    pub async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> Result<User, ClientError> {
+        let action = if disabled { "disable" } else { "enable" };
+        self.json(self.request(Method::POST, &api_path(&["admin", "users", user_id, action])?)?)
+            .await
+    }
+
+    /// `DELETE /api/v1/admin/users/{id}` (admins; 204).
+    pub async fn delete_user(&self, user_id: &str) -> Result<(), ClientError> {
+        self.send(self.request(Method::DELETE, &api_path(&["admin", "users", user_id])?)?)
+            .await
+            .map(|_| ())
+    }
+
+    /// `POST /api/v1/admin/users/{id}/password` (admins; 204).
+    pub async fn set_user_password(&self, user_id: &str, password: &str) -> Result<(), ClientError> {
+        let body = crate::api::SetPasswordRequest {
+            password: password.to_owned(),
+        };
+        let request = self.request(Method::POST, &api_path(&["admin", "users", user_id, "password"])?)?;
+        self.send(request.json(&body)).await.map(|_| ())
+    }
+
+    /// `POST /api/v1/admin/invites` (admins; 201): a single-use invite code.
+    pub async fn create_invite(
+        &self,
+        request: &crate::api::CreateInviteRequest,
+    ) -> Result<crate::api::Invite, ClientError> {
+        self.post_json("/api/v1/admin/invites", request).await
+    }
+
     // --- escape hatch -------------------------------------------------------
 
     /// A request to `path` under the base URL (`/api/v1/...`, may carry a

@@ -3,6 +3,8 @@
 //! - [`api`]: the JSON wire types of the HTTP API. Both ends use these, so the
 //!   contract is tested from both sides.
 //! - `client` (feature `client`): the only code that speaks HTTP to the server.
+//! - [`text`]: what text is unsafe to show on a terminal; the server refuses or
+//!   strips it, clients neutralise it when they print.
 //! - `player` (feature `client`): the streaming engine, from a playback session
 //!   to decoded PCM, with heartbeats, keys and retries.
 //!
@@ -13,6 +15,7 @@ pub mod audio;
 pub mod crypto;
 pub mod features;
 pub mod hls;
+pub mod text;
 
 #[cfg(feature = "client")]
 pub mod client;

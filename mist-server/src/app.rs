@@ -1,6 +1,7 @@
 //! The application: shared state, and [`Application`] which binds the
-//! listener and serves until shutdown. Tests build it on port 0 and read
-//! the real port back.
+//! listener (and the private metrics listener, when configured) and serves
+//! until shutdown through [`crate::serve`], with its connection timeouts and
+//! limit. Tests build it on port 0 and read the real port back.
 
 use std::net::SocketAddr;
 use std::ops::Deref;
@@ -17,6 +18,7 @@ use crate::auth::token::TokenKeys;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::http::rate_limit::RateLimiter;
+use crate::serve::ConnectionLimits;
 use crate::storage::ObjectStore;
 use crate::telemetry;
 
@@ -71,6 +73,8 @@ impl AppState {
 /// A bound, not yet serving, API server.
 pub struct Application {
     listener: TcpListener,
+    /// `MIST_METRICS_LISTEN`: `/metrics` only, without a token.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
 }
 
@@ -88,13 +92,30 @@ impl Application {
     /// As [`Application::build`], on a listener bound by the caller (tests
     /// bind port 0 first so the public URL can name the real port).
     pub async fn build_on(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
+        let metrics_listener = match settings.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (MIST_METRICS_LISTEN)"))?,
+            ),
+            None => None,
+        };
         let state = AppState::connect(settings).await?;
         bootstrap_admin(&state).await?;
-        Ok(Application { listener, state })
+        Ok(Application {
+            listener,
+            metrics_listener,
+            state,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// Where `/metrics` is served without a token, if anywhere.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn state(&self) -> &AppState {
@@ -111,15 +132,24 @@ impl Application {
                 let _ = rx.wait_for(|stop| *stop).await;
             }))
         });
+        let limits = ConnectionLimits::from_settings(&self.state.settings);
+        let metrics = self.metrics_listener.map(|listener| {
+            let mut rx = stop_rx.clone();
+            let router = crate::http::health::metrics_router(self.state.clone());
+            tokio::spawn(crate::serve::serve(listener, router, limits, async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }))
+        });
         let router = crate::http::router(self.state.clone());
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, service)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = stop_tx.send(true);
-            })
-            .await
-            .context("server error");
+        let served = crate::serve::serve(self.listener, router, limits, async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        })
+        .await
+        .context("server error");
+        if let Some(handle) = metrics {
+            handle.await.context("metrics listener failed")??;
+        }
         if let Some(handle) = worker {
             handle.await.context("worker task failed")??;
         }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use mist_core::api::{Plan, Role};
 
 #[derive(Debug, Parser)]
 #[command(name = "mist-server", version, about = "MIST: self-hosted music streaming server")]
@@ -44,6 +45,9 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Invite codes, for `registration = "invite"`.
+    #[command(subcommand)]
+    Invite(InviteCommand),
     /// Print the audio features and similarity embedding of a local file (no server needed).
     Analyze {
         /// An audio file: MP3, AAC/M4A, FLAC, WAV, Ogg Vorbis or ALAC.
@@ -60,10 +64,60 @@ pub enum Command {
     },
 }
 
+/// A user is named by id, email or username in every command below.
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Create a user.
     Create(UserCreate),
+    /// List every user.
+    List {
+        /// Print the API's user objects as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a user's plan.
+    SetPlan {
+        user: String,
+        #[arg(value_parser = parse_plan)]
+        plan: Plan,
+    },
+    /// Set a user's role (the last active admin cannot be demoted).
+    SetRole {
+        user: String,
+        #[arg(value_parser = parse_role)]
+        role: Role,
+    },
+    /// Disable an account: no login, and its tokens stop working at once.
+    Disable { user: String },
+    /// Enable a disabled account again.
+    Enable { user: String },
+    /// Delete an account with its tracks, playlists, likes and history.
+    Delete { user: String },
+    /// Set a new password (printed when generated); the user's tokens stop working.
+    ResetPassword {
+        user: String,
+        /// The new password; a random one is generated and printed when omitted.
+        #[arg(long)]
+        password: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InviteCommand {
+    /// Make a single-use invite code and print it.
+    Create {
+        /// How long the code stays usable [default: 168, a week].
+        #[arg(long, value_name = "HOURS")]
+        expires_in_hours: Option<u32>,
+    },
+}
+
+fn parse_plan(value: &str) -> Result<Plan, String> {
+    Plan::parse(value).ok_or_else(|| "expected free or premium".to_string())
+}
+
+fn parse_role(value: &str) -> Result<Role, String> {
+    Role::parse(value).ok_or_else(|| "expected user or admin".to_string())
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +168,31 @@ mod tests {
         assert!(matches!(
             cli.command,
             Some(Command::User(UserCommand::Create(UserCreate { admin: true, .. })))
+        ));
+    }
+
+    #[test]
+    fn user_and_invite_commands_parse() {
+        let cli = Cli::parse_from(["mist-server", "user", "set-plan", "ann@example.com", "premium"]);
+        assert!(matches!(
+            cli.command,
+            Some(Command::User(UserCommand::SetPlan {
+                plan: Plan::Premium,
+                ..
+            }))
+        ));
+        let cli = Cli::parse_from(["mist-server", "user", "set-role", "ann", "admin"]);
+        assert!(matches!(
+            cli.command,
+            Some(Command::User(UserCommand::SetRole { role: Role::Admin, .. }))
+        ));
+        assert!(Cli::try_parse_from(["mist-server", "user", "set-plan", "ann", "gold"]).is_err());
+        let cli = Cli::parse_from(["mist-server", "invite", "create", "--expires-in-hours", "2"]);
+        assert!(matches!(
+            cli.command,
+            Some(Command::Invite(InviteCommand::Create {
+                expires_in_hours: Some(2)
+            }))
         ));
     }
 

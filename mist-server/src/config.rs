@@ -17,7 +17,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::Registration;
 use crate::storage::{StorageLocation, StorageSettings};
+use mist_core::api::Plan;
 
 /// What `mist-server` runs with, after all layers are merged and validated.
 #[derive(Debug, Clone)]
@@ -54,6 +56,26 @@ pub struct Settings {
     pub uploads_admin_only: bool,
     /// Base URL for segments in a public bucket or CDN; unset: presigned GETs.
     pub s3_public_url: Option<String>,
+    /// Who may create an account: anyone, holders of an invite code, or nobody.
+    pub registration: Registration,
+    /// The plan new accounts get.
+    pub default_plan: Plan,
+    /// Bearer token `/metrics` wants on the public listener; unset (and no
+    /// `metrics_listen`): `/metrics` is not served there at all.
+    pub metrics_token: Option<SecretString>,
+    /// A second listener serving only `/metrics`, without a token (bind it
+    /// to a private address).
+    pub metrics_listen: Option<SocketAddr>,
+    /// Time a client has to send a request's head (and a new connection its
+    /// first request) before the connection is closed.
+    pub header_read_timeout_secs: u64,
+    /// How long a connection stays open with nothing moving (no request, no
+    /// body bytes either way) while no handler runs.
+    pub idle_timeout_secs: u64,
+    /// Longest wait for the next piece of a request body.
+    pub body_timeout_secs: u64,
+    /// Open connections at most; further ones wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 /// The server master key: wraps (encrypts) content keys at rest.
@@ -104,6 +126,14 @@ pub struct RawSettings {
     pub worker_poll_ms: u64,
     pub uploads_admin_only: bool,
     pub s3_public_url: Option<String>,
+    pub registration: String,
+    pub default_plan: String,
+    pub metrics_token: Option<String>,
+    pub metrics_listen: Option<String>,
+    pub header_read_timeout_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub body_timeout_secs: u64,
+    pub max_connections: usize,
 }
 
 impl Default for RawSettings {
@@ -132,6 +162,14 @@ impl Default for RawSettings {
             worker_poll_ms: 500,
             uploads_admin_only: false,
             s3_public_url: None,
+            registration: "open".into(),
+            default_plan: "free".into(),
+            metrics_token: None,
+            metrics_listen: None,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            body_timeout_secs: 20,
+            max_connections: 4096,
         }
     }
 }
@@ -215,6 +253,27 @@ impl RawSettings {
         {
             bail!("DATABASE_URL must be a postgres:// URL (leave it unset for the embedded SQLite)");
         }
+        let registration: Registration = self.registration.parse()?;
+        let default_plan = Plan::parse(self.default_plan.trim()).with_context(|| {
+            format!(
+                "MIST_DEFAULT_PLAN {:?} is not a plan (free or premium)",
+                self.default_plan
+            )
+        })?;
+        let metrics_listen = match &self.metrics_listen {
+            Some(addr) => Some(
+                addr.parse::<SocketAddr>()
+                    .with_context(|| format!("MIST_METRICS_LISTEN {addr:?} is not an address like 127.0.0.1:9090"))?,
+            ),
+            None => None,
+        };
+        let metrics_token = self.metrics_token.filter(|t| !t.trim().is_empty());
+        if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            bail!("MIST_METRICS_TOKEN must be at least 16 characters");
+        }
+        if self.max_connections == 0 {
+            bail!("MIST_MAX_CONNECTIONS must be at least 1");
+        }
         Ok(Settings {
             data_dir: self.data_dir,
             listen,
@@ -237,6 +296,14 @@ impl RawSettings {
             worker_poll_ms: self.worker_poll_ms.max(10),
             uploads_admin_only: self.uploads_admin_only,
             s3_public_url: self.s3_public_url,
+            registration,
+            default_plan,
+            metrics_token: metrics_token.map(SecretString::from),
+            metrics_listen,
+            header_read_timeout_secs: self.header_read_timeout_secs.max(1),
+            idle_timeout_secs: self.idle_timeout_secs.max(1),
+            body_timeout_secs: self.body_timeout_secs.max(1),
+            max_connections: self.max_connections,
         })
     }
 }
@@ -409,6 +476,38 @@ mod tests {
         let shown = format!("{settings:?}");
         assert!(!shown.contains(&"x".repeat(40)));
         assert!(!shown.contains("hunter2"));
+    }
+
+    #[test]
+    fn account_and_metrics_settings_are_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let with = |f: fn(&mut RawSettings)| {
+            let mut raw = RawSettings {
+                data_dir: dir.path().to_path_buf(),
+                ..RawSettings::default()
+            };
+            f(&mut raw);
+            raw.finish()
+        };
+        let defaults = with(|_| {}).unwrap();
+        assert_eq!(defaults.registration, Registration::Open);
+        assert_eq!(defaults.default_plan, Plan::Free);
+        assert!(defaults.metrics_token.is_none() && defaults.metrics_listen.is_none());
+        let set = with(|r| {
+            r.registration = "invite".into();
+            r.default_plan = "premium".into();
+            r.metrics_listen = Some("127.0.0.1:9090".into());
+        })
+        .unwrap();
+        assert_eq!(set.registration, Registration::Invite);
+        assert_eq!(set.default_plan, Plan::Premium);
+        assert_eq!(set.metrics_listen, Some("127.0.0.1:9090".parse().unwrap()));
+        let err = |f: fn(&mut RawSettings)| format!("{:#}", with(f).unwrap_err());
+        assert!(err(|r| r.registration = "invites".into()).contains("MIST_REGISTRATION"));
+        assert!(err(|r| r.default_plan = "gold".into()).contains("MIST_DEFAULT_PLAN"));
+        assert!(err(|r| r.metrics_token = Some("short".into())).contains("MIST_METRICS_TOKEN"));
+        assert!(err(|r| r.metrics_listen = Some("nowhere".into())).contains("MIST_METRICS_LISTEN"));
+        assert!(err(|r| r.max_connections = 0).contains("MIST_MAX_CONNECTIONS"));
     }
 
     #[test]

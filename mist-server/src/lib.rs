@@ -4,6 +4,7 @@
 //! integration tests run exactly the code the binary runs.
 
 pub mod accounts;
+pub mod admin_cli;
 pub mod analysis;
 pub mod app;
 pub mod auth;
@@ -14,8 +15,10 @@ pub mod db;
 pub mod http;
 pub mod ingest;
 pub mod quota;
+pub mod serve;
 pub mod storage;
 pub mod telemetry;
+pub mod text;
 pub mod transfer;
 pub mod worker;
 

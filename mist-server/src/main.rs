@@ -4,11 +4,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use mist_core::api::Role;
 use mist_server::app::{AppState, Application, shutdown_signal};
-use mist_server::cli::{Cli, Command, UserCommand};
+use mist_server::cli::{Cli, Command};
 use mist_server::config::{FlagOverrides, Settings};
-use mist_server::{accounts, telemetry, worker};
+use mist_server::{admin_cli, telemetry, worker};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -63,21 +62,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::User(UserCommand::Create(args)) => {
-            let state = AppState::connect(settings).await?;
-            let role = if args.admin { Role::Admin } else { Role::User };
-            let user = accounts::create_user(&state.db, &args.email, &args.username, &args.password, role)
-                .await
-                .context("cannot create user")?;
-            println!(
-                "created {} {} <{}> ({})",
-                role.as_str(),
-                user.username,
-                user.email,
-                user.id
-            );
-            Ok(())
-        }
+        Command::User(command) => admin_cli::user(settings, command).await,
+        Command::Invite(command) => admin_cli::invite(settings, command).await,
     }
 }
 

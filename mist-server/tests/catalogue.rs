@@ -33,6 +33,7 @@ mist_server::on_both!(
     concurrent_likes_and_playlist_adds_stay_consistent,
     popular_counts_completed_listens_in_the_window,
     limits_are_bounded_and_bad_cursors_refused,
+    every_metadata_path_refuses_control_and_bidi_characters,
 );
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(120);
@@ -1098,4 +1099,252 @@ fn print_percentiles(backend: Backend, name: &str, times: &mut [Duration]) {
         at(0.99),
         times[times.len() - 1]
     );
+}
+
+/// Text an attacker would put in the catalogue for someone else's terminal,
+/// and whether a multi-line field (a playlist description) may take it.
+const HOSTILE: &[(&str, &str, bool)] = &[
+    ("ESC clear screen", "Title\u{1b}[2J\u{1b}[H", false),
+    ("OSC 52 clipboard", "\u{1b}]52;c;cm0gLXJmIH4=\u{7}Song", false),
+    ("OSC window title", "\u{1b}]0;pwned\u{7}Song", false),
+    ("NUL", "So\u{0}ng", false),
+    ("BEL", "Song\u{7}", false),
+    ("DEL", "Song\u{7f}", false),
+    ("C1 CSI", "Song\u{9b}2J", false),
+    ("C1 OSC", "\u{9d}0;pwned\u{9c}Song", false),
+    ("RLO override", "Song\u{202E}3pm.exe", false),
+    ("LRE embedding", "\u{202A}Song", false),
+    ("RLI isolate", "\u{2067}Song\u{2069}", false),
+    ("carriage return", "Fake\rSong", false),
+    ("newline", "Two\nLines", true),
+];
+
+/// Every way text reaches the catalogue through the API refuses control and
+/// bidi-override characters (and over-long values) with 422 and stores
+/// nothing; tags read from a file are stripped and cut instead.
+async fn every_metadata_path_refuses_control_and_bidi_characters(backend: Backend) {
+    use serde_json::json;
+    let app = spawn_with(TestOptions {
+        tweak: |s| {
+            s.auth_rate_limit_per_minute = 10_000;
+            s.upload_rate_limit_per_minute = 10_000;
+        },
+        ..TestOptions::new(backend)
+    })
+    .await;
+    let (ann, ann_id) = user(&app, "ann").await;
+    let target = row(&ann_id, "Clean Title", "Clean Artist", "Clean Album", "Jazz", 0);
+    catalogue::insert_ready_track(&app.state.db, &target)
+        .await
+        .expect("insert");
+    let playlist = ann
+        .create_playlist(&CreatePlaylistRequest {
+            name: "Clean".into(),
+            description: Some("clean".into()),
+            public: Some(true),
+        })
+        .await
+        .expect("playlist");
+    // An upload whose bytes are there, so `complete` reaches its checks.
+    let ticket = ann
+        .create_upload(&mist_core::api::CreateUploadRequest {
+            filename: "x.wav".into(),
+            size: 4,
+            content_type: "audio/wav".into(),
+        })
+        .await
+        .expect("ticket");
+    ann.put_upload(&ticket, b"RIFF".to_vec()).await.expect("bytes");
+
+    let long = "x".repeat(300_000);
+    let mut samples: Vec<(&str, &str, bool)> = HOSTILE.to_vec();
+    samples.push(("300,000 characters", &long, false));
+    // (path, JSON body for the value); every one must answer 422 invalid_field.
+    type Path = (
+        &'static str,
+        reqwest::Method,
+        String,
+        fn(&str) -> serde_json::Value,
+        bool,
+    );
+    let paths: Vec<Path> = vec![
+        (
+            "upload filename",
+            reqwest::Method::POST,
+            "/api/v1/uploads".into(),
+            |v| json!({"filename": format!("{v}.wav"), "size": 10, "content_type": "audio/wav"}),
+            false,
+        ),
+        (
+            "upload content_type",
+            reqwest::Method::POST,
+            "/api/v1/uploads".into(),
+            |v| json!({"filename": "a.wav", "size": 10, "content_type": format!("audio/{v}")}),
+            false,
+        ),
+        (
+            "complete title",
+            reqwest::Method::POST,
+            format!("/api/v1/uploads/{}/complete", ticket.upload_id),
+            |v| json!({"title": v}),
+            false,
+        ),
+        (
+            "complete artist",
+            reqwest::Method::POST,
+            format!("/api/v1/uploads/{}/complete", ticket.upload_id),
+            |v| json!({"artist": v}),
+            false,
+        ),
+        (
+            "complete album",
+            reqwest::Method::POST,
+            format!("/api/v1/uploads/{}/complete", ticket.upload_id),
+            |v| json!({"album": v}),
+            false,
+        ),
+        (
+            "complete genre",
+            reqwest::Method::POST,
+            format!("/api/v1/uploads/{}/complete", ticket.upload_id),
+            |v| json!({"genre": v}),
+            false,
+        ),
+        (
+            "PATCH title",
+            reqwest::Method::PATCH,
+            format!("/api/v1/tracks/{}", target.id),
+            |v| json!({"title": v}),
+            false,
+        ),
+        (
+            "PATCH artist",
+            reqwest::Method::PATCH,
+            format!("/api/v1/tracks/{}", target.id),
+            |v| json!({"artist": v}),
+            false,
+        ),
+        (
+            "PATCH album",
+            reqwest::Method::PATCH,
+            format!("/api/v1/tracks/{}", target.id),
+            |v| json!({"album": v}),
+            false,
+        ),
+        (
+            "PATCH genre",
+            reqwest::Method::PATCH,
+            format!("/api/v1/tracks/{}", target.id),
+            |v| json!({"genre": v}),
+            false,
+        ),
+        (
+            "playlist name",
+            reqwest::Method::POST,
+            "/api/v1/playlists".into(),
+            |v| json!({"name": v}),
+            false,
+        ),
+        (
+            "playlist description",
+            reqwest::Method::POST,
+            "/api/v1/playlists".into(),
+            |v| json!({"name": "ok", "description": v}),
+            true,
+        ),
+        (
+            "playlist rename",
+            reqwest::Method::PATCH,
+            format!("/api/v1/playlists/{}", playlist.id),
+            |v| json!({"name": v}),
+            false,
+        ),
+        (
+            "playlist redescribe",
+            reqwest::Method::PATCH,
+            format!("/api/v1/playlists/{}", playlist.id),
+            |v| json!({"description": v}),
+            true,
+        ),
+        (
+            "register username",
+            reqwest::Method::POST,
+            "/api/v1/auth/register".into(),
+            |v| json!({"email": "new@example.com", "username": v, "password": "new-password"}),
+            false,
+        ),
+        (
+            "register email",
+            reqwest::Method::POST,
+            "/api/v1/auth/register".into(),
+            |v| json!({"email": format!("n{v}@example.com"), "username": "newbie", "password": "new-password"}),
+            false,
+        ),
+    ];
+    let http = reqwest::Client::new();
+    let token = ann.token().expect("token").to_owned();
+    for (path_name, method, path, body, multi_line) in &paths {
+        for (sample_name, sample, newline_ok) in &samples {
+            if *multi_line && *newline_ok {
+                continue; // a line break is a description's to keep
+            }
+            let response = http
+                .request(method.clone(), app.url(path))
+                .bearer_auth(&token)
+                .json(&body(sample))
+                .send()
+                .await
+                .expect("request");
+            let status = response.status();
+            let answer: serde_json::Value = response.json().await.expect("json");
+            assert_eq!(status.as_u16(), 422, "{path_name} took {sample_name}: {answer}");
+            assert_eq!(answer["error"]["code"], "invalid_field", "{path_name} / {sample_name}");
+        }
+    }
+    // Nothing was stored by any of them.
+    let track = ann.track(&target.id).await.expect("track");
+    assert_eq!(
+        (
+            track.title.as_str(),
+            track.artist.as_deref(),
+            track.album.as_deref(),
+            track.genre.as_deref()
+        ),
+        ("Clean Title", Some("Clean Artist"), Some("Clean Album"), Some("Jazz"))
+    );
+    let kept = ann.playlist(&playlist.id).await.expect("playlist");
+    assert_eq!((kept.name.as_str(), kept.description.as_str()), ("Clean", "clean"));
+    assert_eq!(ann.my_playlists(None, None).await.expect("mine").items.len(), 1);
+    assert_eq!(mist_server::db::users::count(&app.state.db).await.expect("count"), 2);
+    let err = ann.job("none").await.expect_err("no job");
+    assert_eq!(err.status(), Some(404));
+    // The valid upload still completes: the refusals spent nothing.
+    ann.complete_upload(&ticket.upload_id, &CompleteUploadRequest::default())
+        .await
+        .expect("a clean completion");
+
+    // Tags in a file are stripped and cut, not refused: the track is made.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let wav = dir.path().join("tone.wav");
+    generate_wav(&wav, 3.0);
+    let flac = dir.path().join("tagged.flac");
+    let long_artist = "A".repeat(5_000);
+    mist_server::testing::audio::convert(
+        &wav,
+        &flac,
+        &[
+            ("title", "\u{1b}]0;pwned\u{7}Tagged\u{202E}Title\u{9b}"),
+            ("artist", long_artist.as_str()),
+            ("album", "\u{1b}[2JAlbum"),
+            ("genre", "\u{2066}Jazz\u{2069}"),
+        ],
+    );
+    let job_id = upload_file(&ann, &flac, CompleteUploadRequest::default()).await;
+    let job = wait_for_job(&ann, &job_id, JOB_TIMEOUT).await;
+    assert_eq!(job.status, mist_core::api::JobStatus::Ready, "{job:?}");
+    let tagged = ann.track(&job.track_id).await.expect("track");
+    assert_eq!(tagged.title, "]0;pwnedTaggedTitle");
+    assert_eq!(tagged.artist.as_deref().map(str::len), Some(200));
+    assert_eq!(tagged.album.as_deref(), Some("[2JAlbum"));
+    assert_eq!(tagged.genre.as_deref(), Some("Jazz"));
 }

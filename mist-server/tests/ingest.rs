@@ -502,12 +502,7 @@ async fn sqlite_metrics_show_requests_jobs_transcodes_and_quota_refusals() {
     let refused = client.open_session(&track.id).await.expect_err("quota of 5 s is spent");
     assert_eq!(refused.code(), Some("quota_exceeded"));
 
-    let metrics = reqwest::get(app.url("/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     for series in [
         "mist_http_requests_total{",
         "mist_http_request_duration_seconds_bucket{",

@@ -112,6 +112,7 @@ storage_suite!(
     presign_get,
     traversal_keys_are_refused,
     check_succeeds,
+    rename_moves_and_replaces,
 );
 
 /// A byte pattern with a prime period, so a misplaced range shows.
@@ -255,6 +256,35 @@ async fn delete_is_idempotent(store: &ObjectStore) {
     assert_eq!(store.head("d/obj").await.expect("head"), None);
     store.delete("d/obj").await.expect("delete");
     store.delete("never/existed").await.expect("delete");
+}
+
+async fn rename_moves_and_replaces(store: &ObjectStore) {
+    let data = pattern(70_001);
+    store
+        .put_bytes("uploads/u1/original.flac", data.clone(), "audio/flac")
+        .await
+        .expect("put_bytes");
+    store
+        .put_bytes("tracks/t1/original.flac", Bytes::from_static(b"older"), "audio/flac")
+        .await
+        .expect("put_bytes");
+    store
+        .rename("uploads/u1/original.flac", "tracks/t1/original.flac")
+        .await
+        .expect("rename");
+    assert_eq!(store.head("uploads/u1/original.flac").await.expect("head"), None);
+    assert_eq!(store.get_bytes("tracks/t1/original.flac").await.expect("get"), data);
+    let again = store
+        .rename("uploads/u1/original.flac", "tracks/t1/original.flac")
+        .await;
+    assert!(matches!(again, Err(StorageError::NotFound(_))), "{again:?}");
+    assert_eq!(
+        store.get_bytes("tracks/t1/original.flac").await.expect("get"),
+        data,
+        "kept"
+    );
+    let escape = store.rename("tracks/t1/original.flac", "../outside").await;
+    assert!(matches!(escape, Err(StorageError::InvalidKey(_))), "{escape:?}");
 }
 
 async fn delete_prefix_removes_only_that_prefix(store: &ObjectStore) {

@@ -31,7 +31,8 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("mist: error: {}", one_line(&error));
+            // Messages may quote what the server sent: neutralised for the terminal.
+            eprintln!("mist: error: {}", mist_core::text::neutralise(&one_line(&error)));
             ExitCode::FAILURE
         }
     }

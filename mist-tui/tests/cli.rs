@@ -54,9 +54,13 @@ async fn logout_forgets_the_token() {
     let mist = Mist::new();
     mist.register(&app, "bob").await.assert_ok();
 
+    let token = std::fs::read_to_string(mist.token_file()).expect("token");
     let run = mist.run(&["logout"]).await;
     run.assert_ok();
     assert!(!mist.token_file().exists());
+    // Ended on the server too: the token is refused wherever a copy of it is.
+    let err = app.client().with_token(token.trim()).me().await.expect_err("revoked");
+    assert_eq!((err.status(), err.code()), (Some(401), Some("token_revoked")));
 
     mist.run(&["whoami"])
         .await
@@ -388,4 +392,101 @@ async fn the_readmes_first_run_and_ffmpeg_lines_work() {
     let heard = mist_server::testing::audio::decode_mono(mist.path("out.wav").to_str().expect("path"), None);
     let seconds = heard.len() as f64 / 44_100.0;
     assert!((seconds - 4.0).abs() < 0.3, "ffmpeg wrote {seconds} s of a 4 s track");
+/// A title full of escape sequences, already in the database (written
+/// before the server checked, or straight into it): `mist search` shows it
+/// without a single control or bidi-override character, as a table and as
+/// JSON, and the JSON still carries the title exactly.
+#[tokio::test(flavor = "multi_thread")]
+async fn search_prints_no_escape_byte_for_a_hostile_title() {
+    use mist_server::testing::catalogue::{FakeTrack, insert_ready_track};
+    let app = spawn_app(Backend::Sqlite).await;
+    let mist = Mist::new();
+    mist.register(&app, "wren").await.assert_ok();
+    let admin = mist_server::accounts::find_user(&app.state.db, "admin")
+        .await
+        .expect("admin");
+    let hostile = "Evil\u{1b}[2J\u{1b}]0;pwned\u{7}\u{1b}]52;c;cm0gLXJm\u{7}\u{9b}31m\u{202E}Title";
+    let track = FakeTrack {
+        title: hostile.into(),
+        artist: Some("Bad\u{1b}[5mArtist".into()),
+        album: Some("\u{2066}Album\u{2069}".into()),
+        genre: Some("evil".into()),
+        duration_s: 30.0,
+    };
+    insert_ready_track(&app.state, &admin.id, &track).await;
+    let unsafe_char = |c: char| {
+        c.is_control() && c != '\n' || ('\u{202A}'..='\u{202E}').contains(&c) || ('\u{2066}'..='\u{2069}').contains(&c)
+    };
+
+    let run = mist.run(&["search", "evil"]).await;
+    run.assert_ok();
+    assert!(!run.stdout.contains('\u{1b}'), "{run:#?}");
+    assert!(!run.stdout.chars().any(unsafe_char), "{run:#?}");
+    assert!(run.stdout.contains("Evil\u{241b}[2J"), "shown, made harmless: {run:#?}");
+
+    let run = mist.run(&["search", "evil", "--json"]).await;
+    run.assert_ok();
+    assert!(!run.stdout.chars().any(unsafe_char), "{run:#?}");
+    let page: serde_json::Value = serde_json::from_str(&run.stdout).expect("still JSON");
+    assert_eq!(page["items"][0]["title"], hostile, "the API's own value");
+
+    let run = mist.run(&["tracks", "--genre", "evil"]).await;
+    run.assert_ok();
+    assert!(!run.stdout.chars().any(unsafe_char), "{run:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invite_only_registration_and_a_password_change_from_the_command_line() {
+    use mist_server::testing::{TestOptions, spawn_with};
+    let app = spawn_with(TestOptions {
+        tweak: |s| s.registration = "invite".into(),
+        ..TestOptions::new(Backend::Sqlite)
+    })
+    .await;
+    let mist = Mist::new();
+    mist.register(&app, "xena")
+        .await
+        .assert_error("needs an invite code from an admin");
+    let admin = mist_server::testing::upload::admin_client(&app).await;
+    let code = admin.create_invite(&Default::default()).await.expect("invite").code;
+    let register = |invite: &str| {
+        [
+            "--server",
+            &app.base_url,
+            "register",
+            "--email",
+            "xena@mist.test",
+            "--username",
+            "xena",
+            "--password",
+            PASSWORD,
+            "--invite",
+            invite,
+        ]
+        .map(String::from)
+    };
+    let args = register(&code);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    mist.run(&args).await.assert_ok();
+
+    // Another device's login, then a password change from this one.
+    let other = app
+        .client()
+        .login(&mist_core::api::LoginRequest {
+            email: "xena@mist.test".into(),
+            password: PASSWORD.into(),
+        })
+        .await
+        .expect("login")
+        .token;
+    let run = mist
+        .run_with_stdin(&["password"], &format!("{PASSWORD}\nan entirely new password\n"))
+        .await;
+    run.assert_ok();
+    mist.run(&["whoami"]).await.assert_ok();
+    let err = app.client().with_token(other).me().await.expect_err("ended");
+    assert_eq!(err.code(), Some("token_revoked"));
+    mist.run_with_stdin(&["password"], "wrong current\nanother new password\n")
+        .await
+        .assert_error("the current password is wrong");
 }

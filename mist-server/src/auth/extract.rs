@@ -1,19 +1,21 @@
 //! [`AuthUser`]: the caller, from `Authorization: Bearer <token>`.
 //!
-//! The user row is read on every request, so a deleted user or a changed
-//! role or plan takes effect at once rather than when the token expires.
+//! The user row is read on every request, with whether the token was
+//! revoked, in one indexed lookup; so a deleted or disabled user, a changed
+//! role or plan, a logout or a password change takes effect at once rather
+//! than when the token expires.
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use mist_core::api::Role;
 
-use super::token::TokenError;
+use super::token::{Claims, TokenError};
 use crate::app::AppState;
 use crate::db::users::{self, UserRow};
 use crate::http::error::ApiError;
 
-/// A caller with a valid token whose user still exists.
+/// A caller with a valid token whose user still exists and is active.
 #[derive(Debug, Clone)]
 pub struct AuthUser(pub UserRow);
 
@@ -21,28 +23,61 @@ pub struct AuthUser(pub UserRow);
 #[derive(Debug, Clone)]
 pub struct AdminUser(pub UserRow);
 
+/// As [`AuthUser`], with the token's claims (logout revokes this token).
+#[derive(Debug, Clone)]
+pub struct AuthToken {
+    pub user: UserRow,
+    pub claims: Claims,
+}
+
+/// The bearer token of a request, checked against the database.
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<AuthToken, ApiError> {
+    let header = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing_token", "this endpoint needs Authorization: Bearer <token>"))?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("invalid_token", "Authorization must be `Bearer <token>`"))?;
+    let claims = state.tokens.verify(token).map_err(|e| match e {
+        TokenError::Expired => ApiError::unauthorized("token_expired", "token expired; log in again"),
+        _ => ApiError::unauthorized("invalid_token", "token is not valid"),
+    })?;
+    let holder = users::find_token_holder(&state.db, &claims.sub, &claims.jti)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("invalid_token", "token is not valid"))?;
+    if holder.user.is_disabled() {
+        return Err(ApiError::unauthorized("account_disabled", "this account is disabled"));
+    }
+    if holder.revoked || claims.ver != holder.user.token_version {
+        return Err(ApiError::unauthorized(
+            "token_revoked",
+            "this token was revoked (logged out or password changed); log in again",
+        ));
+    }
+    Ok(AuthToken {
+        user: holder.user,
+        claims,
+    })
+}
+
+impl FromRequestParts<AppState> for AuthToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        authenticate(parts, state).await
+    }
+}
+
 impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
-            ApiError::unauthorized("missing_token", "this endpoint needs Authorization: Bearer <token>")
-        })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("invalid_token", "Authorization must be `Bearer <token>`"))?;
-        let claims = state.tokens.verify(token).map_err(|e| match e {
-            TokenError::Expired => ApiError::unauthorized("token_expired", "token expired; log in again"),
-            _ => ApiError::unauthorized("invalid_token", "token is not valid"),
-        })?;
-        let user = users::find_by_id(&state.db, &claims.sub)
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("invalid_token", "token is not valid"))?;
-        Ok(AuthUser(user))
+        Ok(AuthUser(authenticate(parts, state).await?.user))
     }
 }
 

@@ -5,4 +5,4 @@ pub mod extract;
 pub mod password;
 pub mod token;
 
-pub use extract::{AdminUser, AuthUser};
+pub use extract::{AdminUser, AuthToken, AuthUser};

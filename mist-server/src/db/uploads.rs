@@ -49,3 +49,10 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<UploadRow>, sqlx::Error> {
     let sql = concat!("SELECT ", columns!(), " FROM uploads WHERE id = $1");
     with_pool!(db, pool => sqlx::query_as::<_, UploadRow>(sql).bind(id).fetch_optional(pool).await)
 }
+
+/// The job an upload was completed into, if it was: once there is one, the
+/// upload's ticket is spent.
+pub async fn completed_job(db: &Db, upload_id: &str) -> Result<Option<String>, sqlx::Error> {
+    let sql = "SELECT id FROM jobs WHERE upload_id = $1";
+    with_pool!(db, pool => sqlx::query_scalar::<_, String>(sql).bind(upload_id).fetch_optional(pool).await)
+}

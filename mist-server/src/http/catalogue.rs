@@ -22,9 +22,7 @@ use crate::auth::AuthUser;
 use crate::db::catalogue::{self, Cursor, Facet, KeyKind, Sort, TrackEdit, clamp_limit};
 use crate::db::now_ms;
 use crate::db::users::UserRow;
-
-/// Longest title, artist, album or genre accepted, in characters.
-const MAX_FIELD_CHARS: usize = 200;
+use crate::text;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -186,21 +184,17 @@ async fn owned_track(state: &AppState, user: &UserRow, id: &str) -> ApiResult<cr
     Ok(row)
 }
 
-/// A trimmed field of at most [`MAX_FIELD_CHARS`].
+/// A trimmed field (see [`crate::text`]); the title may not be blank, the
+/// others may (a blank one clears the field).
 fn field<'a>(name: &str, value: Option<&'a str>, required: bool) -> ApiResult<Option<&'a str>> {
-    let Some(v) = value.map(str::trim) else {
+    let Some(v) = value else {
         return Ok(None);
     };
+    let v = text::line(name, v, text::MAX_TRACK_FIELD_CHARS)?;
     if required && v.is_empty() {
         return Err(ApiError::unprocessable(
             "invalid_field",
             format!("{name} cannot be empty"),
-        ));
-    }
-    if v.chars().count() > MAX_FIELD_CHARS || v.chars().any(char::is_control) {
-        return Err(ApiError::unprocessable(
-            "invalid_field",
-            format!("{name} must be at most {MAX_FIELD_CHARS} printable characters"),
         ));
     }
     Ok(Some(v))

@@ -39,6 +39,9 @@ pub enum ApiError {
     TooManyRequests { retry_after_s: u64 },
     #[error("service unavailable")]
     Unavailable,
+    /// The client stopped sending the request body.
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -91,6 +94,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -111,6 +115,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::TooManyRequests { .. } => "rate_limited",
             ApiError::Unavailable => "unavailable",
+            ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -182,6 +187,9 @@ impl From<JsonRejection> for ApiError {
             }
             JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 ApiError::PayloadTooLarge("request body too large".into())
+            }
+            JsonRejection::BytesRejection(e) if crate::serve::is_body_timeout(&e) => {
+                ApiError::RequestTimeout("the request body stopped arriving".into())
             }
             other => ApiError::bad_request("invalid_body", other.body_text()),
         }

@@ -1,12 +1,20 @@
 //! Liveness, readiness and Prometheus metrics.
+//!
+//! Metrics say how busy the server is and who is refused: not for anyone.
+//! On the public listener `/metrics` wants `Authorization: Bearer
+//! <MIST_METRICS_TOKEN>`, and without a token set it is not served there at
+//! all (404); [`metrics_router`] serves it without a token on the separate
+//! `MIST_METRICS_LISTEN` address, which an operator binds privately.
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use mist_core::api::{HealthStatus, JobStatus};
+use secrecy::ExposeSecret;
 
+use super::error::ApiError;
 use super::extract::ApiJson;
 use crate::app::AppState;
 use crate::db::jobs;
@@ -60,9 +68,47 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, ApiJson<Healt
     (status, ApiJson(body))
 }
 
-/// Prometheus text exposition.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// Prometheus text exposition; needs `Authorization: Bearer
+/// <MIST_METRICS_TOKEN>` (404 when no token is configured).
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(("bearer" = [])),
+    responses(
+        (status = 200, content_type = "text/plain"),
+        (status = 401, description = "missing or wrong metrics token", body = mist_core::api::ErrorBody),
+        (status = 404, description = "no MIST_METRICS_TOKEN: not served on this listener", body = mist_core::api::ErrorBody),
+    ))]
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let Some(expected) = &state.settings.metrics_token else {
+        return ApiError::NotFound("route").into_response();
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .unwrap_or_default();
+    if !constant_time_eq(given.as_bytes(), expected.expose_secret().as_bytes()) {
+        return ApiError::unauthorized(
+            "invalid_token",
+            "/metrics needs Authorization: Bearer <MIST_METRICS_TOKEN>",
+        )
+        .into_response();
+    }
+    render(&state).await
+}
+
+/// `/metrics` alone, without a token, for the private `MIST_METRICS_LISTEN`
+/// listener.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(state): State<AppState>| async move { render(&state).await }),
+        )
+        .fallback(|| async { ApiError::NotFound("route") })
+        .with_state(state)
+}
+
+async fn render(state: &AppState) -> Response {
     // Job counts live in the database (any node's worker may change them),
     // so they are read when scraped rather than tracked in this process.
     for status in [JobStatus::Queued, JobStatus::Processing, JobStatus::Failed] {
@@ -75,4 +121,27 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
+        .into_response()
+}
+
+/// Compares without stopping at the first difference, so the time taken
+/// does not tell how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(constant_time_eq(b"secret-token", b"secret-token"));
+        assert!(!constant_time_eq(b"secret-token", b"secret-tokeN"));
+        assert!(!constant_time_eq(b"secret", b"secret-token"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
 }

@@ -24,9 +24,7 @@ use crate::db::catalogue::{Cursor, KeyKind, clamp_limit};
 use crate::db::library::{self, PlaylistRow};
 use crate::db::ms_to_datetime;
 use crate::db::users::UserRow;
-
-const MAX_NAME_CHARS: usize = 200;
-const MAX_DESCRIPTION_CHARS: usize = 2000;
+use crate::text;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -151,25 +149,16 @@ async fn own_playlist(state: &AppState, user: &UserRow, id: &str) -> ApiResult<P
 }
 
 fn name(value: &str) -> ApiResult<&str> {
-    let v = value.trim();
-    if v.is_empty() || v.chars().count() > MAX_NAME_CHARS || v.chars().any(char::is_control) {
-        return Err(ApiError::unprocessable(
-            "invalid_field",
-            format!("name must be 1-{MAX_NAME_CHARS} printable characters"),
-        ));
+    let v = text::line("name", value, text::MAX_PLAYLIST_NAME_CHARS)?;
+    if v.is_empty() {
+        return Err(ApiError::unprocessable("invalid_field", "name cannot be empty"));
     }
     Ok(v)
 }
 
+/// The one multi-line field: line breaks are kept, other controls refused.
 fn description(value: &str) -> ApiResult<&str> {
-    let v = value.trim();
-    if v.chars().count() > MAX_DESCRIPTION_CHARS {
-        return Err(ApiError::unprocessable(
-            "invalid_field",
-            format!("description must be at most {MAX_DESCRIPTION_CHARS} characters"),
-        ));
-    }
-    Ok(v)
+    text::multi_line("description", value, text::MAX_DESCRIPTION_CHARS)
 }
 
 /// Create a playlist (private unless `public: true`).

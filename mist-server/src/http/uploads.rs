@@ -29,6 +29,7 @@ use crate::db::uploads::{self, UploadRow};
 use crate::db::{self, jobs, ms_to_datetime, now_ms};
 use crate::ingest;
 use crate::storage::StorageError;
+use crate::text;
 
 /// How long an upload ticket stays valid.
 const UPLOAD_TTL: Duration = Duration::from_secs(3600);
@@ -88,12 +89,10 @@ pub async fn create(
             max / (1024 * 1024)
         )));
     }
-    let filename = req.filename.trim();
-    if filename.is_empty() || filename.len() > 255 {
-        return Err(ApiError::unprocessable(
-            "invalid_field",
-            "filename must be 1-255 characters",
-        ));
+    // The file name becomes the title when neither the uploader nor the tags give one.
+    let filename = text::line("filename", &req.filename, text::MAX_FILENAME_CHARS)?;
+    if filename.is_empty() {
+        return Err(ApiError::unprocessable("invalid_field", "filename cannot be empty"));
     }
     let ext = ingest::extension(filename)
         .filter(|e| AUDIO_EXTENSIONS.contains(&e.as_str()))
@@ -103,17 +102,8 @@ pub async fn create(
                 AUDIO_EXTENSIONS.join(", ")
             ))
         })?;
-    let content_type = if req.content_type.trim().is_empty() {
-        "application/octet-stream"
-    } else {
-        req.content_type.trim()
-    };
-    if content_type.len() > 255 || !content_type.is_ascii() {
-        return Err(ApiError::unprocessable(
-            "invalid_field",
-            "content_type is not a media type",
-        ));
-    }
+    let content_type = text::content_type(&req.content_type)?;
+    let content_type = content_type.as_str();
 
     let now = now_ms();
     let row = UploadRow {
@@ -127,8 +117,10 @@ pub async fn create(
         created_at: now,
         expires_at: now + UPLOAD_TTL.as_millis() as i64,
     };
+    // The ticket names a staging key; `complete` moves the bytes to the track's
+    // own key, which no ticket names, so the ticket is dead once used.
     let row = UploadRow {
-        storage_key: format!("tracks/{}/original.{ext}", row.track_id),
+        storage_key: format!("uploads/{}/original.{ext}", row.id),
         ..row
     };
     uploads::insert(&state.db, &row).await?;
@@ -182,6 +174,11 @@ pub async fn receive(
     body: Body,
 ) -> ApiResult<StatusCode> {
     let upload = owned_upload(&state, &user, &id).await?;
+    if uploads::completed_job(&state.db, &upload.id).await?.is_some() {
+        return Err(ApiError::Gone(
+            "this upload is complete; its URL takes no more bytes (start a new upload)".into(),
+        ));
+    }
     if now_ms() > upload.expires_at {
         return Err(ApiError::Gone("this upload has expired; start a new one".into()));
     }
@@ -205,6 +202,9 @@ pub async fn receive(
         Err(StorageError::TooLarge { .. }) => Err(ApiError::PayloadTooLarge(format!(
             "this upload was announced as {limit} bytes"
         ))),
+        Err(e) if crate::serve::is_body_timeout(&e) => Err(ApiError::RequestTimeout(
+            "the upload stopped arriving; nothing was kept, send it again".into(),
+        )),
         Err(e) => Err(e.into()),
     }
 }
@@ -236,8 +236,20 @@ pub async fn complete(
             _ => ApiError::bad_request("invalid_json", "request body is not valid JSON"),
         })?
     };
+    let given = checked_metadata(given)?;
     let upload = owned_upload(&state, &user, &id).await?;
-    let meta = state.store.head(&upload.storage_key).await?.ok_or_else(|| {
+    if let Some(job_id) = uploads::completed_job(&state.db, &upload.id).await? {
+        return Ok((StatusCode::ACCEPTED, ApiJson(CompleteUploadResponse { job_id })));
+    }
+    let original_key = original_key(&upload);
+    if upload.storage_key != original_key {
+        // NotFound: not uploaded yet, or a concurrent completion moved it first.
+        match state.store.rename(&upload.storage_key, &original_key).await {
+            Ok(()) | Err(StorageError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let meta = state.store.head(&original_key).await?.ok_or_else(|| {
         ApiError::conflict(
             "upload_incomplete",
             "the file has not been uploaded yet; PUT it to the upload URL first",
@@ -269,7 +281,7 @@ pub async fn complete(
         duration_ms: 0,
         status: "processing".into(),
         error: None,
-        original_key: upload.storage_key.clone(),
+        original_key,
         segment_count: 0,
         key_count: 0,
         play_count: 0,
@@ -279,6 +291,30 @@ pub async fn complete(
     let payload = serde_json::to_string(&given).map_err(ApiError::internal)?;
     let job = jobs::enqueue_ingest(&state.db, &track, &upload.id, &payload).await?;
     Ok((StatusCode::ACCEPTED, ApiJson(CompleteUploadResponse { job_id: job.id })))
+}
+
+/// Where a completed upload's bytes live: `tracks/{track_id}/original.{ext}`.
+/// Uploads announced before staging keys existed already point there.
+fn original_key(upload: &UploadRow) -> String {
+    if upload.storage_key.starts_with("tracks/") {
+        return upload.storage_key.clone();
+    }
+    let ext = ingest::extension(&upload.storage_key).unwrap_or_else(|| "bin".into());
+    format!("tracks/{}/original.{ext}", upload.track_id)
+}
+
+/// The uploader's metadata, each field checked like a `PATCH` (422 on
+/// control or bidi-override characters, or over-long), blanks dropped.
+fn checked_metadata(given: CompleteUploadRequest) -> ApiResult<CompleteUploadRequest> {
+    let field = |name: &str, value: &Option<String>| -> ApiResult<Option<String>> {
+        Ok(text::track_field(name, value.as_deref())?.map(str::to_owned))
+    };
+    Ok(CompleteUploadRequest {
+        title: field("title", &given.title)?,
+        artist: field("artist", &given.artist)?,
+        album: field("album", &given.album)?,
+        genre: field("genre", &given.genre)?,
+    })
 }
 
 /// A job's status: only its owner or an admin may see it.

@@ -177,12 +177,10 @@ impl Metadata {
     }
 }
 
+/// Control and bidi-override characters stripped, length bounded: tags are
+/// whatever the file says (see [`crate::text`]).
 fn clean(value: &Option<String>) -> Option<String> {
-    value
-        .as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(|v| v.chars().take(500).collect())
+    crate::text::tag(value.as_deref())
 }
 
 /// `"02 - Blue_in_Green.flac"` → `"02 - Blue in Green"`.

@@ -144,6 +144,18 @@ impl LocalStore {
         }
     }
 
+    pub(super) async fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        let dest = self.path(to);
+        if let Some(dir) = dest.parent() {
+            fs::create_dir_all(dir).await?;
+        }
+        match fs::rename(self.path(from), &dest).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_missing(&e) => Err(StorageError::NotFound(from.to_owned())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub(super) async fn delete_prefix(&self, dir: &str) -> Result<u64, StorageError> {
         let top = self.path(dir);
         let mut deleted = 0;

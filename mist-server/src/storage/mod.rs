@@ -274,6 +274,19 @@ impl ObjectStore {
         }
     }
 
+    /// Moves the object at `from` to `to` (replacing what is there), so nothing is left
+    /// under `from`. `NotFound` if there is no object at `from`. Local: one atomic rename.
+    /// S3: a server-side CopyObject then a DeleteObject (the bytes never pass through
+    /// this process; until the delete, the object is under both keys).
+    pub async fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        validate_key(from)?;
+        validate_key(to)?;
+        match self {
+            Self::Local(s) => s.rename(from, to).await,
+            Self::S3(s) => s.rename(from, to).await,
+        }
+    }
+
     /// Deletes every object under the directory `prefix` (`tracks/1` and `tracks/1/` both
     /// mean `tracks/1/…`, never `tracks/10/…`) and returns how many were deleted. An empty
     /// prefix is refused: wiping the whole store is not something a caller does by accident.

@@ -316,6 +316,26 @@ impl S3Store {
         }
     }
 
+    pub(super) async fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        let source = format!("{}/{}", self.bucket, copy_source_key(&self.full_key(from)));
+        let copied = self
+            .client
+            .copy_object()
+            .bucket(&*self.bucket)
+            .key(self.full_key(to))
+            .copy_source(source)
+            .send()
+            .await;
+        match copied {
+            Ok(_) => {}
+            Err(e) if status(&e) == Some(404) || e.code() == Some("NoSuchKey") => {
+                return Err(StorageError::NotFound(from.to_owned()));
+            }
+            Err(e) => return Err(backend("CopyObject", from, e)),
+        }
+        self.delete(from).await
+    }
+
     pub(super) async fn delete_prefix(&self, dir: &str) -> Result<u64, StorageError> {
         let keys = self.list(Some(dir)).await?;
         let mut deleted = 0;
@@ -536,6 +556,20 @@ async fn abort_upload(store: &S3Store, full_key: &str, upload_id: &str) {
     if let Err(e) = result {
         tracing::warn!(key = full_key, error = %backend("AbortMultipartUpload", full_key, e), "leaving incomplete multipart upload");
     }
+}
+
+/// A bucket key as CopyObject's `x-amz-copy-source` wants it: percent-encoded,
+/// except for the `/` between segments.
+fn copy_source_key(full_key: &str) -> String {
+    let mut out = String::with_capacity(full_key.len());
+    for b in full_key.bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn presigning(expires_in: Duration) -> Result<PresigningConfig, StorageError> {

@@ -75,11 +75,15 @@ impl TestOptions {
 
 pub const ADMIN_EMAIL: &str = "admin@mist.test";
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+/// `MIST_METRICS_TOKEN` of every test server ([`TestApp::metrics`] sends it).
+pub const METRICS_TOKEN: &str = "metrics-token-for-tests";
 
 /// A running server. It stops when this is dropped.
 pub struct TestApp {
     pub base_url: String,
     pub addr: SocketAddr,
+    /// Where `MIST_METRICS_LISTEN` serves `/metrics`, when the settings ask for it.
+    pub metrics_addr: Option<SocketAddr>,
     pub state: AppState,
     pub settings: Settings,
     pub data_dir: tempfile::TempDir,
@@ -99,6 +103,17 @@ impl TestApp {
     /// `base_url` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base_url, path)
+    }
+
+    /// `GET /metrics` with the metrics token: the Prometheus text.
+    pub async fn metrics(&self) -> String {
+        let client = self.client();
+        let request = client
+            .request(mist_core::client::Method::GET, "/metrics")
+            .expect("metrics URL")
+            .bearer_auth(METRICS_TOKEN);
+        let response = client.send(request).await.expect("GET /metrics");
+        response.text().await.expect("metrics text")
     }
 
     /// A typed client for this server, without a token.
@@ -140,6 +155,7 @@ pub async fn spawn_with(options: TestOptions) -> TestApp {
         jwt_secret: Some("test-jwt-secret-that-is-long-enough-0123".into()),
         master_key: Some("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff".into()),
         worker_poll_ms: 50,
+        metrics_token: Some(METRICS_TOKEN.into()),
         ..RawSettings::default()
     };
     if options.backend == Backend::Postgres {
@@ -176,6 +192,7 @@ async fn start(mut settings: Settings, data_dir: tempfile::TempDir) -> TestApp {
         .await
         .expect("server starts");
     let state = app.state().clone();
+    let metrics_addr = app.metrics_addr();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let task = tokio::spawn(app.serve(async move {
         let _ = stop_rx.await;
@@ -183,6 +200,7 @@ async fn start(mut settings: Settings, data_dir: tempfile::TempDir) -> TestApp {
     TestApp {
         base_url: format!("http://{addr}"),
         addr,
+        metrics_addr,
         state,
         settings,
         data_dir,

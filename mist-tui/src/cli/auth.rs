@@ -1,6 +1,7 @@
-//! `mist register`, `mist login`, `mist logout` and `mist whoami`: getting a
-//! token, keeping it, forgetting it, and the one way every other command gets
-//! a logged-in client ([`logged_in_client`]).
+//! `mist register`, `mist login`, `mist logout`, `mist password` and
+//! `mist whoami`: getting a token, keeping it, ending it (on the server too),
+//! and the one way every other command gets a logged-in client
+//! ([`logged_in_client`]).
 //!
 //! A saved token belongs to the server that issued it (`server` in
 //! `config.toml`, written before the token). Pointing a later command at
@@ -12,6 +13,7 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::{Context, Result, bail};
 use mist_core::api::{AuthResponse, LoginRequest, RegisterRequest, User};
 use mist_core::client::{Client, ClientError};
+use mist_core::text::{json_safe, neutralise};
 
 use super::{Settings, server_string};
 use crate::config::Paths;
@@ -28,6 +30,21 @@ pub struct RegisterArgs {
     /// standard input when that is not a terminal)
     #[arg(long)]
     pub password: Option<String>,
+    /// The invite code an admin gave you (servers with invite-only registration)
+    #[arg(long)]
+    pub invite: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PasswordArgs {
+    /// The current password; asked for when omitted (first line of standard
+    /// input when that is not a terminal)
+    #[arg(long)]
+    pub current: Option<String>,
+    /// The new password, at least 8 characters; asked for when omitted
+    /// (second line of standard input when that is not a terminal)
+    #[arg(long)]
+    pub new: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -59,7 +76,10 @@ pub async fn register(settings: &Settings, args: RegisterArgs) -> Result<()> {
         username: args.username,
         password,
     };
-    let auth = client.register(&request).await?;
+    let auth = match &args.invite {
+        Some(code) => client.register_with_invite(&request, code).await?,
+        None => client.register(&request).await?,
+    };
     save_login(&settings.paths, &client, &auth)?;
     println!(
         "registered and logged in to {} as {}",
@@ -85,13 +105,80 @@ pub async fn login(settings: &Settings, args: LoginArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn logout(settings: &Settings) -> Result<()> {
-    // There is no server-side session to end: a JWT lives until it expires.
-    if settings.paths.remove_token()? {
-        println!("logged out");
-    } else {
+/// Ends the token on the server, then forgets it here. The local token goes
+/// whatever the server says: an unreachable server must not keep someone
+/// logged in on this machine; the message says when the server did not
+/// hear of it.
+pub async fn logout(settings: &Settings) -> Result<()> {
+    let Some(token) = settings.paths.read_token()? else {
         println!("not logged in");
+        return Ok(());
+    };
+    // The token goes only to the server that issued it, whatever `--server` says.
+    let issuer = settings.saved_server.as_deref().unwrap_or(settings.server());
+    let client = Client::new(issuer)?.with_token(token);
+    let revoked = client.logout().await;
+    settings.paths.remove_token()?;
+    match revoked {
+        Ok(()) => println!("logged out (the token no longer works anywhere)"),
+        // Already dead on the server: nothing left to end.
+        Err(e) if e.is_unauthorized() => println!("logged out"),
+        Err(e) => println!(
+            "logged out here; the server did not confirm ending the token ({}), which stays valid until it expires",
+            neutralise(&e.to_string())
+        ),
     }
+    Ok(())
+}
+
+/// Changes the password; the server ends every older token, so the new one
+/// it answers with replaces the saved token.
+pub async fn change_password(settings: &Settings, args: PasswordArgs) -> Result<()> {
+    let client = logged_in_client(settings)?;
+    let (current, new) = match (args.current, args.new) {
+        (Some(current), Some(new)) => (current, new),
+        (current, new) => {
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                let current = match current {
+                    Some(c) => c,
+                    None => rpassword::prompt_password("Current password: ").context("cannot read the password")?,
+                };
+                let new = match new {
+                    Some(n) => n,
+                    None => read_password(Confirm::Yes)?,
+                };
+                (current, new)
+            } else {
+                let mut lines = stdin.lock().lines();
+                let mut next = |what: &str| -> Result<String> {
+                    match lines.next() {
+                        Some(line) => Ok(strip_line_ending(&line.context("cannot read standard input")?).to_string()),
+                        None => bail!("no {what} given: pass it as a flag or a line on standard input"),
+                    }
+                };
+                let current = match current {
+                    Some(c) => c,
+                    None => next("current password")?,
+                };
+                let new = match new {
+                    Some(n) => n,
+                    None => next("new password")?,
+                };
+                (current, new)
+            }
+        }
+    };
+    let request = mist_core::api::ChangePasswordRequest {
+        current_password: current,
+        new_password: new,
+    };
+    let auth = client.change_password(&request).await.map_err(stale_login)?;
+    save_login(&settings.paths, &client, &auth)?;
+    println!(
+        "password changed; every other login of {} is ended",
+        describe(&auth.user)
+    );
     Ok(())
 }
 
@@ -99,7 +186,7 @@ pub async fn whoami(settings: &Settings, args: WhoamiArgs) -> Result<()> {
     let client = logged_in_client(settings)?;
     let user = client.me().await.map_err(stale_login)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&user)?);
+        println!("{}", json_safe(&serde_json::to_string_pretty(&user)?));
     } else {
         println!("{}", describe(&user));
     }
@@ -146,15 +233,16 @@ pub fn save_login(paths: &Paths, client: &Client, auth: &AuthResponse) -> Result
     paths.write_token(&auth.token)
 }
 
-/// `alice <alice@example.org> user free`
+/// `alice <alice@example.org> user free`, neutralised for the terminal.
 fn describe(user: &User) -> String {
-    format!(
+    let line = format!(
         "{} <{}> {} {}",
         user.username,
         user.email,
         user.role.as_str(),
         user.plan.as_str()
-    )
+    );
+    neutralise(&line).into_owned()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,5 +308,10 @@ mod tests {
         )
         .expect("a user");
         assert_eq!(describe(&user), "alice <alice@example.org> user free");
+        let hostile = User {
+            username: "eve\u{1b}]0;pwned\u{7}".into(),
+            ..user
+        };
+        assert!(!describe(&hostile).contains('\u{1b}'), "{}", describe(&hostile));
     }
 }

@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 use mist_core::api::{Quota, TrackQuery, TrackSort};
+use mist_core::text::json_safe;
 
 use super::Settings;
 use super::auth::{logged_in_client, stale_login};
@@ -74,7 +75,7 @@ pub async fn similar(settings: &Settings, args: SimilarArgs) -> Result<()> {
         .await
         .map_err(stale_login)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&page)?);
+        println!("{}", json_safe(&serde_json::to_string_pretty(&page)?));
     } else if page.items.is_empty() {
         eprintln!("no similar tracks yet");
     } else {
@@ -89,7 +90,7 @@ pub async fn quota(settings: &Settings, args: QuotaArgs) -> Result<()> {
     let client = logged_in_client(settings)?;
     let quota = client.quota().await.map_err(stale_login)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&quota)?);
+        println!("{}", json_safe(&serde_json::to_string_pretty(&quota)?));
     } else {
         println!("{}", describe(&quota));
     }

@@ -52,8 +52,10 @@ pub enum Command {
     Register(auth::RegisterArgs),
     /// Log in and keep the token for later commands
     Login(auth::LoginArgs),
-    /// Forget the saved token
+    /// End the saved token on the server and forget it
     Logout,
+    /// Change your password (ends every other login of the account)
+    Password(auth::PasswordArgs),
     /// Show who the saved token belongs to
     Whoami(auth::WhoamiArgs),
     /// Upload audio files and wait until they are playable
@@ -158,7 +160,8 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     match command {
         Command::Register(args) => auth::register(&settings, args).await?,
         Command::Login(args) => auth::login(&settings, args).await?,
-        Command::Logout => auth::logout(&settings)?,
+        Command::Logout => auth::logout(&settings).await?,
+        Command::Password(args) => auth::change_password(&settings, args).await?,
         Command::Whoami(args) => auth::whoami(&settings, args).await?,
         Command::Upload(args) => upload::upload(&settings, args).await?,
         Command::Search(args) => search::search(&settings, args).await?,

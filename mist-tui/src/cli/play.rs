@@ -16,6 +16,7 @@ use anyhow::{Context, Result, bail};
 use mist_core::api::{Track, TrackQuery, clock};
 use mist_core::client::Client;
 use mist_core::player::{Event, Playback, PlayerError, PlayerOptions, Quality};
+use mist_core::text::neutralise;
 
 use super::Settings;
 use super::auth::{logged_in_client, stale_login};
@@ -167,13 +168,13 @@ fn choose(text: &str, tracks: Vec<Track>) -> Result<Track> {
     for (i, track) in tracks.iter().enumerate() {
         rows.push(vec![
             (i + 1).to_string(),
-            track.id.clone(),
-            track.title.clone(),
-            track.artist.clone().unwrap_or_default(),
+            neutralise(&track.id).into_owned(),
+            neutralise(&track.title).into_owned(),
+            neutralise(track.artist.as_deref().unwrap_or_default()).into_owned(),
             clock(track.duration_s),
         ]);
     }
-    eprintln!("{} tracks match “{text}”:", tracks.len());
+    eprintln!("{} tracks match “{}”:", tracks.len(), neutralise(text));
     eprint!("{}", aligned(&rows));
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
         bail!("several tracks match “{text}”; play one by its id (`mist play ID`) or with more words");
@@ -214,14 +215,16 @@ async fn listen(
                 }
                 if rendition.as_deref() != Some(chunk.rendition.as_str()) {
                     shown.clear();
+                    // Rendition names come from the server's master playlist.
+                    let name = neutralise(&chunk.rendition);
                     if rendition.is_some() {
-                        eprintln!("switched to {} at segment {}", chunk.rendition, chunk.segment);
+                        eprintln!("switched to {name} at segment {}", chunk.segment);
                     } else {
-                        eprintln!("rendition {}", chunk.rendition);
+                        eprintln!("rendition {name}");
                     }
                     rendition = Some(chunk.rendition.clone());
+                    shown.rendition = name.into_owned();
                 }
-                shown.rendition = chunk.rendition.clone();
                 play_samples(playback, output, chunk.start_s, &chunk.samples, heard_s, shown).await?;
             }
             Event::SegmentFailed {
@@ -230,7 +233,10 @@ async fn listen(
                 reason,
             } => {
                 shown.clear();
-                eprintln!("mist: segment {segment} skipped (silence instead): {reason}");
+                eprintln!(
+                    "mist: segment {segment} skipped (silence instead): {}",
+                    neutralise(&reason.to_string())
+                );
                 let frames = (duration_s * f64::from(mist_core::audio::SAMPLE_RATE)) as usize;
                 let silence = vec![0.0; frames * 2];
                 play_samples(playback, output, *heard_s, &silence, heard_s, shown).await?;
@@ -314,11 +320,13 @@ impl Position {
     }
 }
 
+/// Title and artist came from the server: neutralised for the terminal.
 fn describe(title: &str, artist: Option<&str>) -> String {
-    match artist {
+    let text = match artist {
         Some(artist) => format!("{title} by {artist}"),
         None => title.to_string(),
-    }
+    };
+    neutralise(&text).into_owned()
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use anyhow::Result;
 use mist_core::api::{Track, TrackQuery, clock};
+use mist_core::text::{json_safe, neutralise};
 use unicode_width::UnicodeWidthStr;
 
 use super::Settings;
@@ -42,7 +43,7 @@ pub async fn list_tracks(settings: &Settings, query: &TrackQuery, json: bool, wh
     let client = logged_in_client(settings)?;
     let page = client.tracks(query).await.map_err(stale_login)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&page)?);
+        println!("{}", json_safe(&serde_json::to_string_pretty(&page)?));
     } else if page.items.is_empty() {
         eprintln!("{when_empty}");
     } else {
@@ -66,16 +67,18 @@ pub fn track_table(tracks: &[Track], extra: Option<(&str, Vec<String>)>) -> Stri
         rows[0].push(heading.to_string());
     }
     for (i, track) in tracks.iter().enumerate() {
+        // Every cell came from the server: neutralised before it meets the terminal.
+        let shown = |s: &str| neutralise(s).into_owned();
         let mut row = vec![
-            track.id.clone(),
-            track.title.clone(),
-            track.artist.clone().unwrap_or_default(),
-            track.album.clone().unwrap_or_default(),
-            track.genre.clone().unwrap_or_default(),
+            shown(&track.id),
+            shown(&track.title),
+            shown(track.artist.as_deref().unwrap_or_default()),
+            shown(track.album.as_deref().unwrap_or_default()),
+            shown(track.genre.as_deref().unwrap_or_default()),
             clock(track.duration_s),
         ];
         if let Some((_, values)) = &extra {
-            row.push(values.get(i).cloned().unwrap_or_default());
+            row.push(shown(values.get(i).map(String::as_str).unwrap_or_default()));
         }
         rows.push(row);
     }

@@ -74,7 +74,7 @@ pub async fn upload(settings: &Settings, args: UploadArgs) -> Result<()> {
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&jobs)?);
+        println!("{}", mist_core::text::json_safe(&serde_json::to_string_pretty(&jobs)?));
     }
     match failures.len() {
         0 => Ok(()),
@@ -83,8 +83,10 @@ pub async fn upload(settings: &Settings, args: UploadArgs) -> Result<()> {
     }
 }
 
+/// One line per file; the job's fields came from the server, so the line is
+/// neutralised for the terminal.
 fn summary(path: &Path, job: &Job) -> String {
-    match job.status {
+    let line = match job.status {
         JobStatus::Ready => format!("{}  ready  {}", job.track_id, path.display()),
         JobStatus::Failed => format!(
             "{}  failed  {}: {}",
@@ -93,7 +95,8 @@ fn summary(path: &Path, job: &Job) -> String {
             job.error.as_deref().unwrap_or("unknown reason")
         ),
         other => format!("{}  {}  {}", job.track_id, other.as_str(), path.display()),
-    }
+    };
+    mist_core::text::neutralise(&line).into_owned()
 }
 
 async fn upload_one(client: &Client, path: &Path, meta: &CompleteUploadRequest, wait: bool) -> Result<Job> {

@@ -25,6 +25,13 @@ const ACCENT: Color = Color::Cyan;
 /// columns (88 inside the pane), the usual wide terminal, has them.
 const ALBUM_FROM: u16 = 80;
 
+/// Text from the server (titles, names, messages), with control and
+/// bidi-override characters made visible: drawn as it came, a hostile title
+/// could move the cursor or reorder the line.
+fn shown(text: &str) -> String {
+    mist_core::text::neutralise(text).into_owned()
+}
+
 pub fn draw(frame: &mut Frame<'_>, app: &mut App) {
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
@@ -125,7 +132,7 @@ fn draw_genres(frame: &mut Frame<'_>, app: &mut App, area: Rect) {
 }
 
 fn genre_item(name: &str, count: Option<i64>, active: bool) -> ListItem<'static> {
-    let mut spans = vec![Span::raw(if active { "• " } else { "  " }), Span::raw(name.to_string())];
+    let mut spans = vec![Span::raw(if active { "• " } else { "  " }), Span::raw(shown(name))];
     if let Some(count) = count {
         spans.push(Span::raw(format!(" {count}")).dark_gray());
     }
@@ -172,12 +179,12 @@ fn draw_tracks(frame: &mut Frame<'_>, app: &mut App, area: Rect) {
         };
         let mut cells = vec![
             Cell::from(mark),
-            Cell::from(track.title.clone()),
-            Cell::from(track.artist.clone().unwrap_or_default()),
+            Cell::from(shown(&track.title)),
+            Cell::from(shown(track.artist.as_deref().unwrap_or_default())),
         ];
         if wide {
-            cells.push(Cell::from(track.album.clone().unwrap_or_default()));
-            cells.push(Cell::from(track.genre.clone().unwrap_or_default()));
+            cells.push(Cell::from(shown(track.album.as_deref().unwrap_or_default())));
+            cells.push(Cell::from(shown(track.genre.as_deref().unwrap_or_default())));
         }
         cells.push(Cell::from(
             Line::from(clock(track.duration_s)).alignment(Alignment::Right),
@@ -238,9 +245,9 @@ fn draw_queue(frame: &mut Frame<'_>, app: &mut App, area: Rect) {
         .iter()
         .enumerate()
         .map(|(i, track)| {
-            let mut left = vec![Span::raw(format!("{}. {}", i + 1, track.title))];
+            let mut left = vec![Span::raw(format!("{}. {}", i + 1, shown(&track.title)))];
             if let Some(artist) = &track.artist {
-                left.push(Span::raw(format!(" · {artist}")).dark_gray());
+                left.push(Span::raw(format!(" · {}", shown(artist))).dark_gray());
             }
             ListItem::new(with_right(left, clock(track.duration_s), width))
         })
@@ -311,10 +318,10 @@ fn draw_now_playing(frame: &mut Frame<'_>, app: &mut App, area: Rect) {
             };
             let mut spans = vec![
                 Span::styled(format!("{symbol} "), Style::new().fg(ACCENT)),
-                Span::styled(now.track.title.clone(), Style::new().add_modifier(Modifier::BOLD)),
+                Span::styled(shown(&now.track.title), Style::new().add_modifier(Modifier::BOLD)),
             ];
             if let Some(artist) = &now.track.artist {
-                spans.push(Span::raw(format!(" — {artist}")));
+                spans.push(Span::raw(format!(" — {}", shown(artist))));
             }
             if !state.is_empty() {
                 spans.push(Span::raw(format!("  ({state})")).dark_gray());
@@ -372,8 +379,8 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
         return;
     }
     let line = match &app.status {
-        Some(status) if status.error => Line::from(format!(" {}", status.text)).red().bold(),
-        Some(status) => Line::from(format!(" {}", status.text)),
+        Some(status) if status.error => Line::from(format!(" {}", shown(&status.text))).red().bold(),
+        Some(status) => Line::from(format!(" {}", shown(&status.text))),
         None => {
             let keys = &app.keymap;
             let hints = [
@@ -416,7 +423,7 @@ fn draw_status(frame: &mut Frame<'_>, app: &App, area: Rect) {
 fn user_label(app: &App) -> String {
     app.user
         .as_ref()
-        .map(|user| format!("{} · {} ", user.username, user.plan.as_str()))
+        .map(|user| format!("{} · {} ", shown(&user.username), user.plan.as_str()))
         .unwrap_or_default()
 }
 
@@ -546,7 +553,7 @@ fn draw_upload(frame: &mut Frame<'_>, dialog: &UploadDialog) {
 
 fn draw_playlists(frame: &mut Frame<'_>, picker: &mut PlaylistPicker) {
     let title = match &picker.adding {
-        Some(track) => format!("Add “{}” to a playlist", track.title),
+        Some(track) => format!("Add “{}” to a playlist", shown(&track.title)),
         None => "Your playlists".into(),
     };
     let inner = popup(frame, 60, 16, &title);
@@ -562,7 +569,7 @@ fn draw_playlists(frame: &mut Frame<'_>, picker: &mut PlaylistPicker) {
                 .iter()
                 .map(|p| {
                     ListItem::new(Line::from(vec![
-                        Span::raw(p.name.clone()),
+                        Span::raw(shown(&p.name)),
                         Span::raw(format!(" · {}", p.track_count)).dark_gray(),
                     ]))
                 })
@@ -653,7 +660,7 @@ fn draw_login(frame: &mut Frame<'_>, form: &LoginForm) {
         frame.render_widget(Paragraph::new("contacting the server…".dark_gray()), message_area);
     } else if let Some(error) = &form.error {
         frame.render_widget(
-            Paragraph::new(error.clone().red().bold()).wrap(Wrap { trim: true }),
+            Paragraph::new(shown(error).red().bold()).wrap(Wrap { trim: true }),
             message_area,
         );
     }
@@ -988,5 +995,31 @@ mod tests {
         let mut app = main_app();
         let lines = render(&mut app, 40, 10);
         assert!(lines.join(" ").contains("mist needs at least 60×16"), "{lines:?}");
+    }
+
+    /// A title and genre full of escape sequences and bidi overrides, as a
+    /// hostile uploader or an old database could hold them: nothing of them
+    /// reaches the terminal as a control or bidi character.
+    #[test]
+    fn hostile_text_from_the_server_is_drawn_harmless() {
+        let mut app = main_app();
+        let mut hostile = track("t1", "Evil\u{1b}]0;pwned\u{7}\u{9b}2J\u{202E}Title", 61.0);
+        hostile.artist = Some("\u{1b}[5mBlink".into());
+        app.tracks[0] = hostile;
+        app.update(Msg::Genres(Ok(vec![NameCount {
+            name: "\u{2066}jazz\u{1b}[31m".into(),
+            track_count: 1,
+        }])));
+        for (width, height) in SIZES {
+            let screen = render(&mut app, width, height).join("\n");
+            assert!(
+                !screen.chars().any(|c| c != '\n' && mist_core::text::is_unsafe(c)),
+                "{screen}"
+            );
+            assert!(
+                screen.contains("Evil\u{241b}]0;pwned"),
+                "shown, made harmless: {screen}"
+            );
+        }
     }
 }
