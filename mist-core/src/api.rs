@@ -587,6 +587,8 @@ mod clock_tests {
         check(f64::NAN, "0:00");
         check(f64::INFINITY, "0:00");
     }
+}
+
 /// What `POST /api/v1/auth/register` reads: a [`RegisterRequest`], plus the
 /// invite code when the server's registration is by invite.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -392,6 +392,8 @@ async fn the_readmes_first_run_and_ffmpeg_lines_work() {
     let heard = mist_server::testing::audio::decode_mono(mist.path("out.wav").to_str().expect("path"), None);
     let seconds = heard.len() as f64 / 44_100.0;
     assert!((seconds - 4.0).abs() < 0.3, "ffmpeg wrote {seconds} s of a 4 s track");
+}
+
 /// A title full of escape sequences, already in the database (written
 /// before the server checked, or straight into it): `mist search` shows it
 /// without a single control or bidi-override character, as a table and as
