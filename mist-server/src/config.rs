@@ -54,6 +54,14 @@ pub struct Settings {
     pub uploads_admin_only: bool,
     /// Base URL for segments in a public bucket or CDN; unset: presigned GETs.
     pub s3_public_url: Option<String>,
+    /// Open playback sessions a user may hold; opening one more closes the oldest.
+    pub max_open_sessions: u32,
+    /// Per user, per minute (docs/quota.md).
+    pub session_opens_per_minute: u32,
+    pub heartbeats_per_minute: u32,
+    pub key_requests_per_minute: u32,
+    /// How long a signed media URL (`master_url`) stays valid.
+    pub media_url_ttl_secs: u64,
 }
 
 /// The server master key: wraps (encrypts) content keys at rest.
@@ -104,6 +112,11 @@ pub struct RawSettings {
     pub worker_poll_ms: u64,
     pub uploads_admin_only: bool,
     pub s3_public_url: Option<String>,
+    pub max_open_sessions: u32,
+    pub session_opens_per_minute: u32,
+    pub heartbeats_per_minute: u32,
+    pub key_requests_per_minute: u32,
+    pub media_url_ttl_secs: u64,
 }
 
 impl Default for RawSettings {
@@ -132,6 +145,11 @@ impl Default for RawSettings {
             worker_poll_ms: 500,
             uploads_admin_only: false,
             s3_public_url: None,
+            max_open_sessions: 3,
+            session_opens_per_minute: 30,
+            heartbeats_per_minute: 120,
+            key_requests_per_minute: 240,
+            media_url_ttl_secs: 6 * 3600,
         }
     }
 }
@@ -237,6 +255,11 @@ impl RawSettings {
             worker_poll_ms: self.worker_poll_ms.max(10),
             uploads_admin_only: self.uploads_admin_only,
             s3_public_url: self.s3_public_url,
+            max_open_sessions: self.max_open_sessions.max(1),
+            session_opens_per_minute: self.session_opens_per_minute.max(1),
+            heartbeats_per_minute: self.heartbeats_per_minute.max(1),
+            key_requests_per_minute: self.key_requests_per_minute.max(1),
+            media_url_ttl_secs: self.media_url_ttl_secs.max(60),
         })
     }
 }

@@ -368,7 +368,10 @@ seg_00002.mp3
     #[test]
     fn what_is_not_a_playlist_is_refused() {
         assert_eq!(parse_media(b"<html>"), Err(PlaylistError::NotAPlaylist));
-        assert_eq!(parse_media(b"#EXTM3U\n#EXT-X-ENDLIST\n"), Err(PlaylistError::NoSegments));
+        assert_eq!(
+            parse_media(b"#EXTM3U\n#EXT-X-ENDLIST\n"),
+            Err(PlaylistError::NoSegments)
+        );
         assert_eq!(parse_master(b"#EXTM3U\n"), Err(PlaylistError::NoVariants));
         assert!(matches!(
             parse_master(b"#EXTM3U\n#EXT-X-STREAM-INF:CODECS=\"x\"\na.m3u8\n"),

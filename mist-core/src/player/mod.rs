@@ -678,7 +678,9 @@ impl Engine {
                 Err(error) => return Err(PlayerError::Api(error.to_string())),
             }
         }
-        Err(PlayerError::Api("the server keeps expiring this playback session".into()))
+        Err(PlayerError::Api(
+            "the server keeps expiring this playback session".into(),
+        ))
     }
 
     /// Opens a new session on the track in place of an expired one. Keys and
@@ -775,7 +777,9 @@ impl Engine {
                 self.wait_for_playhead(start_s).await;
                 let key_bytes = self.key(&key.url).await?;
                 let data = self.fetched.take().map(|(_, data)| data).unwrap_or_default();
-                return self.decode(segment, start_s, rendition, &entry, data, Some((key_bytes, key.iv))).await;
+                return self
+                    .decode(segment, start_s, rendition, &entry, data, Some((key_bytes, key.iv)))
+                    .await;
             }
             Some(key) => Some((self.key(&key.url).await?, key.iv)),
             None => None,

@@ -10,8 +10,8 @@
 
 use url::Url;
 
-use crate::hls::playlist::{self, KeyMethod};
 pub use crate::hls::playlist::PlaylistError;
+use crate::hls::playlist::{self, KeyMethod};
 
 /// One rendition listed in the master playlist.
 #[derive(Debug, Clone, PartialEq, Eq)]

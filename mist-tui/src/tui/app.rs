@@ -1255,6 +1255,10 @@ impl App {
                 self.set_status(format!("audio output: {message}"), true);
                 Vec::new()
             }
+            Update::Quota(quota) => {
+                self.set_quota(quota);
+                Vec::new()
+            }
         }
     }
 
