@@ -186,7 +186,7 @@ impl UserLimiter {
         }
         if *count >= self.limit {
             let wait_ms = self.window_ms - (now_ms - *start);
-            return Err(u64::try_from(wait_ms.div_euclid(1000) + 1).unwrap_or(1).max(1));
+            return Err(u64::try_from((wait_ms + 999) / 1000).unwrap_or(1).max(1));
         }
         *count += 1;
         Ok(())

@@ -88,10 +88,12 @@ export class Player extends EventTarget {
       enableID3MetadataCues: false,
       enableEmsgMetadataCues: false,
       enableDateRangeMetadataCues: false,
-      // Keys are charged when given: ask for the next ~6 s key about 4 s
-      // before it plays, not half a minute ahead.
+      // Keys are charged when given, and the next one is given only once the
+      // playhead is in the current one: ask for the next ~6 s key about 4 s
+      // before it plays. (hls.js grows the buffer goal from maxBufferSize up
+      // to maxMaxBufferLength: both ends are held at 4 s.)
       maxBufferLength: 4,
-      maxMaxBufferLength: 8,
+      maxMaxBufferLength: 4,
       backBufferLength: 30,
       xhrSetup: (xhr, url) => this.setupRequest(xhr, url, publicOrigin),
       keyLoadPolicy: {
