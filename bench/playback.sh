@@ -7,4 +7,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 eval "$(scripts/test-services.sh "${MIST_BENCH_SERVICES:-start}")"
 cargo bench -p mist-server --features testing --bench playback_load 2>&1 |
-    grep -E '^(Sqlite|Postgres|\(MIST)|panicked|error'
+    grep -E '^(Sqlite|Postgres|\(MIST|error)|panicked'

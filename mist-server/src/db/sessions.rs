@@ -54,8 +54,10 @@ macro_rules! columns {
     };
 }
 
-/// The condition "session is open" on `playback_sessions`, with `$now_cutoff`
-/// the placeholder holding `now − SESSION_IDLE_MS` and `$open` one bound to `false`.
+/// The condition "the session is open" (not completed, not closed, reported
+/// within [`SESSION_IDLE_MS`]): `$cutoff` names the placeholder bound to
+/// `now − SESSION_IDLE_MS`, `$no` one bound to `false`. A macro only so the
+/// queries stay `&'static str`.
 macro_rules! open_where {
     ($cutoff:literal, $no:literal) => {
         concat!(

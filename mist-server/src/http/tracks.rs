@@ -1,5 +1,7 @@
 //! Tracks: `GET /api/v1/tracks/{id}` and the content keys
-//! `GET /api/v1/tracks/{id}/keys/{k}`.
+//! `GET /api/v1/tracks/{id}/keys/{k}`, where the listening quota is charged
+//! (docs/quota.md), and the track objects every handler answers with, whose
+//! `master_url` is signed for the user who asked.
 
 use axum::Router;
 use axum::extract::State;
