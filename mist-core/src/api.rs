@@ -265,7 +265,8 @@ pub struct Track {
     pub genre: Option<String>,
     pub duration_s: f64,
     pub status: TrackStatus,
-    /// Absolute URL of the master playlist; `None` until the track is ready.
+    /// Absolute URL of the master playlist, signed for the user who asked and
+    /// expiring; `None` until the track is ready.
     pub master_url: Option<String>,
     pub uploader_id: String,
     pub play_count: i64,
@@ -289,6 +290,7 @@ pub struct Quota {
     pub plan: Plan,
     /// Seconds a day; `None` on an unlimited plan.
     pub limit_s: Option<f64>,
+    /// Seconds of audio unlocked (keys given) today.
     pub used_s: f64,
     /// `None` on an unlimited plan.
     pub remaining_s: Option<f64>,
@@ -308,8 +310,9 @@ pub struct OpenSessionRequest {
 pub struct PlaybackSession {
     pub session_id: String,
     pub track_id: String,
+    /// The master playlist, signed for this user and expiring (docs/quota.md).
     pub master_url: String,
-    /// Seconds of audio each key covers.
+    /// Seconds of audio each key covers: the unit the quota charges.
     pub key_period_s: f64,
     pub duration_s: f64,
     pub quota: Quota,
@@ -337,7 +340,8 @@ pub struct CompleteSessionRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct HeartbeatResponse {
-    /// Seconds this report added to today's listening.
+    /// Seconds of listening this report counted for the session (history and
+    /// plays; the quota charges unlocked keys, not reports).
     pub counted_s: f64,
     pub quota: Quota,
 }
@@ -632,3 +636,8 @@ pub struct Invite {
     pub code: String,
     pub expires_at: DateTime<Utc>,
 }
+/// The header on a key response (`GET /api/v1/tracks/{id}/keys/{k}`) that
+/// carries the user's [`Quota`] after the key was given, as the same JSON
+/// object `GET /api/v1/me/quota` returns, so players show "left today" the
+/// moment it changes instead of polling.
+pub const QUOTA_HEADER: &str = "mist-quota";

@@ -200,9 +200,16 @@ impl Client {
 
     /// `GET /api/v1/tracks/{id}/keys/{k}`: a content key (16 bytes).
     pub async fn key(&self, track_id: &str, k: u64) -> Result<Vec<u8>, ClientError> {
+        Ok(self.key_grant(track_id, k).await?.key)
+    }
+
+    /// `GET /api/v1/tracks/{id}/keys/{k}`: a content key and the quota after it.
+    pub async fn key_grant(&self, track_id: &str, k: u64) -> Result<KeyGrant, ClientError> {
         let path = api_path(&["tracks", track_id, "keys", &k.to_string()])?;
         let response = self.send(self.request(Method::GET, &path)?).await?;
-        Ok(response.bytes().await.map_err(ClientError::Http)?.to_vec())
+        let quota = quota_header(&response);
+        let key = response.bytes().await.map_err(ClientError::Http)?.to_vec();
+        Ok(KeyGrant { key, quota })
     }
 
     /// `PATCH /api/v1/admin/users/{id}` (admins).
@@ -557,6 +564,20 @@ impl Client {
         let body = response.bytes().await.map_err(ClientError::Http)?;
         serde_json::from_slice(&body).map_err(|source| ClientError::Decode { what, source })
     }
+}
+
+/// A content key as the server gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyGrant {
+    pub key: Vec<u8>,
+    /// The quota after this key (the `Mist-Quota` header), when the server sent it.
+    pub quota: Option<Quota>,
+}
+
+/// The quota a key response carries in its [`QUOTA_HEADER`](crate::api::QUOTA_HEADER).
+pub fn quota_header(response: &Response) -> Option<Quota> {
+    let value = response.headers().get(crate::api::QUOTA_HEADER)?;
+    serde_json::from_slice(value.as_bytes()).ok()
 }
 
 /// Adds the `limit` and `cursor` of a paginated listing to a request.

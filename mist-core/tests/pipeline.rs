@@ -17,8 +17,8 @@ use mist_core::audio::{
 use mist_core::crypto::{encrypt_segment, random_iv, random_key};
 use mist_core::hls::segment::{MAX_BOUNDARY_SHIFT, main_data_begin, reservoir_underflows, split_frames};
 use mist_core::hls::{
-    KeyRef, MediaSegmentRef, SEGMENT_FRAMES, SEGMENTS_PER_KEY, Segment, key_index, media_playlist, parse_id3_timestamp,
-    segment_frames, segment_renditions,
+    KeyRef, MediaSegmentRef, SEGMENT_FRAMES, SEGMENTS_PER_KEY, Segment, key_index, key_segments, media_playlist,
+    parse_id3_timestamp, segment_frames, segment_renditions,
 };
 
 const SECONDS: f64 = 20.0;
@@ -466,7 +466,7 @@ fn encrypted_hls_plays_in_ffmpeg() {
         refs.push(MediaSegmentRef {
             uri: name,
             duration_s: segment.duration_s,
-            key: (segment.index % SEGMENTS_PER_KEY == 0).then(|| KeyRef {
+            key: (key_segments(k, segments.len()).start == segment.index).then(|| KeyRef {
                 uri: format!("key{k}.bin"),
                 iv,
             }),
@@ -475,8 +475,8 @@ fn encrypted_hls_plays_in_ffmpeg() {
     let playlist = media_playlist(&refs);
     assert_eq!(
         playlist.matches("#EXT-X-KEY").count(),
-        1,
-        "4 segments fit in one key period"
+        segments.len().div_ceil(SEGMENTS_PER_KEY),
+        "a key per key period"
     );
     std::fs::write(hls.join("index.m3u8"), &playlist).unwrap();
 

@@ -36,6 +36,8 @@ pub struct AppContext {
     pub metrics: PrometheusHandle,
     /// Real time, movable forward by tests.
     pub clock: crate::clock::Clock,
+    /// Per-user limits on opening sessions, reporting and asking for keys.
+    pub playback_limits: crate::quota::PlaybackLimits,
 }
 
 impl Deref for AppState {
@@ -57,6 +59,7 @@ impl AppState {
         let tokens = TokenKeys::new(settings.jwt_secret.expose_secret().as_bytes());
         let auth_limiter = RateLimiter::new(settings.auth_rate_limit_per_minute, Duration::from_secs(60));
         let upload_limiter = RateLimiter::new(settings.upload_rate_limit_per_minute, Duration::from_secs(60));
+        let playback_limits = crate::quota::PlaybackLimits::new(&settings);
         Ok(AppState(Arc::new(AppContext {
             settings: Arc::new(settings),
             db,
@@ -66,6 +69,7 @@ impl AppState {
             upload_limiter,
             metrics: telemetry::metrics_handle(),
             clock: crate::clock::Clock::default(),
+            playback_limits,
         })))
     }
 }

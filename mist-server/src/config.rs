@@ -76,6 +76,14 @@ pub struct Settings {
     pub body_timeout_secs: u64,
     /// Open connections at most; further ones wait in the listen backlog.
     pub max_connections: usize,
+    /// Open playback sessions a user may hold; opening one more closes the oldest.
+    pub max_open_sessions: u32,
+    /// Per user, per minute (docs/quota.md).
+    pub session_opens_per_minute: u32,
+    pub heartbeats_per_minute: u32,
+    pub key_requests_per_minute: u32,
+    /// How long a signed media URL (`master_url`) stays valid.
+    pub media_url_ttl_secs: u64,
 }
 
 /// The server master key: wraps (encrypts) content keys at rest.
@@ -134,6 +142,11 @@ pub struct RawSettings {
     pub idle_timeout_secs: u64,
     pub body_timeout_secs: u64,
     pub max_connections: usize,
+    pub max_open_sessions: u32,
+    pub session_opens_per_minute: u32,
+    pub heartbeats_per_minute: u32,
+    pub key_requests_per_minute: u32,
+    pub media_url_ttl_secs: u64,
 }
 
 impl Default for RawSettings {
@@ -170,6 +183,11 @@ impl Default for RawSettings {
             idle_timeout_secs: 60,
             body_timeout_secs: 20,
             max_connections: 4096,
+            max_open_sessions: 3,
+            session_opens_per_minute: 30,
+            heartbeats_per_minute: 120,
+            key_requests_per_minute: 240,
+            media_url_ttl_secs: 6 * 3600,
         }
     }
 }
@@ -304,6 +322,11 @@ impl RawSettings {
             idle_timeout_secs: self.idle_timeout_secs.max(1),
             body_timeout_secs: self.body_timeout_secs.max(1),
             max_connections: self.max_connections,
+            max_open_sessions: self.max_open_sessions.max(1),
+            session_opens_per_minute: self.session_opens_per_minute.max(1),
+            heartbeats_per_minute: self.heartbeats_per_minute.max(1),
+            key_requests_per_minute: self.key_requests_per_minute.max(1),
+            media_url_ttl_secs: self.media_url_ttl_secs.max(60),
         })
     }
 }

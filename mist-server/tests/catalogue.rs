@@ -871,7 +871,7 @@ async fn popular_counts_completed_listens_in_the_window(backend: Backend) {
         with_pool!(&app.state.db, pool => {
             sqlx::query(
                 "INSERT INTO playback_sessions (id, user_id, track_id, duration_ms, last_report_at, listened_ms, \
-                 completed, completed_at, started_at) VALUES ($1, $2, $3, 180000, $4, 180000, $5, $6, $4)",
+                 completed, completed_at, started_at, play_counted) VALUES ($1, $2, $3, 180000, $4, 180000, $5, $6, $4, $5)",
             )
             .bind(new_id())
             .bind(&ann_id)

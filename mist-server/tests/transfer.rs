@@ -40,7 +40,9 @@ async fn embedded_data_moves_to_postgres_and_s3_unchanged() {
     )
     .await
     .expect("hb");
+    ann.key(&track_id, 0).await.expect("key");
     let quota_before = ann.quota().await.expect("quota");
+    assert!(quota_before.used_s > 5.0, "{quota_before:?}");
     let admin_old = admin_client(&old).await;
     let key_before = admin_old.key(&track_id, 0).await.expect("key");
     let objects_before = old.state.store.list("").await.expect("list");

@@ -414,6 +414,7 @@ async fn search_prints_no_escape_byte_for_a_hostile_title() {
         album: Some("\u{2066}Album\u{2069}".into()),
         genre: Some("evil".into()),
         duration_s: 30.0,
+        ..Default::default()
     };
     insert_ready_track(&app.state, &admin.id, &track).await;
     let unsafe_char = |c: char| {

@@ -3,7 +3,8 @@
 //! - [`segment`]: MP3 frame headers, cutting a rendition into ~6 s segments on
 //!   frame boundaries, and making each segment decodable on its own.
 //! - [`id3`]: the `PRIV` transport-stream timestamp tag that starts every segment.
-//! - [`playlist`]: media and master playlist text, key periods, bandwidth.
+//! - [`playlist`]: the media and master playlists (one typed model, `m3u8-rs`),
+//!   key periods, bandwidth.
 //!
 //! Everything here is pure: bytes and strings in, bytes and strings out.
 //! Encryption is in [`crate::crypto`]; storage and URLs are the server's.
@@ -14,7 +15,8 @@ pub mod segment;
 
 pub use id3::{id3_tag_len, id3_timestamp_tag, parse_id3_timestamp};
 pub use playlist::{
-    KeyRef, MP3_CODECS, MediaSegmentRef, SEGMENTS_PER_KEY, Variant, bandwidth, key_count, key_index, key_segments,
-    master_playlist, media_playlist,
+    KeyRef, LEGACY_SEGMENTS_PER_KEY, MP3_CODECS, MediaSegmentRef, PlaylistError, SEGMENTS_PER_KEY, Variant, bandwidth,
+    key_count, key_index, key_segments, master_model, master_playlist, media_model, media_playlist, parse_iv,
+    parse_master, parse_media, write_master, write_media,
 };
 pub use segment::{SEGMENT_FRAMES, Segment, segment_frames, segment_renditions};

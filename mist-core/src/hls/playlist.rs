@@ -1,22 +1,40 @@
-//! M3U8 playlist text and key periods.
+//! M3U8 playlists (RFC 8216) and key periods.
 //!
-//! Owns the exact text of the media and master playlists (RFC 8216) and the
-//! arithmetic of key rotation: key `k` covers segments
-//! `[k·SEGMENTS_PER_KEY, (k+1)·SEGMENTS_PER_KEY)` of every rendition. It writes
-//! strings only; URIs are given by the caller, who knows the public base URL
-//! and the storage layout.
+//! One typed model for every playlist MIST handles: `m3u8-rs`'s
+//! [`MediaPlaylist`] and [`MasterPlaylist`]. Ingest builds them here
+//! ([`media_playlist`], [`master_playlist`]) and writes them with the crate's
+//! writer; the server parses the stored ones back ([`parse_media`]) to fill in
+//! per-request URIs (key URIs on the current public URL, presigned segment
+//! URLs on S3) and writes them again ([`write_media`]); the player reads what
+//! it is served through the same parser (`player::playlist`). No playlist text
+//! is ever edited line by line.
+//!
+//! Key rotation: key `k` covers segments `[k·K, (k+1)·K)` of every rendition,
+//! where K is the track's segments per key. New ingests use
+//! [`SEGMENTS_PER_KEY`] (one key per ~6 s segment: the key is the unit the
+//! listening quota charges, docs/quota.md); tracks stored before kept their
+//! K = [`LEGACY_SEGMENTS_PER_KEY`], recorded per track by the server.
 
-use std::fmt::Write as _;
 use std::ops::Range;
 
-/// Segments encrypted with one content key: 5 × ~6 s ≈ 30 s of audio.
-pub const SEGMENTS_PER_KEY: usize = 5;
+pub use m3u8_rs::{Key, KeyMethod, MasterPlaylist, MediaPlaylist, MediaPlaylistType, MediaSegment, VariantStream};
+
+/// Segments encrypted with one content key in new ingests: one segment, ~6 s.
+pub const SEGMENTS_PER_KEY: usize = 1;
+
+/// Segments per key of tracks ingested before keys became the quota's unit
+/// (5 × ~6 s ≈ 30 s).
+pub const LEGACY_SEGMENTS_PER_KEY: usize = 5;
 
 /// The `CODECS` value of an MP3 rendition: MPEG-4 audio object type 34
 /// (Layer III), the string Apple's HLS authoring specification gives for MP3.
 pub const MP3_CODECS: &str = "mp4a.40.34";
 
-/// The key that encrypts segment `segment_index`.
+/// The playlist version written: decimal `EXTINF` durations need 3, the `IV`
+/// attribute 2; nothing newer is used.
+const VERSION: usize = 3;
+
+/// The key that encrypts segment `segment_index` in a new ingest.
 pub fn key_index(segment_index: usize) -> usize {
     segment_index / SEGMENTS_PER_KEY
 }
@@ -35,20 +53,20 @@ pub fn key_count(segment_count: usize) -> usize {
 /// An `#EXT-X-KEY` for AES-128.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRef {
-    /// Absolute URI the player fetches the 16-byte key from.
+    /// URI the player fetches the 16-byte key from.
     pub uri: String,
     /// The CBC IV of every segment in the key period.
     pub iv: [u8; 16],
 }
 
-/// One segment line of a media playlist.
+/// One segment of a media playlist being written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MediaSegmentRef {
     /// Segment URI, usually relative to the playlist (`seg_00000.mp3`).
     pub uri: String,
     /// Duration in seconds.
     pub duration_s: f64,
-    /// `Some` on the first segment of each key period: an `#EXT-X-KEY` line goes before it.
+    /// `Some` on the first segment of each key period: an `#EXT-X-KEY` goes before it.
     pub key: Option<KeyRef>,
 }
 
@@ -65,49 +83,152 @@ pub struct Variant {
     pub codecs: String,
 }
 
-/// Writes a VOD media playlist.
-///
-/// Version 3 covers everything used here: decimal `EXTINF` durations (v3) and
-/// the `IV` attribute (v2). `TARGETDURATION` is the longest segment rounded up,
-/// which satisfies RFC 8216 §4.3.3.1 for any rounding a player applies.
-pub fn media_playlist(segments: &[MediaSegmentRef]) -> String {
-    let max = segments.iter().map(|s| s.duration_s).fold(0.0f64, f64::max);
-    let target = (max.ceil() as u64).max(1);
-    let mut out = String::with_capacity(128 + segments.len() * 40);
-    out.push_str("#EXTM3U\n#EXT-X-VERSION:3\n");
-    // `write!` to a String cannot fail.
-    let _ = writeln!(out, "#EXT-X-TARGETDURATION:{target}");
-    out.push_str("#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n");
-    for segment in segments {
-        if let Some(key) = &segment.key {
-            let _ = writeln!(
-                out,
-                "#EXT-X-KEY:METHOD=AES-128,URI=\"{}\",IV=0x{}",
-                key.uri,
-                hex(&key.iv)
-            );
-        }
-        let _ = writeln!(out, "#EXTINF:{:.3},\n{}", segment.duration_s, segment.uri);
-    }
-    out.push_str("#EXT-X-ENDLIST\n");
-    out
+/// Why stored or served playlist text cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PlaylistError {
+    #[error("the playlist does not start with #EXTM3U")]
+    NotAPlaylist,
+    #[error("the playlist cannot be read: {0}")]
+    Invalid(String),
+    #[error("the master playlist lists no renditions")]
+    NoVariants,
+    #[error("the media playlist lists no segments")]
+    NoSegments,
 }
 
-/// Writes the master playlist listing the renditions, lowest bandwidth first as given.
+/// The `#EXT-X-KEY` of an AES-128 key period.
+pub fn aes128_key(uri: String, iv: &[u8; 16]) -> Key {
+    Key {
+        method: KeyMethod::AES128,
+        uri: Some(uri),
+        iv: Some(format!("0x{}", hex(iv))),
+        keyformat: None,
+        keyformatversions: None,
+    }
+}
+
+/// The 16 bytes of an `IV=0x…` attribute.
+pub fn parse_iv(iv: &str) -> Option<[u8; 16]> {
+    let digits = iv.strip_prefix("0x").or_else(|| iv.strip_prefix("0X"))?;
+    if digits.is_empty() || digits.len() > 32 {
+        return None;
+    }
+    u128::from_str_radix(digits, 16).ok().map(u128::to_be_bytes)
+}
+
+/// The text of a VOD media playlist of `segments` (see [`media_model`]).
+pub fn media_playlist(segments: &[MediaSegmentRef]) -> String {
+    write_media(&media_model(segments))
+}
+
+/// The text of the master playlist listing `variants` (see [`master_model`]).
+pub fn master_playlist(variants: &[Variant]) -> String {
+    write_master(&master_model(variants))
+}
+
+/// A VOD media playlist of `segments`.
+///
+/// `TARGETDURATION` is the longest segment rounded up, which satisfies
+/// RFC 8216 §4.3.3.1 for any rounding a player applies.
+pub fn media_model(segments: &[MediaSegmentRef]) -> MediaPlaylist {
+    let max = segments.iter().map(|s| s.duration_s).fold(0.0f64, f64::max);
+    MediaPlaylist {
+        version: Some(VERSION),
+        target_duration: (max.ceil() as u64).max(1),
+        media_sequence: 0,
+        playlist_type: Some(MediaPlaylistType::Vod),
+        end_list: true,
+        segments: segments
+            .iter()
+            .map(|s| MediaSegment {
+                uri: s.uri.clone(),
+                duration: s.duration_s as f32,
+                key: s.key.as_ref().map(|k| aes128_key(k.uri.clone(), &k.iv)),
+                ..MediaSegment::default()
+            })
+            .collect(),
+        ..MediaPlaylist::default()
+    }
+}
+
+/// The master playlist listing the renditions, in the order given.
 ///
 /// `#EXT-X-INDEPENDENT-SEGMENTS` is declared because every segment starts with
 /// a timestamp and decodes without the segments before it (see
 /// [`segment_frames`](super::segment_frames)).
-pub fn master_playlist(variants: &[Variant]) -> String {
-    let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    for v in variants {
-        let _ = writeln!(
-            out,
-            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\"\n{}",
-            v.bandwidth, v.average_bandwidth, v.codecs, v.uri
-        );
+pub fn master_model(variants: &[Variant]) -> MasterPlaylist {
+    MasterPlaylist {
+        version: Some(VERSION),
+        independent_segments: true,
+        variants: variants
+            .iter()
+            .map(|v| VariantStream {
+                uri: v.uri.clone(),
+                bandwidth: v.bandwidth,
+                average_bandwidth: Some(v.average_bandwidth),
+                codecs: Some(v.codecs.clone()),
+                ..VariantStream::default()
+            })
+            .collect(),
+        ..MasterPlaylist::default()
     }
-    out
+}
+
+/// The text of a media playlist.
+pub fn write_media(playlist: &MediaPlaylist) -> String {
+    let mut out = Vec::with_capacity(128 + playlist.segments.len() * 64);
+    // Writing to a Vec cannot fail.
+    let _ = playlist.write_to(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The text of a master playlist.
+pub fn write_master(playlist: &MasterPlaylist) -> String {
+    let mut out = Vec::with_capacity(128 + playlist.variants.len() * 96);
+    let _ = playlist.write_to(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Reads a media playlist. Segments carry their `#EXT-X-KEY` only where the
+/// tag stands (on the first segment of a key period), as in the text.
+pub fn parse_media(text: &[u8]) -> Result<MediaPlaylist, PlaylistError> {
+    check_header(text)?;
+    let playlist = m3u8_rs::parse_media_playlist_res(text).map_err(|e| PlaylistError::Invalid(short(&e)))?;
+    if playlist.segments.is_empty() {
+        return Err(PlaylistError::NoSegments);
+    }
+    Ok(playlist)
+}
+
+/// Reads a master playlist.
+pub fn parse_master(text: &[u8]) -> Result<MasterPlaylist, PlaylistError> {
+    check_header(text)?;
+    let playlist = m3u8_rs::parse_master_playlist_res(text).map_err(|e| PlaylistError::Invalid(short(&e)))?;
+    if playlist.variants.iter().all(|v| v.is_i_frame) {
+        return Err(PlaylistError::NoVariants);
+    }
+    Ok(playlist)
+}
+
+fn check_header(text: &[u8]) -> Result<(), PlaylistError> {
+    let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
+    if text.starts_with(b"#EXTM3U") {
+        Ok(())
+    } else {
+        Err(PlaylistError::NotAPlaylist)
+    }
+}
+
+/// A parse error without the rest of the input it carries.
+fn short(error: &nom::Err<nom::error::Error<&[u8]>>) -> String {
+    match error {
+        nom::Err::Incomplete(_) => "it ends too early".into(),
+        nom::Err::Error(e) | nom::Err::Failure(e) => {
+            let line = e.input.split(|b| *b == b'\n').next().unwrap_or_default();
+            let line = String::from_utf8_lossy(&line[..line.len().min(80)]).into_owned();
+            format!("{:?} near {line:?}", e.code)
+        }
+    }
 }
 
 /// Peak and average bit rates (bit/s) of a rendition from its segments'
@@ -133,6 +254,7 @@ pub fn bandwidth(segments: &[(usize, f64)]) -> (u64, u64) {
 }
 
 fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
     bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
         let _ = write!(s, "{b:02x}");
         s
@@ -143,10 +265,9 @@ fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn media_playlist_text_is_exact() {
+    fn three_segments() -> Vec<MediaSegmentRef> {
         let iv0: [u8; 16] = core::array::from_fn(|i| i as u8);
-        let segments = vec![
+        vec![
             MediaSegmentRef {
                 uri: "seg_00000.mp3".into(),
                 duration_s: 6.008163,
@@ -168,23 +289,35 @@ mod tests {
                     iv: [0xAB; 16],
                 }),
             },
-        ];
+        ]
+    }
+
+    #[test]
+    fn media_playlist_text_is_exact() {
         let expected = "#EXTM3U
 #EXT-X-VERSION:3
 #EXT-X-TARGETDURATION:7
-#EXT-X-MEDIA-SEQUENCE:0
 #EXT-X-PLAYLIST-TYPE:VOD
 #EXT-X-KEY:METHOD=AES-128,URI=\"https://m.example/api/v1/tracks/t1/keys/0\",IV=0x000102030405060708090a0b0c0d0e0f
-#EXTINF:6.008,
+#EXTINF:6.008163,
 seg_00000.mp3
-#EXTINF:6.008,
+#EXTINF:6.008163,
 seg_00001.mp3
 #EXT-X-KEY:METHOD=AES-128,URI=\"https://m.example/api/v1/tracks/t1/keys/1\",IV=0xabababababababababababababababab
-#EXTINF:2.500,
+#EXTINF:2.5,
 seg_00002.mp3
 #EXT-X-ENDLIST
 ";
-        assert_eq!(media_playlist(&segments), expected);
+        assert_eq!(media_playlist(&three_segments()), expected);
+    }
+
+    #[test]
+    fn a_written_media_playlist_reads_back_as_the_same_model() {
+        let model = media_model(&three_segments());
+        let parsed = parse_media(media_playlist(&three_segments()).as_bytes()).expect("parses");
+        assert_eq!(parsed, model);
+        let key = parsed.segments[2].key.as_ref().expect("key");
+        assert_eq!(parse_iv(key.iv.as_deref().expect("iv")), Some([0xAB; 16]));
     }
 
     #[test]
@@ -196,10 +329,11 @@ seg_00002.mp3
                 key: None,
             }]
         };
-        assert!(media_playlist(&[]).contains("#EXT-X-TARGETDURATION:1\n"));
-        assert!(media_playlist(&one(0.2)).contains("#EXT-X-TARGETDURATION:1\n"));
-        assert!(media_playlist(&one(6.0)).contains("#EXT-X-TARGETDURATION:6\n"));
-        assert!(media_playlist(&one(6.0001)).contains("#EXT-X-TARGETDURATION:7\n"));
+        let target = |segments: &[MediaSegmentRef]| media_model(segments).target_duration;
+        assert_eq!(target(&[]), 1);
+        assert_eq!(target(&one(0.2)), 1);
+        assert_eq!(target(&one(6.0)), 6);
+        assert_eq!(target(&one(6.0001)), 7);
     }
 
     #[test]
@@ -226,17 +360,42 @@ seg_00002.mp3
 #EXT-X-STREAM-INF:BANDWIDTH=140000,AVERAGE-BANDWIDTH=131000,CODECS=\"mp4a.40.34\"
 128k/index.m3u8
 ";
+        let model = master_model(&variants);
         assert_eq!(master_playlist(&variants), expected);
+        assert_eq!(parse_master(expected.as_bytes()).expect("parses"), model);
+    }
+
+    #[test]
+    fn what_is_not_a_playlist_is_refused() {
+        assert_eq!(parse_media(b"<html>"), Err(PlaylistError::NotAPlaylist));
+        assert_eq!(
+            parse_media(b"#EXTM3U\n#EXT-X-ENDLIST\n"),
+            Err(PlaylistError::NoSegments)
+        );
+        assert_eq!(parse_master(b"#EXTM3U\n"), Err(PlaylistError::NoVariants));
+        assert!(matches!(
+            parse_master(b"#EXTM3U\n#EXT-X-STREAM-INF:CODECS=\"x\"\na.m3u8\n"),
+            Err(PlaylistError::Invalid(_) | PlaylistError::NoVariants)
+        ));
+    }
+
+    #[test]
+    fn ivs_are_sixteen_bytes_of_hex() {
+        assert_eq!(parse_iv("0x01"), Some(1u128.to_be_bytes()));
+        assert_eq!(parse_iv("0XFF"), Some(255u128.to_be_bytes()));
+        assert_eq!(parse_iv("01"), None);
+        assert_eq!(parse_iv("0x"), None);
+        assert_eq!(parse_iv(&format!("0x{}", "f".repeat(33))), None);
+        assert_eq!(parse_iv("0xzz"), None);
     }
 
     #[test]
     fn key_periods_cover_every_segment_once() {
+        assert_eq!(SEGMENTS_PER_KEY, 1, "one key per segment: the quota's unit");
         assert_eq!(key_count(0), 0);
-        assert_eq!(key_count(5), 1);
-        assert_eq!(key_count(11), 3);
-        assert_eq!(key_segments(0, 11), 0..5);
-        assert_eq!(key_segments(2, 11), 10..11);
-        assert_eq!(key_segments(3, 11), 11..11);
+        assert_eq!(key_count(11), 11);
+        assert_eq!(key_segments(2, 11), 2..3);
+        assert_eq!(key_segments(11, 11), 11..11);
         for n in 0..23 {
             let covered: Vec<usize> = (0..key_count(n)).flat_map(|k| key_segments(k, n)).collect();
             assert_eq!(covered, (0..n).collect::<Vec<_>>());

@@ -12,14 +12,26 @@
 //! is with [`Playback::set_position`]. The engine reports that position to the
 //! server every [`PlayerOptions::heartbeat_every`] and on pause, seek, stop and
 //! end, with increasing `seq`, since the server only hands out keys near the
-//! reported playhead and only counts reported progress.
+//! reported playhead.
+//!
+//! Keys are what the free plan's quota charges (docs/quota.md): the first
+//! time a day a key is given, the audio it covers is charged. So the engine
+//! downloads segments ahead but asks for a segment's key only when the
+//! playhead is within [`PlayerOptions::key_lead`] of it (after reporting the
+//! playhead), and a listener who skips after a few seconds is charged for
+//! about what they heard. Every key answer carries the quota after it
+//! ([`Playback::quota`]), so "left today" is shown without polling.
 //!
 //! Failures: network errors (and 5xx answers) are retried with exponential
-//! backoff, then end playback with [`PlayerError::Network`]. A quota that runs
-//! out ends it with [`PlayerError::QuotaExceeded`]. Either way [`Playback::abort_reason`]
-//! lets the listener stop at once rather than play what is buffered. A segment that
-//! fails to decrypt or decode is reported as [`Event::SegmentFailed`] and never
-//! handed out as audio.
+//! backoff, then end playback with [`PlayerError::Network`]; [`Playback::abort_reason`]
+//! lets the listener stop at once rather than play what is buffered. A quota
+//! that runs out ends playback with [`PlayerError::QuotaExceeded`] as an event
+//! after the audio already unlocked, which is the listener's to hear. A session
+//! the server expired (no reports for two minutes, e.g. a machine asleep) is
+//! replaced by a new one transparently; one closed because the account started
+//! playing elsewhere ends playback ([`PlayerError::SessionClosed`]). A segment
+//! that fails to decrypt or decode is reported as [`Event::SegmentFailed`] and
+//! never handed out as audio.
 //!
 //! This module owns no audio device and no terminal.
 
@@ -37,7 +49,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::api::{CompleteSessionRequest, HeartbeatRequest, PlaybackSession, Quota};
-use crate::client::{Client, ClientError, Method, Url};
+use crate::client::{Client, ClientError, Method, Url, quota_header};
 use crate::crypto::decrypt_segment;
 
 /// Which rendition to play.
@@ -89,6 +101,9 @@ pub struct PlayerOptions {
     pub backoff: Duration,
     /// From this segment on, play at this quality (tests force a switch with it).
     pub switch_at: Option<(usize, Quality)>,
+    /// How long before a segment is due its key is asked for (keys are
+    /// charged when given, so as late as decoding in time allows).
+    pub key_lead: Duration,
 }
 
 impl Default for PlayerOptions {
@@ -100,6 +115,7 @@ impl Default for PlayerOptions {
             attempts: 5,
             backoff: Duration::from_millis(500),
             switch_at: None,
+            key_lead: Duration::from_secs(1),
         }
     }
 }
@@ -154,6 +170,8 @@ pub enum PlayerError {
     Api(String),
     #[error("bad playlist {url}: {reason}")]
     Playlist { url: String, reason: String },
+    #[error("playback moved: this account started more sessions than it may hold at once")]
+    SessionClosed,
     #[error("the player stopped unexpectedly")]
     Stopped,
 }
@@ -185,6 +203,7 @@ pub struct Playback {
     commands: mpsc::UnboundedSender<Command>,
     position: Arc<AtomicU64>,
     abort: watch::Receiver<Option<PlayerError>>,
+    quota: watch::Receiver<Quota>,
     engine: tokio::task::JoinHandle<()>,
 }
 
@@ -213,6 +232,8 @@ impl Playback {
             reason: e.to_string(),
         })?;
 
+        let (quota_tx, mut quota) = watch::channel(session.quota.clone());
+        quota.mark_changed();
         let mut engine = Engine {
             client,
             retry,
@@ -232,6 +253,8 @@ impl Playback {
             position: Arc::new(AtomicU64::new(0f64.to_bits())),
             commands: None,
             abort: None,
+            quota: quota_tx,
+            fetched: None,
         };
         // The playlists of the first rendition tell the segment count.
         let first = engine.pick_rendition(0);
@@ -252,8 +275,25 @@ impl Playback {
             commands,
             position,
             abort,
+            quota,
             engine: task,
         })
+    }
+
+    /// The server's latest word on the quota: from the session, then every
+    /// key and report answer.
+    pub fn quota(&self) -> Quota {
+        self.quota.borrow().clone()
+    }
+
+    /// The quota, if it changed since the last call (the first call gives
+    /// the session's).
+    pub fn quota_changed(&mut self) -> Option<Quota> {
+        if self.quota.has_changed().unwrap_or(false) {
+            Some(self.quota.borrow_and_update().clone())
+        } else {
+            None
+        }
     }
 
     pub fn session(&self) -> &PlaybackSession {
@@ -444,6 +484,10 @@ struct Engine {
     position: Arc<AtomicU64>,
     commands: Option<mpsc::UnboundedReceiver<Command>>,
     abort: Option<watch::Sender<Option<PlayerError>>>,
+    quota: watch::Sender<Quota>,
+    /// The last segment downloaded, kept while its key is awaited (the wait
+    /// may be interrupted by commands and heartbeats).
+    fetched: Option<(Url, Vec<u8>)>,
 }
 
 /// What a command asks of the main loop.
@@ -484,6 +528,12 @@ impl Engine {
                     }
                     produced = self.produce(segment, segment_count) => match produced {
                         Ok(event) => event,
+                        // What was unlocked is the listener's: the refusal
+                        // comes after it, and the session stays to be completed.
+                        Err(error @ PlayerError::QuotaExceeded { .. }) => {
+                            self.ended = true;
+                            Event::Failed(error)
+                        }
                         Err(error) => return self.fail(&events, error).await,
                     },
                 }
@@ -501,7 +551,7 @@ impl Engine {
                     }
                 }
             };
-            if matches!(event, Event::Ended) {
+            if matches!(event, Event::Ended | Event::Failed(_)) {
                 self.ended = true;
             } else {
                 self.next += 1;
@@ -601,30 +651,51 @@ impl Engine {
         self.position.store(position_s.to_bits(), Ordering::Relaxed);
     }
 
-    /// Sends a heartbeat with the listener's position.
+    /// Sends a heartbeat with the listener's position. A session the server
+    /// expired is replaced by a new one at the same position.
     async fn report(&mut self, playing: bool) -> Result<(), PlayerError> {
-        self.seq += 1;
-        let report = HeartbeatRequest {
-            seq: self.seq,
-            position_s: self.position(),
-            playing,
-        };
-        let (client, session_id) = (self.client.clone(), self.session.session_id.clone());
-        let answer = self.retry.run(|| client.heartbeat(&session_id, &report)).await?;
-        self.last_report = Instant::now();
-        match answer {
-            Ok(response) => {
-                self.reported_s = report.position_s;
-                match response.quota.remaining_s {
-                    Some(left) if left <= 0.0 => Err(PlayerError::QuotaExceeded {
-                        resets_at: response.quota.resets_at,
-                    }),
-                    _ => Ok(()),
+        for _ in 0..2 {
+            self.seq += 1;
+            let report = HeartbeatRequest {
+                seq: self.seq,
+                position_s: self.position(),
+                playing,
+            };
+            let (client, session_id) = (self.client.clone(), self.session.session_id.clone());
+            let answer = self.retry.run(|| client.heartbeat(&session_id, &report)).await?;
+            self.last_report = Instant::now();
+            match answer {
+                Ok(response) => {
+                    self.reported_s = report.position_s;
+                    self.quota.send_replace(response.quota);
+                    return Ok(());
                 }
+                Err(error) if error.code() == Some("session_expired") => self.reopen().await?,
+                Err(error) if error.code() == Some("session_closed") => return Err(PlayerError::SessionClosed),
+                Err(error) if error.code() == Some("quota_exceeded") => {
+                    return Err(quota_or(&self.client, error).await);
+                }
+                Err(error) => return Err(PlayerError::Api(error.to_string())),
             }
-            Err(error) if error.code() == Some("quota_exceeded") => Err(quota_or(&self.client, error).await),
-            Err(error) => Err(PlayerError::Api(error.to_string())),
         }
+        Err(PlayerError::Api(
+            "the server keeps expiring this playback session".into(),
+        ))
+    }
+
+    /// Opens a new session on the track in place of an expired one. Keys and
+    /// playlists already fetched stay valid: they belong to the user and track.
+    async fn reopen(&mut self) -> Result<(), PlayerError> {
+        let (client, track_id) = (self.client.clone(), self.session.track_id.clone());
+        let session = match self.retry.run(|| client.open_session(&track_id)).await? {
+            Ok(session) => session,
+            Err(error) => return Err(quota_or(&self.client, error).await),
+        };
+        self.quota.send_replace(session.quota.clone());
+        self.session = session;
+        self.seq = 0;
+        self.reported_s = 0.0;
+        Ok(())
     }
 
     /// The rendition to fetch `segment` from.
@@ -684,18 +755,56 @@ impl Engine {
             return Ok(Event::Ended);
         };
         let start_s: f64 = segments.iter().take(segment).map(|s| s.duration_s).sum();
-        let began = Instant::now();
-        let data = fetch_bytes(&self.client, &self.retry, &entry.url).await?;
-        let seconds = began.elapsed().as_secs_f64().max(1e-3);
-        let measured = data.len() as f64 * 8.0 / seconds;
-        self.throughput_bps = Some(match self.throughput_bps {
-            Some(previous) => previous * 0.7 + measured * 0.3,
-            None => measured,
-        });
+        let data = match self.fetched.take() {
+            Some((url, data)) if url == entry.url => data,
+            _ => {
+                let began = Instant::now();
+                let data = fetch_bytes(&self.client, &self.retry, &entry.url).await?;
+                let seconds = began.elapsed().as_secs_f64().max(1e-3);
+                let measured = data.len() as f64 * 8.0 / seconds;
+                self.throughput_bps = Some(match self.throughput_bps {
+                    Some(previous) => previous * 0.7 + measured * 0.3,
+                    None => measured,
+                });
+                data
+            }
+        };
         let key = match &entry.key {
+            Some(key) if !self.keys.contains_key(&key.url) => {
+                // Keep the bytes while waiting for the playhead: a command
+                // or a heartbeat may interrupt the wait and start it over.
+                self.fetched = Some((entry.url.clone(), data));
+                self.wait_for_playhead(start_s).await;
+                let key_bytes = self.key(&key.url).await?;
+                let data = self.fetched.take().map(|(_, data)| data).unwrap_or_default();
+                return self
+                    .decode(segment, start_s, rendition, &entry, data, Some((key_bytes, key.iv)))
+                    .await;
+            }
             Some(key) => Some((self.key(&key.url).await?, key.iv)),
             None => None,
         };
+        self.decode(segment, start_s, rendition, &entry, data, key).await
+    }
+
+    /// Waits until the listener's playhead is within the key lead of `start_s`.
+    async fn wait_for_playhead(&self, start_s: f64) {
+        let lead = self.options.key_lead.as_secs_f64();
+        while self.position() + lead < start_s {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Decrypts and decodes a downloaded segment into the event that hands it out.
+    async fn decode(
+        &self,
+        segment: usize,
+        start_s: f64,
+        rendition: usize,
+        entry: &MediaSegment,
+        data: Vec<u8>,
+        key: Option<([u8; 16], [u8; 16])>,
+    ) -> Result<Event, PlayerError> {
         let decoded = tokio::task::spawn_blocking(move || decode_segment(&data, key))
             .await
             .map_err(|_| PlayerError::Stopped)?;
@@ -715,12 +824,15 @@ impl Engine {
     }
 
     /// The key at `url`, fetched once. The server hands it out only near the
-    /// reported playhead, so when it says the key is out of range the engine
-    /// reports the current position and, if that is not enough yet, waits for
-    /// the listener to get closer.
+    /// reported playhead, so the engine reports the playhead first when it has
+    /// moved, and when the server still says the key is out of range, waits
+    /// for the listener to get closer.
     async fn key(&mut self, url: &Url) -> Result<[u8; 16], PlayerError> {
         if let Some(key) = self.keys.get(url) {
             return Ok(*key);
+        }
+        if self.position() > self.reported_s {
+            self.report(!self.paused).await?;
         }
         loop {
             let client = self.client.clone();
@@ -728,11 +840,15 @@ impl Engine {
                 .retry
                 .run(|| async {
                     let response = client.send(client.request_url(Method::GET, url.clone())).await?;
-                    response.bytes().await.map_err(ClientError::Http)
+                    let quota = quota_header(&response);
+                    Ok((response.bytes().await.map_err(ClientError::Http)?, quota))
                 })
                 .await?;
             match answer {
-                Ok(bytes) => {
+                Ok((bytes, quota)) => {
+                    if let Some(quota) = quota {
+                        self.quota.send_replace(quota);
+                    }
                     let key: [u8; 16] = bytes.as_ref().try_into().map_err(|_| {
                         PlayerError::Api(format!("the key at {} is {} bytes, not 16", url.path(), bytes.len()))
                     })?;
@@ -740,9 +856,19 @@ impl Engine {
                     return Ok(key);
                 }
                 Err(error) if error.code() == Some("quota_exceeded") => {
-                    return Err(quota_or(&self.client, error).await);
+                    let error = quota_or(&self.client, error).await;
+                    if let PlayerError::QuotaExceeded { resets_at } = &error {
+                        let mut spent = self.quota.borrow().clone();
+                        spent.remaining_s = spent.remaining_s.map(|_| 0.0);
+                        spent.resets_at = *resets_at;
+                        self.quota.send_replace(spent);
+                    }
+                    return Err(error);
                 }
-                Err(error) if matches!(error.code(), Some("key_out_of_range" | "key_rate_limited")) => {
+                Err(error) if error.code() == Some("rate_limited") => {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(error) if matches!(error.code(), Some("key_out_of_range" | "no_session")) => {
                     if self.position() > self.reported_s {
                         self.report(!self.paused).await?;
                     } else {
@@ -804,9 +930,9 @@ mod tests {
                 session_id: "s".into(),
                 track_id: "t".into(),
                 master_url: "http://h/master.m3u8".into(),
-                key_period_s: 30.0,
+                key_period_s: 6.0,
                 duration_s: 60.0,
-                quota,
+                quota: quota.clone(),
             },
             options: PlayerOptions {
                 quality,
@@ -831,6 +957,8 @@ mod tests {
             position: Arc::new(AtomicU64::new(0)),
             commands: None,
             abort: None,
+            quota: watch::channel(quota).0,
+            fetched: None,
         }
     }
 

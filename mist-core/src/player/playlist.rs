@@ -1,26 +1,17 @@
-//! Reading the two playlists the server writes (RFC 8216): the master
-//! playlist's variants and a media playlist's segments with their keys.
+//! What the player needs from the two playlists it is served: the master
+//! playlist's renditions and a media playlist's segments with their keys,
+//! with every URI resolved against the playlist's own URL.
 //!
-//! A small hand parser rather than `m3u8-rs`: the player needs four tags
-//! (`EXT-X-STREAM-INF`, `EXTINF`, `EXT-X-KEY`, `EXT-X-ENDLIST`) and must
-//! resolve URIs against the playlist's own URL, which is simpler to do once
-//! here than around a general parser's types. Unknown tags are ignored, as
-//! the RFC asks of clients.
+//! The text is read by the same typed model the server writes
+//! (`crate::hls::playlist`, `m3u8-rs`); this module only resolves URIs, checks
+//! what the engine relies on (a duration per segment, AES-128 keys with an
+//! IV) and carries each `#EXT-X-KEY` forward to the segments after it, as
+//! RFC 8216 §4.3.2.4 says it applies (the model keeps it where the tag stood).
 
 use url::Url;
 
-/// Why a playlist cannot be used.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum PlaylistError {
-    #[error("the playlist does not start with #EXTM3U")]
-    NotAPlaylist,
-    #[error("the playlist has a bad line {line}: {reason}")]
-    BadLine { line: usize, reason: String },
-    #[error("the master playlist lists no renditions")]
-    NoVariants,
-    #[error("the media playlist lists no segments")]
-    NoSegments,
-}
+pub use crate::hls::playlist::PlaylistError;
+use crate::hls::playlist::{self, KeyMethod};
 
 /// One rendition listed in the master playlist.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,34 +38,26 @@ pub struct MediaSegment {
     /// Absolute URL (storage: never sent the token).
     pub url: Url,
     pub duration_s: f64,
-    /// `None` for a clear segment (`METHOD=NONE` or no key at all).
+    /// `None` for a clear segment.
     pub key: Option<SegmentKey>,
 }
 
 /// Parses a master playlist fetched from `base`, lowest bandwidth first.
 pub fn parse_master(text: &str, base: &Url) -> Result<Vec<VariantStream>, PlaylistError> {
-    let mut lines = lines(text)?;
+    let master = playlist::parse_master(text.as_bytes())?;
     let mut variants = Vec::new();
-    while let Some((number, line)) = lines.next() {
-        let Some(attributes) = line.strip_prefix("#EXT-X-STREAM-INF:") else {
-            continue;
-        };
-        let bandwidth = attribute(attributes, "BANDWIDTH")
-            .and_then(|b| b.parse::<u64>().ok())
-            .ok_or_else(|| bad(number, "EXT-X-STREAM-INF without a BANDWIDTH"))?;
-        let (uri_number, uri) = lines
-            .find(|(_, l)| !l.starts_with('#'))
-            .ok_or_else(|| bad(number, "EXT-X-STREAM-INF without a URI"))?;
-        let url = base.join(uri).map_err(|e| bad(uri_number, &e.to_string()))?;
+    for variant in master.variants.iter().filter(|v| !v.is_i_frame) {
+        let url = join(base, &variant.uri)?;
         let name = url
             .path_segments()
             .and_then(|s| s.rev().nth(1).map(str::to_owned))
             .filter(|dir| !dir.is_empty())
-            .unwrap_or_else(|| format!("{}k", bandwidth / 1000));
-        variants.push(VariantStream { url, bandwidth, name });
-    }
-    if variants.is_empty() {
-        return Err(PlaylistError::NoVariants);
+            .unwrap_or_else(|| format!("{}k", variant.bandwidth / 1000));
+        variants.push(VariantStream {
+            url,
+            bandwidth: variant.bandwidth,
+            name,
+        });
     }
     variants.sort_by_key(|v| v.bandwidth);
     Ok(variants)
@@ -82,100 +65,49 @@ pub fn parse_master(text: &str, base: &Url) -> Result<Vec<VariantStream>, Playli
 
 /// Parses a media playlist fetched from `base`.
 pub fn parse_media(text: &str, base: &Url) -> Result<Vec<MediaSegment>, PlaylistError> {
+    let media = playlist::parse_media(text.as_bytes())?;
     let mut key: Option<SegmentKey> = None;
-    let mut duration: Option<f64> = None;
-    let mut segments = Vec::new();
-    for (number, line) in lines(text)? {
-        if let Some(rest) = line.strip_prefix("#EXTINF:") {
-            let value = rest.split(',').next().unwrap_or_default().trim();
-            let seconds = value
-                .parse::<f64>()
-                .ok()
-                .filter(|d| d.is_finite() && *d >= 0.0)
-                .ok_or_else(|| bad(number, "EXTINF without a duration"))?;
-            duration = Some(seconds);
-        } else if let Some(attributes) = line.strip_prefix("#EXT-X-KEY:") {
-            key = parse_key(attributes, base).map_err(|reason| bad(number, &reason))?;
-        } else if line == "#EXT-X-ENDLIST" {
-            break;
-        } else if !line.starts_with('#') {
-            let duration_s = duration
-                .take()
-                .ok_or_else(|| bad(number, "a segment URI without EXTINF"))?;
-            let url = base.join(line).map_err(|e| bad(number, &e.to_string()))?;
-            segments.push(MediaSegment {
-                url,
-                duration_s,
-                key: key.clone(),
-            });
+    let mut segments = Vec::with_capacity(media.segments.len());
+    for (index, segment) in media.segments.iter().enumerate() {
+        if let Some(tag) = &segment.key {
+            key = segment_key(tag, base).map_err(|reason| invalid(index, &reason))?;
         }
-    }
-    if segments.is_empty() {
-        return Err(PlaylistError::NoSegments);
+        let duration_s = f64::from(segment.duration);
+        if !(duration_s.is_finite() && duration_s > 0.0) {
+            return Err(invalid(index, "no duration (EXTINF)"));
+        }
+        segments.push(MediaSegment {
+            url: join(base, &segment.uri)?,
+            duration_s,
+            key: key.clone(),
+        });
     }
     Ok(segments)
 }
 
-fn parse_key(attributes: &str, base: &Url) -> Result<Option<SegmentKey>, String> {
-    match attribute(attributes, "METHOD") {
-        Some("NONE") => return Ok(None),
-        Some("AES-128") => {}
-        other => return Err(format!("unsupported key method {other:?}")),
+fn segment_key(tag: &playlist::Key, base: &Url) -> Result<Option<SegmentKey>, String> {
+    match &tag.method {
+        KeyMethod::None => return Ok(None),
+        KeyMethod::AES128 => {}
+        other => return Err(format!("unsupported key method {other}")),
     }
-    let uri = attribute(attributes, "URI").ok_or("EXT-X-KEY without a URI")?;
+    let uri = tag.uri.as_deref().ok_or("EXT-X-KEY without a URI")?;
     let url = base.join(uri).map_err(|e| e.to_string())?;
-    let iv = attribute(attributes, "IV").ok_or("EXT-X-KEY without an IV (media sequence IVs are not used here)")?;
-    let digits = iv
-        .strip_prefix("0x")
-        .or_else(|| iv.strip_prefix("0X"))
-        .ok_or("the IV is not hexadecimal")?;
-    let value = u128::from_str_radix(digits, 16).map_err(|_| "the IV is not 128-bit hexadecimal")?;
-    Ok(Some(SegmentKey {
-        url,
-        iv: value.to_be_bytes(),
-    }))
+    let iv = tag
+        .iv
+        .as_deref()
+        .ok_or("EXT-X-KEY without an IV (media sequence IVs are not used here)")?;
+    let iv = playlist::parse_iv(iv).ok_or("the IV is not 128-bit hexadecimal")?;
+    Ok(Some(SegmentKey { url, iv }))
 }
 
-/// Non-empty lines with their 1-based numbers, after checking the header.
-fn lines(text: &str) -> Result<impl Iterator<Item = (usize, &str)>, PlaylistError> {
-    let mut all = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.trim()))
-        .filter(|(_, l)| !l.is_empty());
-    match all.next() {
-        Some((_, "#EXTM3U")) => Ok(all),
-        _ => Err(PlaylistError::NotAPlaylist),
-    }
+fn join(base: &Url, uri: &str) -> Result<Url, PlaylistError> {
+    base.join(uri)
+        .map_err(|e| PlaylistError::Invalid(format!("bad URI {uri:?}: {e}")))
 }
 
-/// The value of `name` in an attribute list (`A=1,B="x,y"`), unquoted.
-fn attribute<'a>(list: &'a str, name: &str) -> Option<&'a str> {
-    let mut rest = list;
-    while !rest.is_empty() {
-        let (key, after) = rest.split_once('=')?;
-        let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
-            let end = quoted.find('"')?;
-            (&quoted[..end], quoted[end + 1..].trim_start_matches(','))
-        } else {
-            match after.split_once(',') {
-                Some((value, next)) => (value, next),
-                None => (after, ""),
-            }
-        };
-        if key.trim() == name {
-            return Some(value);
-        }
-        rest = next;
-    }
-    None
-}
-
-fn bad(line: usize, reason: &str) -> PlaylistError {
-    PlaylistError::BadLine {
-        line,
-        reason: reason.to_string(),
-    }
+fn invalid(segment: usize, reason: &str) -> PlaylistError {
+    PlaylistError::Invalid(format!("segment {segment}: {reason}"))
 }
 
 #[cfg(test)]
@@ -195,16 +127,19 @@ mod tests {
             average_bandwidth: 1,
             codecs: crate::hls::MP3_CODECS.into(),
         });
-        let base = url("http://h:1/media/tracks/t1/hls/master.m3u8");
+        let base = url("http://h:1/media/cap/tracks/t1/hls/master.m3u8");
         let parsed = parse_master(&master_playlist(&variants), &base).expect("parses");
         let names: Vec<_> = parsed.iter().map(|v| v.name.as_str()).collect();
         assert_eq!(names, ["64k", "128k", "192k"]);
-        assert_eq!(parsed[0].url.as_str(), "http://h:1/media/tracks/t1/hls/64k/index.m3u8");
+        assert_eq!(
+            parsed[0].url.as_str(),
+            "http://h:1/media/cap/tracks/t1/hls/64k/index.m3u8"
+        );
         assert_eq!(parsed[2].bandwidth, 192 * 1100);
     }
 
     #[test]
-    fn the_servers_media_playlist_reads_back_with_keys() {
+    fn the_servers_media_playlist_reads_back_with_keys_carried_forward() {
         let iv = [7u8; 16];
         let segments: Vec<_> = (0..7)
             .map(|i| MediaSegmentRef {
@@ -220,18 +155,18 @@ mod tests {
                 }),
             })
             .collect();
-        let base = url("http://h:1/media/tracks/t1/hls/64k/index.m3u8");
+        let base = url("http://h:1/media/cap/tracks/t1/hls/64k/index.m3u8");
         let parsed = parse_media(&media_playlist(&segments), &base).expect("parses");
         assert_eq!(parsed.len(), 7);
         assert_eq!(
             parsed[1].url.as_str(),
-            "http://h:1/media/tracks/t1/hls/64k/seg_00001.mp3"
+            "http://h:1/media/cap/tracks/t1/hls/64k/seg_00001.mp3"
         );
         assert_eq!(
             parsed[6].url.as_str(),
             "https://bucket.example/seg_00006.mp3?X-Amz-Signature=a%2Cb"
         );
-        assert!((parsed[3].duration_s - 6.03).abs() < 1e-9);
+        assert!((parsed[3].duration_s - 6.03).abs() < 1e-6);
         let key = |i: usize| parsed[i].key.as_ref().expect("keyed");
         assert_eq!(key(4).url.as_str(), "http://h:1/api/v1/tracks/t1/keys/0");
         assert_eq!(key(5).url.as_str(), "http://h:1/api/v1/tracks/t1/keys/1");
@@ -246,23 +181,25 @@ mod tests {
             parse_media("#EXTM3U\n#EXT-X-ENDLIST\n", &base),
             Err(PlaylistError::NoSegments)
         );
+        // A URI without EXTINF has no duration to keep time with.
         assert!(matches!(
             parse_media("#EXTM3U\nseg.mp3\n", &base),
-            Err(PlaylistError::BadLine { line: 2, .. })
+            Err(PlaylistError::Invalid(_))
         ));
         assert!(matches!(
-            parse_media("#EXTM3U\n#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"k\"\n", &base),
-            Err(PlaylistError::BadLine { line: 2, .. })
+            parse_media(
+                "#EXTM3U\n#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"k\",IV=0x01\n#EXTINF:6,\nseg.mp3\n",
+                &base
+            ),
+            Err(PlaylistError::Invalid(reason)) if reason.contains("SAMPLE-AES")
+        ));
+        assert!(matches!(
+            parse_media(
+                "#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"k\",IV=0xnothex\n#EXTINF:6,\nseg.mp3\n",
+                &base
+            ),
+            Err(PlaylistError::Invalid(_))
         ));
         assert_eq!(parse_master("#EXTM3U\n", &base), Err(PlaylistError::NoVariants));
-    }
-
-    #[test]
-    fn attributes_may_be_quoted_and_hold_commas() {
-        let list = r#"METHOD=AES-128,URI="http://h/k?a=1,b=2",IV=0x01"#;
-        assert_eq!(attribute(list, "URI"), Some("http://h/k?a=1,b=2"));
-        assert_eq!(attribute(list, "IV"), Some("0x01"));
-        assert_eq!(attribute(list, "METHOD"), Some("AES-128"));
-        assert_eq!(attribute(list, "NOPE"), None);
     }
 }

@@ -583,7 +583,7 @@ pub async fn popular(
         "SELECT ",
         track_columns!(),
         ", p.plays FROM (SELECT track_id, COUNT(*) AS plays FROM playback_sessions \
-         WHERE completed = TRUE AND completed_at >= $1 GROUP BY track_id) p \
+         WHERE play_counted = TRUE AND completed_at >= $1 GROUP BY track_id) p \
          JOIN tracks t ON t.id = p.track_id WHERE t.status = 'ready' \
          AND ($2 IS NULL OR p.plays < $2 OR (p.plays = $2 AND t.id > $3)) \
          ORDER BY p.plays DESC, t.id ASC LIMIT $4"

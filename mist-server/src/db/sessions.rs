@@ -1,13 +1,22 @@
-//! The `playback_sessions`, `session_keys` and `daily_usage` tables.
+//! The `playback_sessions`, `key_unlocks`, `daily_usage` and `track_plays`
+//! tables: listening sessions and what they report, the keys each user was
+//! given each day and what they cost, and the plays counted.
 //!
-//! A report (heartbeat or completion) is one conditional `UPDATE` that
-//! computes the counted time from the row as it is when the update runs, so
-//! concurrent reports on one session serialise on the row and none is lost
-//! or doubled; the counted time is then added to the day's usage in the same
-//! transaction. The rules are in `crate::quota`.
+//! Three statements carry the quota's guarantees and are each atomic:
+//! - [`unlock_key`] records a user's first unlock of a key on a day and adds
+//!   the audio it covers to the day's usage only while the usage is under the
+//!   limit, in one transaction; concurrent unlocks serialise on the usage row,
+//!   so they can never overdraw by more than one key period.
+//! - [`report`] is one conditional `UPDATE` that computes the listening a
+//!   report counts from the row as it is when the update runs, so concurrent
+//!   reports on one session neither lose nor double anything.
+//! - [`count_play`] counts at most one play per user and track an hour with a
+//!   conditional upsert, in the transaction that adds it to the track.
+//!
+//! The rules are in `crate::quota`.
 
 use super::{Db, ms_to_datetime};
-use crate::quota::{self, TOLERANCE_MS};
+use crate::quota::{self, SESSION_IDLE_MS, TOLERANCE_MS};
 use crate::with_pool;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -24,18 +33,39 @@ pub struct SessionRow {
     pub completed: bool,
     pub completed_at: Option<i64>,
     pub started_at: i64,
+    pub closed_at: Option<i64>,
+    pub play_counted: bool,
 }
 
 impl SessionRow {
     pub fn started(&self) -> chrono::DateTime<chrono::Utc> {
         ms_to_datetime(self.started_at)
     }
+
+    pub fn state(&self, now: i64) -> quota::SessionState {
+        quota::session_state(self.completed, self.closed_at.is_some(), self.last_report_at, now)
+    }
 }
 
 macro_rules! columns {
     () => {
         "id, user_id, track_id, duration_ms, last_seq, position_ms, last_report_at, last_counted_ms, listened_ms, \
-         completed, completed_at, started_at"
+         completed, completed_at, started_at, closed_at, play_counted"
+    };
+}
+
+/// The condition "the session is open" (not completed, not closed, reported
+/// within [`SESSION_IDLE_MS`]): `$cutoff` names the placeholder bound to
+/// `now − SESSION_IDLE_MS`, `$no` one bound to `false`. A macro only so the
+/// queries stay `&'static str`.
+macro_rules! open_where {
+    ($cutoff:literal, $no:literal) => {
+        concat!(
+            "completed = ",
+            $no,
+            " AND closed_at IS NULL AND last_report_at >= ",
+            $cutoff
+        )
     };
 }
 
@@ -44,23 +74,47 @@ pub fn new_session_id() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
 
+/// Opens a session. If the user then has more than `cap` open sessions, the
+/// oldest are closed (`closed_reason = 'replaced'`), as a music service does
+/// with a user's devices. One transaction per user at a time (the user's row
+/// is locked on Postgres; SQLite has one writer), so concurrent opens cannot
+/// leave more than `cap` open.
 pub async fn open(
     db: &Db,
     user_id: &str,
     track_id: &str,
     duration_ms: i64,
     now: i64,
+    cap: i64,
 ) -> Result<SessionRow, sqlx::Error> {
-    let sql = concat!(
+    let insert = concat!(
         "INSERT INTO playback_sessions (id, user_id, track_id, duration_ms, last_report_at, started_at) \
          VALUES ($1, $2, $3, $4, $5, $5) RETURNING ",
         columns!()
     );
+    let close = concat!(
+        "UPDATE playback_sessions SET closed_at = $2, closed_reason = 'replaced' \
+         WHERE user_id = $1 AND id <> $3 AND ",
+        open_where!("$5", "$4"),
+        " AND id NOT IN (SELECT id FROM playback_sessions WHERE user_id = $1 AND id <> $3 AND ",
+        open_where!("$5", "$4"),
+        " ORDER BY started_at DESC, id DESC LIMIT $6)"
+    );
+    let lock_user = matches!(db, Db::Postgres(_));
     let id = new_session_id();
     with_pool!(db, pool => {
-        sqlx::query_as::<_, SessionRow>(sql)
+        let mut tx = pool.begin().await?;
+        if lock_user {
+            sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE").bind(user_id).execute(&mut *tx).await?;
+        }
+        let row = sqlx::query_as::<_, SessionRow>(insert)
             .bind(&id).bind(user_id).bind(track_id).bind(duration_ms).bind(now)
-            .fetch_one(pool).await
+            .fetch_one(&mut *tx).await?;
+        sqlx::query(close)
+            .bind(user_id).bind(now).bind(&id).bind(false).bind(now - SESSION_IDLE_MS).bind((cap - 1).max(0))
+            .execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(row)
     })
 }
 
@@ -84,22 +138,22 @@ pub struct Report {
 /// What an accepted report did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Applied {
-    /// Milliseconds this report added to today's listening.
+    /// Milliseconds of listening this report counted.
     pub counted_ms: i64,
     /// The session's listening so far, this report included.
     pub listened_ms: i64,
 }
 
-/// Applies a report atomically and adds what it counted to the day's usage.
-/// `None` when the report was not applied: its `seq` was not newer, or the
-/// session is completed (or not the user's).
+/// Applies a report atomically. `None` when the report was not applied: its
+/// `seq` was not newer, or the session is not open (completed, replaced,
+/// expired) or not the user's.
 pub async fn report(db: &Db, id: &str, user_id: &str, r: &Report, now: i64) -> Result<Option<Applied>, sqlx::Error> {
     // counted = clamp(new position − old position, 0, wall time since the last
     // accepted report + tolerance), with the new position capped at the end.
     // SET expressions see the row as it was before this update, in both engines.
-    let (min, max, done) = match db {
-        Db::Sqlite(_) => ("MIN", "MAX", if r.complete { "1" } else { "0" }),
-        Db::Postgres(_) => ("LEAST", "GREATEST", if r.complete { "TRUE" } else { "FALSE" }),
+    let (min, max) = match db {
+        Db::Sqlite(_) => ("MIN", "MAX"),
+        Db::Postgres(_) => ("LEAST", "GREATEST"),
     };
     let position = format!("{max}(0, {min}($3, duration_ms))");
     // Two caps: the time since the last report, and the session's whole age
@@ -112,33 +166,20 @@ pub async fn report(db: &Db, id: &str, user_id: &str, r: &Report, now: i64) -> R
     let sql = format!(
         "UPDATE playback_sessions SET last_seq = $2, last_counted_ms = {counted}, \
          listened_ms = listened_ms + {counted}, position_ms = {position}, last_report_at = $4, \
-         completed = {done}, completed_at = CASE WHEN {done} THEN $4 ELSE completed_at END \
-         WHERE id = $1 AND user_id = $5 AND completed = {not_done} AND last_seq < $2 \
+         completed = $6, completed_at = CASE WHEN $6 THEN $4 ELSE completed_at END \
+         WHERE id = $1 AND user_id = $5 AND completed = $7 AND closed_at IS NULL \
+         AND last_report_at >= $4 - {SESSION_IDLE_MS} AND last_seq < $2 \
          RETURNING last_counted_ms, listened_ms",
-        not_done = if matches!(db, Db::Sqlite(_)) { "0" } else { "FALSE" },
     );
-    let day = quota::day_of(now);
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
         let applied: Option<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(id).bind(r.seq).bind(r.position_ms).bind(now).bind(user_id)
-            .fetch_optional(&mut *tx).await?;
-        let applied = applied.map(|(counted_ms, listened_ms)| Applied { counted_ms, listened_ms });
-        let counted = applied.map_or(0, |a| a.counted_ms);
-        if counted > 0 {
-            sqlx::query(
-                "INSERT INTO daily_usage (user_id, day, used_ms) VALUES ($1, $2, $3) \
-                 ON CONFLICT (user_id, day) DO UPDATE SET used_ms = daily_usage.used_ms + excluded.used_ms",
-            )
-            .bind(user_id).bind(&day).bind(counted)
-            .execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(applied)
+            .bind(id).bind(r.seq).bind(r.position_ms).bind(now).bind(user_id).bind(r.complete).bind(false)
+            .fetch_optional(pool).await?;
+        Ok(applied.map(|(counted_ms, listened_ms)| Applied { counted_ms, listened_ms }))
     })
 }
 
-/// Milliseconds the user listened on the UTC day of `now`.
+/// Milliseconds of audio the user unlocked on the UTC day of `now`.
 pub async fn used_ms(db: &Db, user_id: &str, now: i64) -> Result<i64, sqlx::Error> {
     let sql = "SELECT used_ms FROM daily_usage WHERE user_id = $1 AND day = $2";
     let day = quota::day_of(now);
@@ -149,30 +190,80 @@ pub async fn used_ms(db: &Db, user_id: &str, now: i64) -> Result<i64, sqlx::Erro
 }
 
 /// Open sessions of a user on a track, latest report first.
-pub async fn open_on_track(db: &Db, user_id: &str, track_id: &str) -> Result<Vec<SessionRow>, sqlx::Error> {
+pub async fn open_on_track(db: &Db, user_id: &str, track_id: &str, now: i64) -> Result<Vec<SessionRow>, sqlx::Error> {
     let sql = concat!(
         "SELECT ",
         columns!(),
-        " FROM playback_sessions WHERE user_id = $1 AND track_id = $2 AND completed = $3 \
-         ORDER BY last_report_at DESC LIMIT 20"
+        " FROM playback_sessions WHERE user_id = $1 AND track_id = $2 AND ",
+        open_where!("$4", "$3"),
+        " ORDER BY last_report_at DESC LIMIT 20"
     );
     with_pool!(db, pool => {
-        sqlx::query_as::<_, SessionRow>(sql).bind(user_id).bind(track_id).bind(false).fetch_all(pool).await
+        sqlx::query_as::<_, SessionRow>(sql)
+            .bind(user_id).bind(track_id).bind(false).bind(now - SESSION_IDLE_MS)
+            .fetch_all(pool).await
     })
 }
 
-/// Records that `session` was given key `k`, if its allowance of distinct
-/// keys permits. Returns whether the key may be given (already held keys
-/// always may).
-pub async fn grant_key(db: &Db, session: &SessionRow, k: i64, now: i64) -> Result<bool, sqlx::Error> {
-    let allowance = quota::key_allowance(now - session.started_at);
-    let sql = "INSERT INTO session_keys (session_id, key_index, granted_at) \
-               SELECT $1, $2, $3 WHERE (SELECT COUNT(*) FROM session_keys WHERE session_id = $1) < $4 \
-               ON CONFLICT (session_id, key_index) DO NOTHING";
-    let held = "SELECT EXISTS (SELECT 1 FROM session_keys WHERE session_id = $1 AND key_index = $2)";
+/// What asking for a key did to the day's usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unlock {
+    /// First time today: charged; the day's usage is now this.
+    Charged { used_ms: i64 },
+    /// Already unlocked today: free.
+    AlreadyUnlocked,
+    /// The usage had reached the limit: nothing given, nothing charged.
+    Refused,
+}
+
+/// Unlocks key `key_index` of a track for a user today, charging
+/// `covered_ms` unless it was unlocked already today. With a `limit_ms`, the
+/// charge is made only while the day's usage is under it (so the usage ends
+/// below the limit plus one key); without one (unlimited plans) it is only
+/// recorded. One transaction: the unlock row and the usage stand or fall
+/// together.
+pub async fn unlock_key(
+    db: &Db,
+    user_id: &str,
+    track_id: &str,
+    key_index: i64,
+    covered_ms: i64,
+    limit_ms: Option<i64>,
+    now: i64,
+) -> Result<Unlock, sqlx::Error> {
+    let record = "INSERT INTO key_unlocks (user_id, track_id, day, key_index, covered_ms, unlocked_at) \
+                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, track_id, day, key_index) DO NOTHING";
+    // The usage row serialises concurrent unlocks: on a conflict Postgres
+    // locks the row and checks the WHERE against its latest version, and
+    // SQLite has one writer. No row back: the limit was reached.
+    let charge = "INSERT INTO daily_usage (user_id, day, used_ms) SELECT $1, $2, $3 WHERE $4 > 0 \
+                  ON CONFLICT (user_id, day) DO UPDATE SET used_ms = daily_usage.used_ms + excluded.used_ms \
+                  WHERE daily_usage.used_ms < $4 RETURNING used_ms";
+    let day = quota::day_of(now);
+    let limit = limit_ms.unwrap_or(i64::MAX);
     with_pool!(db, pool => {
-        sqlx::query(sql).bind(&session.id).bind(k).bind(now).bind(allowance).execute(pool).await?;
-        sqlx::query_scalar::<_, bool>(held).bind(&session.id).bind(k).fetch_one(pool).await
+        let mut tx = pool.begin().await?;
+        let recorded = sqlx::query(record)
+            .bind(user_id).bind(track_id).bind(&day).bind(key_index).bind(covered_ms).bind(now)
+            .execute(&mut *tx).await?
+            .rows_affected();
+        if recorded == 0 {
+            tx.commit().await?;
+            return Ok(Unlock::AlreadyUnlocked);
+        }
+        let used: Option<i64> = sqlx::query_scalar(charge)
+            .bind(user_id).bind(&day).bind(covered_ms).bind(limit)
+            .fetch_optional(&mut *tx).await?;
+        match used {
+            Some(used_ms) => {
+                tx.commit().await?;
+                Ok(Unlock::Charged { used_ms })
+            }
+            None => {
+                tx.rollback().await?;
+                Ok(Unlock::Refused)
+            }
+        }
     })
 }
 
@@ -195,8 +286,40 @@ pub async fn history(
     })
 }
 
-/// Counts a completed listen as a play of the track.
-pub async fn count_play(db: &Db, track_id: &str) -> Result<(), sqlx::Error> {
-    let sql = "UPDATE tracks SET play_count = play_count + 1 WHERE id = $1";
-    with_pool!(db, pool => sqlx::query(sql).bind(track_id).execute(pool).await.map(|_| ()))
+/// Counts a completed session as a play of its track, if it earns one: the
+/// user unlocked at least `threshold_ms` of the track's audio since the day
+/// the session started (the listening it claims could be decrypted), and no
+/// play of this user and track was counted in the last hour. The caller has
+/// checked the session's own listening. Returns whether a play was counted.
+pub async fn count_play(db: &Db, session: &SessionRow, threshold_ms: i64, now: i64) -> Result<bool, sqlx::Error> {
+    // Distinct keys: one unlocked on two days counts once.
+    let unlocked = "SELECT CAST(COALESCE(SUM(c), 0) AS BIGINT) FROM \
+                    (SELECT MAX(covered_ms) AS c FROM key_unlocks \
+                     WHERE user_id = $1 AND track_id = $2 AND day >= $3 GROUP BY key_index) u";
+    let hourly = "INSERT INTO track_plays (user_id, track_id, last_played_at) VALUES ($1, $2, $3) \
+                  ON CONFLICT (user_id, track_id) DO UPDATE SET last_played_at = excluded.last_played_at \
+                  WHERE track_plays.last_played_at <= excluded.last_played_at - $4 RETURNING last_played_at";
+    let add = "UPDATE tracks SET play_count = play_count + 1 WHERE id = $1";
+    let mark = "UPDATE playback_sessions SET play_counted = $2 WHERE id = $1";
+    let since_day = quota::day_of(session.started_at);
+    with_pool!(db, pool => {
+        let unlocked_ms: i64 = sqlx::query_scalar(unlocked)
+            .bind(&session.user_id).bind(&session.track_id).bind(&since_day)
+            .fetch_one(pool).await?;
+        if unlocked_ms < threshold_ms {
+            return Ok(false);
+        }
+        let mut tx = pool.begin().await?;
+        let counted: Option<i64> = sqlx::query_scalar(hourly)
+            .bind(&session.user_id).bind(&session.track_id).bind(now).bind(quota::PLAY_EVERY_MS)
+            .fetch_optional(&mut *tx).await?;
+        if counted.is_none() {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query(add).bind(&session.track_id).execute(&mut *tx).await?;
+        sqlx::query(mark).bind(&session.id).bind(true).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    })
 }

@@ -90,6 +90,9 @@ pub struct ReadyTrack<'a> {
     pub genre: Option<&'a str>,
     pub duration_ms: i64,
     pub segment_count: i64,
+    /// Segments encrypted with one key (`mist_core::hls::SEGMENTS_PER_KEY`
+    /// for new ingests): the key period the quota charges by.
+    pub segments_per_key: i64,
 }
 
 /// A wrapped content key and its IV.
@@ -118,7 +121,8 @@ pub async fn mark_ready(db: &Db, id: &str, track: &ReadyTrack<'_>, keys: &[Store
         }
         sqlx::query(
             "UPDATE tracks SET title = $2, artist = $3, album = $4, genre = $5, duration_ms = $6, \
-             segment_count = $7, key_count = $8, status = 'ready', error = NULL, updated_at = $9 WHERE id = $1",
+             segment_count = $7, key_count = $8, status = 'ready', error = NULL, updated_at = $9, \
+             segments_per_key = $10 WHERE id = $1",
         )
         .bind(id)
         .bind(track.title)
@@ -129,10 +133,26 @@ pub async fn mark_ready(db: &Db, id: &str, track: &ReadyTrack<'_>, keys: &[Store
         .bind(track.segment_count)
         .bind(keys.len() as i64)
         .bind(now)
+        .bind(track.segments_per_key)
         .execute(&mut *tx)
         .await?;
         tx.commit().await
     })
+}
+
+/// What playing a ready track needs to know about it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Playable {
+    pub id: String,
+    pub duration_ms: i64,
+    pub key_count: i64,
+    pub segments_per_key: i64,
+}
+
+/// The track, if it exists and is ready.
+pub async fn find_playable(db: &Db, id: &str) -> Result<Option<Playable>, sqlx::Error> {
+    let sql = "SELECT id, duration_ms, key_count, segments_per_key FROM tracks WHERE id = $1 AND status = 'ready'";
+    with_pool!(db, pool => sqlx::query_as::<_, Playable>(sql).bind(id).fetch_optional(pool).await)
 }
 
 pub async fn mark_failed(db: &Db, id: &str, error: &str) -> Result<(), sqlx::Error> {

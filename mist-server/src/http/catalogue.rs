@@ -43,7 +43,7 @@ fn bad_cursor() -> ApiError {
     responses((status = 200, body = Page<Track>), (status = 400, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    AuthUser(_user): AuthUser,
+    AuthUser(user): AuthUser,
     ApiQuery(query): ApiQuery<TrackQuery>,
 ) -> ApiResult<ApiJson<Page<Track>>> {
     let sort = query.sort.map(|s| match s {
@@ -70,7 +70,7 @@ pub async fn list(
     }
     let (rows, next) = catalogue::list_tracks(&state.db, &db_query).await?;
     Ok(ApiJson(Page {
-        items: rows.iter().map(|r| to_api(&state, r)).collect(),
+        items: rows.iter().map(|r| to_api(&state, &user, r)).collect(),
         next_cursor: next.map(|c| c.encode()),
     }))
 }
@@ -90,7 +90,7 @@ pub struct PopularQuery {
     responses((status = 200, body = Page<PopularTrack>), (status = 400, body = ErrorBody)))]
 pub async fn popular(
     State(state): State<AppState>,
-    AuthUser(_user): AuthUser,
+    AuthUser(user): AuthUser,
     ApiQuery(query): ApiQuery<PopularQuery>,
 ) -> ApiResult<ApiJson<Page<PopularTrack>>> {
     let days = query.days.unwrap_or(7);
@@ -112,7 +112,7 @@ pub async fn popular(
         items: rows
             .iter()
             .map(|(row, plays)| PopularTrack {
-                track: to_api(&state, row),
+                track: to_api(&state, &user, row),
                 plays: *plays,
             })
             .collect(),
@@ -225,7 +225,7 @@ pub async fn update(
     let row = catalogue::update_track(&state.db, &id, &edit)
         .await?
         .ok_or(ApiError::NotFound("track"))?;
-    Ok(ApiJson(to_api(&state, &row)))
+    Ok(ApiJson(to_api(&state, &user, &row)))
 }
 
 /// Delete a track (uploader or admin): its rows first, so nothing serves it

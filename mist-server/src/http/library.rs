@@ -104,7 +104,7 @@ pub async fn likes(
     let after = query.after(&scope)?;
     let (rows, next) = library::likes(&state.db, &user.id, after.as_ref(), clamp_limit(query.limit), &scope).await?;
     Ok(ApiJson(Page {
-        items: rows.iter().map(|r| to_api(&state, r)).collect(),
+        items: rows.iter().map(|r| to_api(&state, &user, r)).collect(),
         next_cursor: next.map(|c| c.encode()),
     }))
 }
@@ -275,7 +275,7 @@ pub async fn playlist_tracks(
             .iter()
             .map(|(position, row)| PlaylistEntry {
                 position: *position,
-                track: to_api(&state, row),
+                track: to_api(&state, &user, row),
             })
             .collect(),
         next_cursor: next.map(|p| p.to_string()),
@@ -304,7 +304,7 @@ pub async fn add_track(
         StatusCode::CREATED,
         ApiJson(PlaylistEntry {
             position,
-            track: to_api(&state, &track),
+            track: to_api(&state, &user, &track),
         }),
     ))
 }
@@ -328,7 +328,7 @@ pub async fn move_track(
         .ok_or(ApiError::NotFound("track"))?;
     Ok(ApiJson(PlaylistEntry {
         position,
-        track: to_api(&state, &track),
+        track: to_api(&state, &user, &track),
     }))
 }
 

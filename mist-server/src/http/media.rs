@@ -1,11 +1,24 @@
-//! HLS playlists and segments under `/media/tracks/{id}/hls/…`.
+//! HLS playlists and segments under `/media/{capability}/tracks/{id}/hls/…`,
+//! and the signed capabilities that open them.
 //!
-//! No token is needed: segments are encrypted, and the keys are what the API
-//! guards. Only ready tracks are served, so a half-written track never is.
-//! With local storage the server streams everything itself (with byte
-//! ranges). With S3 it serves the small playlists and rewrites each segment
-//! line to a presigned GET (or the configured public base), so segment bytes
-//! go straight from the bucket to the player.
+//! A media URL is a capability: its first path segment names a user, a track
+//! and an expiry, signed by the server ([`Capability`]). Playlists and segments
+//! are served only under a valid, unexpired capability for that very track, so
+//! keys published by one account are useless to someone without an account's
+//! fresh URL. The capability is a path prefix, not a query, so the relative
+//! URIs inside playlists (`128k/index.m3u8`, `seg_00000.mp3`) resolve under it
+//! and players need nothing special; no bearer token is involved (clients must
+//! not send it to storage URLs). Every track object a signed-in user gets and
+//! every session carries a `master_url` signed for that user.
+//!
+//! Only ready tracks are served, so a half-written track never is. The master
+//! playlist is served as stored (its URIs are relative). Media playlists are
+//! parsed into the `m3u8-rs` model and written again with what belongs to this
+//! request: key URIs on the current public URL (a moved server still points
+//! players at itself), and on S3 each segment as a presigned GET (expiring no
+//! later than the capability) or under the configured public base, so segment
+//! bytes go straight from the bucket to the player. With local storage the
+//! server streams segments itself, with byte ranges.
 
 use std::time::Duration;
 
@@ -15,31 +28,107 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hmac::{Hmac, KeyInit, Mac};
+use secrecy::ExposeSecret;
+use sha2::Sha256;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiPath;
 use crate::app::AppState;
-use crate::db::tracks;
+use crate::db::tracks::{self, Playable};
 use crate::ingest::package::{HLS_CONTENT_TYPE, hls_prefix};
 use crate::storage::{ByteRange, ObjectStore};
-use mist_core::api::TrackStatus;
 
-/// How long presigned segment URLs in a served playlist stay valid: long
-/// enough to listen to a long track paused for a while.
+/// The longest a presigned segment URL in a served playlist stays valid.
 const PRESIGNED_SEGMENT_TTL: Duration = Duration::from_secs(6 * 3600);
+
+/// Bytes of HMAC-SHA256 kept in a capability: 128 bits.
+const MAC_LEN: usize = 16;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/media/tracks/{id}/hls/master.m3u8", get(master))
-        .route("/media/tracks/{id}/hls/{rendition}/{file}", get(rendition_file))
+        .route("/media/{capability}/tracks/{id}/hls/master.m3u8", get(master))
+        .route(
+            "/media/{capability}/tracks/{id}/hls/{rendition}/{file}",
+            get(rendition_file),
+        )
 }
 
-async fn ready(state: &AppState, id: &str) -> ApiResult<()> {
-    tracks::find(&state.db, id)
+/// `{user}.{expires}.{mac}`: user `user` may fetch the playlists and segments
+/// of one track until `expires` (Unix seconds). The MAC is HMAC-SHA256 under
+/// the server's token secret over a message that names its purpose, so it can
+/// never be confused with a token signature, truncated to 128 bits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capability {
+    pub user_id: String,
+    pub expires_s: i64,
+}
+
+impl Capability {
+    fn mac(state: &AppState, user_id: &str, track_id: &str, expires_s: i64) -> Hmac<Sha256> {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(state.settings.jwt_secret.expose_secret().as_bytes())
+            .expect("HMAC accepts keys of any length");
+        mac.update(format!("mist media capability v1\n{user_id}\n{track_id}\n{expires_s}").as_bytes());
+        mac
+    }
+
+    /// The path segment granting `user_id` track `track_id` for the configured time.
+    pub fn sign(state: &AppState, user_id: &str, track_id: &str) -> String {
+        let ttl = i64::try_from(state.settings.media_url_ttl_secs).unwrap_or(i64::MAX / 2000);
+        let expires_s = state.clock.now_ms() / 1000 + ttl;
+        let tag = Self::mac(state, user_id, track_id, expires_s).finalize().into_bytes();
+        format!("{user_id}.{expires_s}.{}", hex::encode(&tag[..MAC_LEN]))
+    }
+
+    /// The capability in `segment`, if it is genuine, for `track_id`, and
+    /// not expired.
+    pub fn verify(state: &AppState, segment: &str, track_id: &str) -> ApiResult<Capability> {
+        let invalid = || ApiError::Forbidden403 {
+            code: "invalid_media_url",
+            message: "this media URL is not valid; take master_url from the API".into(),
+        };
+        let mut parts = segment.splitn(3, '.');
+        let (Some(user_id), Some(expires), Some(tag)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(invalid());
+        };
+        let expires_s: i64 = expires.parse().map_err(|_| invalid())?;
+        let tag = hex::decode(tag).map_err(|_| invalid())?;
+        if tag.len() != MAC_LEN || user_id.is_empty() || user_id.len() > 64 {
+            return Err(invalid());
+        }
+        Self::mac(state, user_id, track_id, expires_s)
+            .verify_truncated_left(&tag)
+            .map_err(|_| invalid())?;
+        if expires_s * 1000 <= state.clock.now_ms() {
+            return Err(ApiError::Forbidden403 {
+                code: "media_url_expired",
+                message: "this media URL has expired; take a fresh master_url from the API".into(),
+            });
+        }
+        Ok(Capability {
+            user_id: user_id.to_owned(),
+            expires_s,
+        })
+    }
+}
+
+/// The absolute URL of a track's master playlist, signed for `user_id`.
+pub fn master_url(state: &AppState, user_id: &str, track_id: &str) -> String {
+    format!(
+        "{}/media/{}/tracks/{track_id}/hls/master.m3u8",
+        state.settings.public_url.as_str().trim_end_matches('/'),
+        Capability::sign(state, user_id, track_id)
+    )
+}
+
+/// The track behind a media request: the capability must hold for it, and
+/// it must be ready.
+async fn authorised(state: &AppState, capability: &str, id: &str) -> ApiResult<(Capability, Playable)> {
+    let capability = Capability::verify(state, capability, id)?;
+    let track = tracks::find_playable(&state.db, id)
         .await?
-        .filter(|t| t.status() == TrackStatus::Ready)
-        .map(|_| ())
-        .ok_or(ApiError::NotFound("track"))
+        .ok_or(ApiError::NotFound("track"))?;
+    Ok((capability, track))
 }
 
 fn valid_rendition(name: &str) -> bool {
@@ -53,8 +142,11 @@ fn valid_segment(name: &str) -> bool {
         && name[4..9].bytes().all(|b| b.is_ascii_digit())
 }
 
-async fn master(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<Response> {
-    ready(&state, &id).await?;
+async fn master(
+    State(state): State<AppState>,
+    ApiPath((capability, id)): ApiPath<(String, String)>,
+) -> ApiResult<Response> {
+    authorised(&state, &capability, &id).await?;
     let body = state
         .store
         .get_bytes(&format!("{}master.m3u8", hls_prefix(&id)))
@@ -64,72 +156,68 @@ async fn master(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> 
 
 async fn rendition_file(
     State(state): State<AppState>,
-    ApiPath((id, rendition, file)): ApiPath<(String, String, String)>,
+    ApiPath((capability, id, rendition, file)): ApiPath<(String, String, String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
+    let (capability, track) = authorised(&state, &capability, &id).await?;
     if !valid_rendition(&rendition) || !(file == "index.m3u8" || valid_segment(&file)) {
         return Err(ApiError::NotFound("file"));
     }
-    ready(&state, &id).await?;
-    let key = format!("{}{rendition}/{file}", hls_prefix(&id));
+    let dir = format!("{}{rendition}/", hls_prefix(&id));
     if file == "index.m3u8" {
-        let stored = state.store.get_bytes(&key).await?;
-        let text = String::from_utf8_lossy(&stored).into_owned();
-        let dir = format!("{}{rendition}/", hls_prefix(&id));
-        let text = rewrite_playlist(&state, &dir, &text).await?;
+        let stored = state.store.get_bytes(&format!("{dir}index.m3u8")).await?;
+        let text = render_media_playlist(&state, &track, &capability, &dir, &stored).await?;
         return Ok(playlist_response(text.into_bytes()));
     }
-    segment_response(&state.store, &key, &headers).await
+    segment_response(&state.store, &format!("{dir}{file}"), &headers).await
 }
 
-/// Fits a stored media playlist to where things are served now.
-///
-/// Key URIs are written absolute at ingest; they are re-based on the current
-/// public URL, so a server that moved (a new domain, `migrate-to`) still
-/// points players at itself. Relative segment lines stay relative with local
-/// storage; with S3 they become the public base's URLs when one is
-/// configured, else presigned GETs.
-async fn rewrite_playlist(state: &AppState, dir: &str, playlist: &str) -> ApiResult<String> {
+/// The stored media playlist of `track` as served to this request: key URIs
+/// on the current public URL, segments where this store serves them from.
+async fn render_media_playlist(
+    state: &AppState,
+    track: &Playable,
+    capability: &Capability,
+    dir: &str,
+    stored: &[u8],
+) -> ApiResult<String> {
+    let mut playlist = mist_core::hls::parse_media(stored)
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored playlist {dir}index.m3u8: {e}")))?;
     let base = state.settings.public_url.as_str().trim_end_matches('/');
-    let local = matches!(state.store, ObjectStore::Local(_));
-    let mut out = String::with_capacity(playlist.len() * if local { 1 } else { 4 });
-    for line in playlist.lines() {
-        if line.starts_with("#EXT-X-KEY:") {
-            out.push_str(&rebase_key_uri(line, base));
-        } else if line.starts_with('#') || line.trim().is_empty() || local {
-            out.push_str(line);
-        } else if let Some(public) = &state.settings.s3_public_url {
-            out.push_str(&format!("{}/{dir}{line}", public.trim_end_matches('/')));
-        } else {
-            let url = state
-                .store
-                .presign_get(&format!("{dir}{line}"), PRESIGNED_SEGMENT_TTL)
-                .await?
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("S3 store did not presign")))?;
-            out.push_str(&url);
+    let segments_per_key = usize::try_from(track.segments_per_key.max(1)).unwrap_or(1);
+    // Presigned URLs expire no later than the capability that got them.
+    let left_s = u64::try_from(capability.expires_s - state.clock.now_ms() / 1000).unwrap_or(0);
+    let ttl = PRESIGNED_SEGMENT_TTL.min(Duration::from_secs(left_s.max(60)));
+    for (index, segment) in playlist.segments.iter_mut().enumerate() {
+        if let Some(key) = &mut segment.key {
+            key.uri = Some(format!(
+                "{base}/api/v1/tracks/{}/keys/{}",
+                track.id,
+                index / segments_per_key
+            ));
         }
-        out.push('\n');
+        if matches!(state.store, ObjectStore::Local(_)) {
+            continue;
+        }
+        segment.uri = if let Some(public) = &state.settings.s3_public_url {
+            format!("{}/{dir}{}", public.trim_end_matches('/'), segment.uri)
+        } else {
+            state
+                .store
+                .presign_get(&format!("{dir}{}", segment.uri), ttl)
+                .await?
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("S3 store did not presign")))?
+        };
     }
-    Ok(out)
-}
-
-/// `…URI="http://old/api/v1/tracks/…"…` → `…URI="{base}/api/v1/tracks/…"…`.
-fn rebase_key_uri(line: &str, base: &str) -> String {
-    let Some(start) = line.find("URI=\"").map(|i| i + 5) else {
-        return line.to_owned();
-    };
-    let Some(api) = line[start..].find("/api/v1/").map(|i| start + i) else {
-        return line.to_owned();
-    };
-    format!("{}{base}{}", &line[..start], &line[api..])
+    Ok(mist_core::hls::write_media(&playlist))
 }
 
 fn playlist_response(body: Vec<u8>) -> Response {
     (
         [
             (header::CONTENT_TYPE, HLS_CONTENT_TYPE),
-            // Presigned URLs inside expire; a playlist must be fetched anew.
-            (header::CACHE_CONTROL, "no-cache"),
+            // The capability and presigned URLs inside expire: fetch anew.
+            (header::CACHE_CONTROL, "private, no-cache"),
         ],
         body,
     )
@@ -137,7 +225,8 @@ fn playlist_response(body: Vec<u8>) -> Response {
 }
 
 /// A segment, whole or a byte range of it. Segments never change once a
-/// track is ready, so they may be cached for good.
+/// track is ready, so the player may keep them; shared caches may not, since
+/// the capability in the URL is personal.
 async fn segment_response(store: &ObjectStore, key: &str, headers: &HeaderMap) -> ApiResult<Response> {
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         Some(value) => {
@@ -151,7 +240,7 @@ async fn segment_response(store: &ObjectStore, key: &str, headers: &HeaderMap) -
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/mpeg"));
     h.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=31536000, immutable"),
+        HeaderValue::from_static("private, max-age=31536000, immutable"),
     );
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(object.content_length));
@@ -196,19 +285,6 @@ mod tests {
         assert!(parse_range("bytes=0-1,5-6").is_none());
         assert!(parse_range("items=0-1").is_none());
         assert!(parse_range("bytes=-500").is_none());
-    }
-
-    #[test]
-    fn key_uris_follow_the_public_url() {
-        let line = r#"#EXT-X-KEY:METHOD=AES-128,URI="http://old:1/api/v1/tracks/t/keys/0",IV=0x00"#;
-        assert_eq!(
-            rebase_key_uri(line, "https://new.example"),
-            r#"#EXT-X-KEY:METHOD=AES-128,URI="https://new.example/api/v1/tracks/t/keys/0",IV=0x00"#
-        );
-        assert_eq!(
-            rebase_key_uri("#EXT-X-KEY:METHOD=NONE", "https://x"),
-            "#EXT-X-KEY:METHOD=NONE"
-        );
     }
 
     #[test]

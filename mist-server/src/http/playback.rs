@@ -1,7 +1,8 @@
 //! Listening: playback sessions, progress reports, the quota and history.
 //!
-//! The rules (what counts, what a key needs) are in `crate::quota`; the
-//! atomic accounting in `db::sessions`.
+//! The rules (what is charged, what a key needs, when sessions end) are in
+//! `crate::quota`; the atomic accounting in `db::sessions`; the key route,
+//! where the quota is charged, in `http::tracks`.
 
 use axum::Router;
 use axum::extract::State;
@@ -9,19 +10,20 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use mist_core::api::{
     CompleteSessionRequest, ErrorBody, HeartbeatRequest, HeartbeatResponse, HistoryEntry, OpenSessionRequest, Page,
-    PlaybackSession, Quota, TrackStatus,
+    PlaybackSession, Quota,
 };
 use serde::Deserialize;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::tracks::{master_url, to_api};
+use super::media::master_url;
+use super::tracks::{rate_limited, to_api};
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::db::sessions::{self, Report};
 use crate::db::users::UserRow;
 use crate::db::{split_page, tracks};
-use crate::quota;
+use crate::quota::{self, SessionState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -50,34 +52,37 @@ fn refuse_if_exhausted(quota: &Quota) -> ApiResult<()> {
 }
 
 /// Open a session on a ready track. Refused with 429 `quota_exceeded` when
-/// nothing is left today.
+/// nothing is left today. Past the per-user cap of open sessions, the oldest
+/// is closed (its reports answer 409 `session_closed`).
 #[utoipa::path(post, path = "/api/v1/playback/sessions", tag = "playback", security(("bearer" = [])),
     request_body = OpenSessionRequest,
     responses(
         (status = 201, body = PlaybackSession),
         (status = 404, description = "no such ready track", body = ErrorBody),
-        (status = 429, description = "quota_exceeded", body = ErrorBody),
+        (status = 429, description = "quota_exceeded, or rate_limited (with Retry-After)", body = ErrorBody),
     ))]
 pub async fn open(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     ApiJson(req): ApiJson<OpenSessionRequest>,
 ) -> ApiResult<(StatusCode, ApiJson<PlaybackSession>)> {
-    let track = tracks::find(&state.db, &req.track_id)
+    let now = state.clock.now_ms();
+    rate_limited(&state.playback_limits.session_opens, &user, now, "sessions")?;
+    let track = tracks::find_playable(&state.db, &req.track_id)
         .await?
-        .filter(|t| t.status() == TrackStatus::Ready)
         .ok_or(ApiError::NotFound("track"))?;
     let quota = current_quota(&state, &user).await?;
     refuse_if_exhausted(&quota)?;
-    let session = sessions::open(&state.db, &user.id, &track.id, track.duration_ms, state.clock.now_ms()).await?;
+    let cap = i64::from(state.settings.max_open_sessions);
+    let session = sessions::open(&state.db, &user.id, &track.id, track.duration_ms, now, cap).await?;
     metrics::counter!("mist_playback_sessions_total").increment(1);
     Ok((
         StatusCode::CREATED,
         ApiJson(PlaybackSession {
             session_id: session.id,
             track_id: track.id.clone(),
-            master_url: master_url(&state, &track.id),
-            key_period_s: quota::key_period_ms() as f64 / 1000.0,
+            master_url: master_url(&state, &user.id, &track.id),
+            key_period_s: quota::key_period_ms(track.segments_per_key) as f64 / 1000.0,
             duration_s: track.duration_ms as f64 / 1000.0,
             quota,
         }),
@@ -103,6 +108,7 @@ fn seq(seq: u64) -> ApiResult<i64> {
 
 async fn apply(state: &AppState, user: &UserRow, id: &str, report: Report) -> ApiResult<HeartbeatResponse> {
     let now = state.clock.now_ms();
+    rate_limited(&state.playback_limits.heartbeats, user, now, "reports")?;
     let applied = sessions::report(&state.db, id, &user.id, &report, now).await?;
     let counted_ms = match applied {
         Some(applied) => {
@@ -110,10 +116,11 @@ async fn apply(state: &AppState, user: &UserRow, id: &str, report: Report) -> Ap
                 let session = sessions::find_owned(&state.db, id, &user.id)
                     .await?
                     .ok_or(ApiError::NotFound("session"))?;
-                // A play is a listen of at least half the track or 30 s, like
-                // the scrobbling services count; completion happens once.
-                if applied.listened_ms >= (session.duration_ms / 2).min(30_000) {
-                    sessions::count_play(&state.db, &session.track_id).await?;
+                // A play needs the listening (as counted from the clock) and
+                // the unlocked audio to match it; at most one an hour.
+                let threshold = quota::play_threshold_ms(session.duration_ms);
+                if applied.listened_ms >= threshold {
+                    sessions::count_play(&state.db, &session, threshold, now).await?;
                 }
             }
             applied.counted_ms
@@ -122,13 +129,30 @@ async fn apply(state: &AppState, user: &UserRow, id: &str, report: Report) -> Ap
             let session = sessions::find_owned(&state.db, id, &user.id)
                 .await?
                 .ok_or(ApiError::NotFound("session"))?;
-            if session.completed && !report.complete {
-                return Err(ApiError::conflict(
-                    "session_completed",
-                    "this session is completed; open a new one",
-                ));
+            match session.state(now) {
+                // Completing twice is harmless; anything else is late.
+                SessionState::Completed if report.complete => {}
+                SessionState::Completed => {
+                    return Err(ApiError::conflict(
+                        "session_completed",
+                        "this session is completed; open a new one",
+                    ));
+                }
+                SessionState::Replaced => {
+                    return Err(ApiError::conflict(
+                        "session_closed",
+                        "this session was closed because newer ones were opened; open a new one",
+                    ));
+                }
+                SessionState::Expired => {
+                    return Err(ApiError::conflict(
+                        "session_expired",
+                        "this session expired without reports; open a new one",
+                    ));
+                }
+                // A replayed, duplicated or out-of-order report: counts nothing.
+                SessionState::Open => {}
             }
-            // A replayed, duplicated or out-of-order report: counts nothing.
             0
         }
     };
@@ -138,14 +162,16 @@ async fn apply(state: &AppState, user: &UserRow, id: &str, report: Report) -> Ap
     })
 }
 
-/// Report progress. Counts at most the wall-clock time since the previous
-/// report, never skipped audio, and nothing for a stale `seq`.
+/// Report progress: moves the playhead keys are given around, and counts
+/// listening (history, plays) of at most the wall-clock time since the
+/// previous report, never skipped audio, and nothing for a stale `seq`.
 #[utoipa::path(post, path = "/api/v1/playback/sessions/{id}/heartbeat", tag = "playback", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = HeartbeatRequest,
     responses(
         (status = 200, body = HeartbeatResponse),
         (status = 404, description = "no such session of yours", body = ErrorBody),
-        (status = 409, description = "session_completed", body = ErrorBody),
+        (status = 409, description = "session_completed, session_closed or session_expired", body = ErrorBody),
+        (status = 429, description = "rate_limited (with Retry-After)", body = ErrorBody),
     ))]
 pub async fn heartbeat(
     State(state): State<AppState>,
@@ -217,7 +243,7 @@ pub async fn history(
             let track = found.iter().find(|track| track.id == row.track_id)?;
             Some(HistoryEntry {
                 session_id: row.id.clone(),
-                track: to_api(&state, track),
+                track: to_api(&state, &user, track),
                 listened_s: row.listened_ms as f64 / 1000.0,
                 completed: row.completed,
                 started_at: row.started(),

@@ -75,7 +75,7 @@ pub async fn similar(
     let items = nearest
         .into_iter()
         .map(|(row, distance)| SimilarTrack {
-            track: to_api(&state, &row),
+            track: to_api(&state, &user, &row),
             distance,
         })
         .collect();
@@ -135,7 +135,7 @@ pub async fn feed(
     if let Some(taste) = analysis::taste_vector(&seeds) {
         let nearest = embeddings::nearest(&state.db, &taste, Exclude::HeardOrLikedBy(&user.id), limit).await?;
         items.extend(nearest.into_iter().map(|(row, distance)| FeedItem {
-            track: to_api(&state, &row),
+            track: to_api(&state, &user, &row),
             reason: FeedReason::Similar,
             distance: Some(distance),
         }));
@@ -150,7 +150,7 @@ pub async fn feed(
                 continue;
             }
             items.push(FeedItem {
-                track: to_api(&state, &row),
+                track: to_api(&state, &user, &row),
                 reason: FeedReason::Popular,
                 distance: None,
             });

@@ -114,6 +114,7 @@ pub async fn run(state: &AppState, job: &JobRow, progress: &JobProgress) -> Resu
         genre: metadata.genre.as_deref(),
         duration_ms: (packaged.duration_s * 1000.0).round() as i64,
         segment_count: packaged.segment_count as i64,
+        segments_per_key: SEGMENTS_PER_KEY as i64,
     };
     // Not visible before `mark_ready`, so a separate write is safe; a retry replaces it.
     analysis::save(&state.db, &track.id, &features).await?;

@@ -9,7 +9,7 @@
 use futures::{StreamExt, TryStreamExt};
 use mist_core::audio::{DecodedAudio, encode};
 use mist_core::crypto;
-use mist_core::hls::{self, KeyRef, MP3_CODECS, MediaSegmentRef, SEGMENTS_PER_KEY, Variant};
+use mist_core::hls::{self, KeyRef, MP3_CODECS, MediaSegmentRef, Variant};
 
 use super::{IngestError, blocking};
 use crate::app::AppState;
@@ -62,7 +62,7 @@ pub async fn package(
         return Err(IngestError::Permanent("encoding produced no audio".into()));
     }
 
-    let key_count = segment_count.div_ceil(SEGMENTS_PER_KEY);
+    let key_count = hls::key_count(segment_count);
     let keys: Vec<(crypto::ContentKey, [u8; 16])> = (0..key_count)
         .map(|_| (crypto::random_key(), crypto::random_iv()))
         .collect();
@@ -78,11 +78,11 @@ pub async fn package(
         let mut sizes = Vec::with_capacity(segments.len());
         let mut encrypted = Vec::with_capacity(segments.len());
         for segment in &segments {
-            let k = segment.index / SEGMENTS_PER_KEY;
+            let k = hls::key_index(segment.index);
             let (key, iv) = &keys[k];
             let data = crypto::encrypt_segment(key, iv, &segment.data);
             sizes.push((data.len(), segment.duration_s));
-            let key_ref = (segment.index % SEGMENTS_PER_KEY == 0).then(|| KeyRef {
+            let key_ref = (hls::key_segments(k, segment_count).start == segment.index).then(|| KeyRef {
                 uri: format!("{base}/api/v1/tracks/{track_id}/keys/{k}"),
                 iv: *iv,
             });

@@ -1,6 +1,8 @@
 //! Ready tracks made directly in the database, for tests of what happens
 //! after ingest (sessions, keys, search) without transcoding audio.
 
+use mist_core::api::Quota;
+
 use crate::app::AppState;
 use crate::db::catalogue::insert_ready_tracks;
 use crate::db::tracks::{ReadyTrack, StoredKey, TrackRow, mark_ready};
@@ -14,6 +16,9 @@ pub struct FakeTrack {
     pub album: Option<String>,
     pub genre: Option<String>,
     pub duration_s: f64,
+    /// Segments per key; `None`: what ingest uses now (one). `Some(5)` makes
+    /// a track as stored before keys became the quota's unit.
+    pub segments_per_key: Option<i64>,
 }
 
 /// Inserts a ready track owned by `uploader_id` with real wrapped keys (one
@@ -43,7 +48,10 @@ pub async fn insert_ready_track(state: &AppState, uploader_id: &str, track: &Fak
         .await
         .expect("insert track");
     let duration_ms = (track.duration_s * 1000.0).round() as i64;
-    let period = crate::quota::key_period_ms();
+    let segments_per_key = track
+        .segments_per_key
+        .unwrap_or(mist_core::hls::SEGMENTS_PER_KEY as i64);
+    let period = crate::quota::key_period_ms(segments_per_key);
     let key_count = ((duration_ms + period - 1) / period).max(1);
     let keys: Vec<StoredKey> = (0..key_count)
         .map(|index| StoredKey {
@@ -58,8 +66,38 @@ pub async fn insert_ready_track(state: &AppState, uploader_id: &str, track: &Fak
         album: track.album.as_deref(),
         genre: track.genre.as_deref(),
         duration_ms,
-        segment_count: key_count * mist_core::hls::SEGMENTS_PER_KEY as i64,
+        segment_count: key_count * segments_per_key,
+        segments_per_key,
     };
     mark_ready(&state.db, &id, &ready, &keys).await.expect("mark ready");
     id
+}
+
+/// Uses up `client`'s free daily quota (300 s) the way a player would: a
+/// made-up 10-minute track stored with 30 s keys, whose first ten keys it
+/// unlocks, reporting the playhead before each. Returns the track and the
+/// quota after.
+pub async fn spend_the_days_quota(app: &super::TestApp, client: &mist_core::client::Client) -> (String, Quota) {
+    let me = client.me().await.expect("me");
+    let long = FakeTrack {
+        title: "Long".into(),
+        duration_s: 600.0,
+        segments_per_key: Some(mist_core::hls::LEGACY_SEGMENTS_PER_KEY as i64),
+        ..FakeTrack::default()
+    };
+    let track_id = insert_ready_track(&app.state, &me.id, &long).await;
+    let session = client.open_session(&track_id).await.expect("session");
+    let period = crate::quota::key_period_ms(mist_core::hls::LEGACY_SEGMENTS_PER_KEY as i64);
+    for k in 0..10u64 {
+        let report = mist_core::api::HeartbeatRequest {
+            seq: k + 1,
+            position_s: (k as i64 * period) as f64 / 1000.0,
+            playing: true,
+        };
+        client.heartbeat(&session.session_id, &report).await.expect("heartbeat");
+        client.key(&track_id, k).await.expect("key");
+    }
+    let quota = client.quota().await.expect("quota");
+    assert_eq!(quota.remaining_s, Some(0.0), "{quota:?}");
+    (track_id, quota)
 }

@@ -3,11 +3,16 @@
 //
 //   open a session → heartbeats every 10 s and on pause, seek and end → complete.
 //
-// The server hands out a content key only near the reported playhead, so
-// before every key request the page reports where it is, and hls.js keeps a
-// short buffer (20–30 s) so it never asks for keys far ahead. The bearer
-// token is added to key requests only (`isApiUrl`); playlists and segments,
-// from this server or from a bucket, are fetched without it.
+// The server hands out a content key only near the reported playhead, and
+// charges a free account for each key the first time it is given (one key per
+// ~6 s segment), so before every key request the page reports where it is,
+// and hls.js keeps a buffer of a few seconds so it asks for each key shortly
+// before it is needed. Every key answer carries the quota after it (the
+// `Mist-Quota` header), which the page shows at once. When the quota is used
+// up, the page stops loading, plays what was already unlocked, then stops.
+// The bearer token is added to key requests only (`isApiUrl`); playlists and
+// segments, from this server or from a bucket (signed, expiring URLs), are
+// fetched without it.
 //
 // Events (on the Player, an EventTarget):
 //   `track`     a new track was loaded      detail: {track}
@@ -24,6 +29,7 @@ import { ApiError, errorFrom, isApiUrl } from './api.js';
 
 const HEARTBEAT_EVERY_MS = 10_000;
 const KEY_PATH = /\/api\/v1\/tracks\/[^/]+\/keys\/\d+$/;
+const QUOTA_HEADER = 'mist-quota';
 
 export class Player extends EventTarget {
   constructor(api, audio) {
@@ -35,13 +41,17 @@ export class Player extends EventTarget {
     this.session = null;
     this.seq = 0;
     this.reported = { at: 0, position: 0 };
-    this.remaining = null;
+    // Set once the quota is used up: when it resets. What was unlocked still
+    // plays; `draining` once nothing more is loaded.
+    this.spent = null;
+    this.draining = false;
     this.reports = Promise.resolve();
     this.timer = null;
     audio.addEventListener('pause', () => this.onPause());
     audio.addEventListener('seeked', () => this.report());
     audio.addEventListener('ended', () => this.ended());
-    audio.addEventListener('timeupdate', () => this.watchQuota());
+    audio.addEventListener('timeupdate', () => this.drain());
+    audio.addEventListener('waiting', () => this.drain());
     // A closing tab still completes its session (fetch keepalive may carry headers).
     window.addEventListener('pagehide', () => this.finish(this.audio.currentTime, { keepalive: true }));
   }
@@ -64,6 +74,8 @@ export class Player extends EventTarget {
     this.track = track;
     this.session = session;
     this.seq = 0;
+    this.spent = null;
+    this.draining = false;
     this.reported = { at: performance.now(), position: 0 };
     this.publishQuota(session.quota);
     const publicOrigin = new URL(session.master_url).origin;
@@ -76,8 +88,12 @@ export class Player extends EventTarget {
       enableID3MetadataCues: false,
       enableEmsgMetadataCues: false,
       enableDateRangeMetadataCues: false,
-      maxBufferLength: 20,
-      maxMaxBufferLength: 30,
+      // Keys are charged when given, and the next one is given only once the
+      // playhead is in the current one: ask for the next ~6 s key about 4 s
+      // before it plays. (hls.js grows the buffer goal from maxBufferSize up
+      // to maxMaxBufferLength: both ends are held at 4 s.)
+      maxBufferLength: 4,
+      maxMaxBufferLength: 4,
       backBufferLength: 30,
       xhrSetup: (xhr, url) => this.setupRequest(xhr, url, publicOrigin),
       keyLoadPolicy: {
@@ -92,13 +108,18 @@ export class Player extends EventTarget {
             // A 403 near a key boundary or after a seek clears once the new
             // playhead is reported (which every retry does); a 429 is final.
             shouldRetry: (config, count, timeout, response, retry) =>
-              retry || (response?.code === 403 && count < config.maxNumRetry),
+              response?.code !== 429 && (retry || (response?.code === 403 && count < config.maxNumRetry)),
           },
         },
       },
     });
     this.hls = hls;
     hls.on(Hls.Events.ERROR, (_, data) => this.onHlsError(data));
+    // The fragment of the key that used the quota up is the listener's; once
+    // it is in, load nothing more.
+    hls.on(Hls.Events.FRAG_BUFFERED, () => {
+      if (this.spent) this.stopLoading();
+    });
     hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => {
       const level = hls.levels[data.level];
       this.emit('rendition', { index: data.level, bitrate: level?.bitrate ?? 0 });
@@ -148,6 +169,7 @@ export class Player extends EventTarget {
 
   unload() {
     this.session = null;
+    this.draining = false;
     clearInterval(this.timer);
     this.timer = null;
     if (this.hls) {
@@ -165,10 +187,16 @@ export class Player extends EventTarget {
   async setupRequest(xhr, url, publicOrigin) {
     xhr.open('GET', url, true);
     if (!isApiUrl(url, publicOrigin)) return;
-    // hls.js asks for key k+1 as the playhead enters key k's period; a report
-    // from just before the boundary would not unlock it. One report per key
-    // (every ~30 s) is cheap.
-    if (KEY_PATH.test(new URL(url).pathname)) await this.report();
+    // hls.js asks for key k+1 while the playhead is in key k's period; a report
+    // from before that would not unlock it. One report per key (every ~6 s).
+    if (KEY_PATH.test(new URL(url).pathname)) {
+      await this.report();
+      const session = this.session;
+      xhr.addEventListener('load', () => {
+        const quota = xhr.status === 200 ? xhr.getResponseHeader(QUOTA_HEADER) : null;
+        if (quota && session === this.session) this.publishQuota(JSON.parse(quota));
+      });
+    }
     xhr.setRequestHeader('Authorization', 'Bearer ' + this.api.token);
   }
 
@@ -206,22 +234,65 @@ export class Player extends EventTarget {
       .catch((e) => {
         if (session !== this.session) return;
         if (e.code === 'quota_exceeded') this.exhausted(e.resetsAt);
+        else if (e.code === 'session_expired') return this.renew(session);
+        else if (e.code === 'session_closed') this.closed();
         else if (e.code !== 'session_completed') this.fail(`could not report playback: ${e.message}`);
       });
     return this.reports;
   }
 
-  publishQuota(quota) {
-    this.remaining = quota.remaining_s;
-    this.emit('quota', quota);
-    if (quota.remaining_s !== null && quota.remaining_s <= 0) this.exhausted(new Date(quota.resets_at));
+  /**
+   * The server expired the session (no report for two minutes: a sleeping
+   * laptop, a throttled background tab): open a new one on the same track and
+   * carry on. The keys and playlists already loaded stay valid.
+   */
+  async renew(expired) {
+    try {
+      const session = await this.api.post('/api/v1/playback/sessions', { track_id: this.track.id });
+      if (this.session !== expired) return;
+      this.session = session;
+      this.seq = 0;
+      this.publishQuota(session.quota);
+      await this.report();
+    } catch (e) {
+      if (e.code === 'quota_exceeded') this.exhausted(e.resetsAt);
+      else this.fail(`could not resume playback: ${e.message}`);
+    }
   }
 
-  /** Reports as soon as the playhead has used what was left, so playback stops on time. */
-  watchQuota() {
-    if (this.remaining === null || !this.session || this.audio.paused) return;
-    const heard = this.audio.currentTime - this.reported.position;
-    if (heard >= this.remaining && performance.now() - this.reported.at > 1000) this.report();
+  /** The account started playing elsewhere, past the number of sessions it may hold. */
+  closed() {
+    this.unload();
+    this.fail('playback moved: this account is playing on too many devices');
+  }
+
+  publishQuota(quota) {
+    this.emit('quota', quota);
+    if (quota.remaining_s !== null && quota.remaining_s <= 0) this.spend(new Date(quota.resets_at));
+  }
+
+  /**
+   * The quota is used up: once the fragment being loaded is in, load nothing
+   * more (the next key would be refused), let what was unlocked play out,
+   * then stop (`drain`).
+   */
+  spend(resetsAt) {
+    if (!this.session || this.spent) return;
+    this.spent = resetsAt;
+  }
+
+  stopLoading() {
+    this.hls?.stopLoad();
+    this.draining = true;
+    this.drain();
+  }
+
+  /** Once loading stopped on a spent quota, stops when the unlocked audio has played. */
+  drain() {
+    if (!this.draining || !this.session) return;
+    const buffered = this.audio.buffered;
+    const end = buffered.length ? buffered.end(buffered.length - 1) : 0;
+    if (this.audio.currentTime >= end - 0.25) this.exhausted(this.spent);
   }
 
   /** Today's quota is used up: complete the session, stop and say until when. */
@@ -241,7 +312,9 @@ export class Player extends EventTarget {
       const body = xhr.response instanceof ArrayBuffer ? new TextDecoder().decode(xhr.response) : '';
       const error = await errorFrom(new Response(body, { status: xhr.status }));
       if (error.code === 'quota_exceeded') {
-        this.exhausted(error.resetsAt);
+        // A race with the last key: play out what was unlocked, then stop.
+        this.spend(error.resetsAt);
+        this.stopLoading();
         return;
       }
       if (data.fatal) this.fail(`the server refused a key: ${error.message}`);

@@ -4,9 +4,11 @@
 //! do, `mist` asks which (on a terminal) or lists them with their ids.
 //!
 //! Progress goes to stderr (rendition changes, skipped segments, time to first
-//! audio); stdout gets one summary line at the end. Ctrl-C stops playback and
-//! still completes the session, so the listening is counted. A quota that runs
-//! out or a server that stays unreachable stops playback at once with exit 1.
+//! audio, and on a terminal the playhead with what the quota leaves today,
+//! live from the key answers); stdout gets one summary line at the end. Ctrl-C
+//! stops playback and still completes the session, so the listening is
+//! counted. A quota that runs out stops playback, with exit 1, once the audio
+//! already unlocked is played; a server that stays unreachable stops it at once.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::str::FromStr;
@@ -93,8 +95,14 @@ pub async fn play(settings: &Settings, args: PlayArgs) -> Result<()> {
     shown.clear();
     output.finish().await?;
     // A failed engine has nothing left to report; anything else completes the
-    // session so the listening counts.
-    outcome?;
+    // session so the listening counts. A spent quota leaves the engine up
+    // (what was unlocked was played first), so its session is completed too.
+    if let Err(error) = outcome {
+        if matches!(error.downcast_ref(), Some(PlayerError::QuotaExceeded { .. })) {
+            let _ = playback.finish().await;
+        }
+        return Err(error);
+    }
     let finished = playback.finish().await?;
     let left = match finished.quota.remaining_s {
         Some(left) => format!("{left:.1} s of today's quota left"),
@@ -225,6 +233,7 @@ async fn listen(
                     rendition = Some(chunk.rendition.clone());
                     shown.rendition = name.into_owned();
                 }
+                shown.left = left_today(&playback.quota());
                 play_samples(playback, output, chunk.start_s, &chunk.samples, heard_s, shown).await?;
             }
             Event::SegmentFailed {
@@ -281,6 +290,8 @@ async fn play_samples(
 struct Position {
     duration_s: f64,
     rendition: String,
+    /// `4:50 left today`, from the server's latest answer.
+    left: String,
     last: Option<u64>,
     enabled: bool,
 }
@@ -290,6 +301,7 @@ impl Position {
         Position {
             duration_s,
             rendition: String::new(),
+            left: String::new(),
             last: None,
             enabled: std::io::stderr().is_terminal(),
         }
@@ -304,10 +316,11 @@ impl Position {
         let mut stderr = std::io::stderr();
         let _ = write!(
             stderr,
-            "\r{} / {}  {}\x1b[K",
+            "\r{} / {}  {}  {}\x1b[K",
             clock(position_s),
             clock(self.duration_s),
-            self.rendition
+            self.rendition,
+            self.left
         );
         let _ = stderr.flush();
     }
@@ -317,6 +330,14 @@ impl Position {
         if self.enabled && self.last.take().is_some() {
             eprintln!();
         }
+    }
+}
+
+/// What the quota leaves today, for the position line.
+fn left_today(quota: &mist_core::api::Quota) -> String {
+    match quota.remaining_s {
+        Some(left) => format!("{} left today", clock(left.floor())),
+        None => String::new(),
     }
 }
 

@@ -1406,6 +1406,10 @@ impl App {
                 self.set_status(format!("audio output: {message}"), true);
                 Vec::new()
             }
+            Update::Quota(quota) => {
+                self.set_quota(quota);
+                Vec::new()
+            }
         }
     }
 
@@ -1798,6 +1802,23 @@ pub(crate) mod tests {
         }));
         assert_eq!(app.quota_banner, Some(resets_at));
         assert!(app.now.is_none());
+    }
+
+    #[test]
+    fn the_quota_a_key_answer_carries_shows_at_once() {
+        let mut app = main_app();
+        let quota = |remaining: f64| Quota {
+            plan: mist_core::api::Plan::Free,
+            limit_s: Some(300.0),
+            used_s: 300.0 - remaining,
+            remaining_s: Some(remaining),
+            resets_at: "2099-01-01T00:00:00Z".parse().expect("time"),
+        };
+        app.update(Msg::Player(Update::Quota(quota(287.9))));
+        assert_eq!(app.quota.as_ref().and_then(|q| q.remaining_s), Some(287.9));
+        assert!(app.quota_banner.is_none());
+        app.update(Msg::Player(Update::Quota(quota(0.0))));
+        assert_eq!(app.quota_banner, Some("2099-01-01T00:00:00Z".parse().expect("time")));
     }
 
     #[test]

@@ -74,6 +74,8 @@ pub enum Update {
     Failed { track_id: String, error: PlayerError },
     /// The output could not be opened or written.
     OutputFailed(String),
+    /// The server's latest quota, from a key or report answer.
+    Quota(Quota),
 }
 
 /// The UI's handle on the audio thread.
@@ -441,6 +443,9 @@ impl Worker {
         let State::Playing(current) = &mut self.state else {
             return;
         };
+        if let Some(quota) = current.playback.quota_changed() {
+            (self.send)(Update::Quota(quota));
+        }
         if !now && current.last_update.elapsed() < POSITION_EVERY {
             return;
         }

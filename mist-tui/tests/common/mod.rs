@@ -5,10 +5,9 @@
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
 
-use mist_core::api::{HeartbeatRequest, Quota};
+use mist_core::api::Quota;
 use mist_core::client::Client;
 use mist_server::testing::TestApp;
-use mist_server::testing::catalogue::{FakeTrack, insert_ready_track};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
@@ -147,33 +146,8 @@ impl Mist {
     }
 }
 
-/// Uses up `client`'s free daily quota (300 s) on a made-up 10-minute track,
-/// reporting 301 s of progress over 301 s of server time; returns the track
-/// and the quota after.
+/// Uses up `client`'s free daily quota (300 s) by unlocking keys, as the
+/// server's tests do; returns the track and the quota after.
 pub async fn spend_the_days_quota(app: &TestApp, client: &Client) -> (String, Quota) {
-    let me = client.me().await.expect("me");
-    let long = FakeTrack {
-        title: "Long".into(),
-        duration_s: 600.0,
-        ..FakeTrack::default()
-    };
-    let track_id = insert_ready_track(&app.state, &me.id, &long).await;
-    let session = client.open_session(&track_id).await.expect("session");
-    let beat = |seq, position_s| HeartbeatRequest {
-        seq,
-        position_s,
-        playing: true,
-    };
-    client
-        .heartbeat(&session.session_id, &beat(1, 0.0))
-        .await
-        .expect("heartbeat");
-    app.state.clock.advance(std::time::Duration::from_secs(301));
-    client
-        .heartbeat(&session.session_id, &beat(2, 301.0))
-        .await
-        .expect("heartbeat");
-    let quota = client.quota().await.expect("quota");
-    assert_eq!(quota.remaining_s, Some(0.0), "{quota:?}");
-    (track_id, quota)
+    mist_server::testing::catalogue::spend_the_days_quota(app, client).await
 }
