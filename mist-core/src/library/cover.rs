@@ -276,6 +276,7 @@ mod tests {
     use image::{Rgb, Rgba, RgbaImage};
 
     use super::*;
+    use crate::library::test_support::{child_case, peak_rss_kb, report_field, run_child};
 
     fn png_bytes(image: &DynamicImage) -> Vec<u8> {
         let mut out = Vec::new();
@@ -319,32 +320,20 @@ mod tests {
         out
     }
 
-    /// Peak resident memory of this process, from /proc (kB).
-    fn peak_rss_kb() -> u64 {
-        let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmHWM")
-    }
-
     /// Run in a child process by `a_png_bomb_is_refused_without_a_memory_spike`
-    /// (alone, so its peak memory is its own): decodes the bomb and prints
+    /// (alone, so its peak memory is its own): decodes the bomb and reports
     /// the peak memory before and after.
     #[test]
     #[ignore = "run by a_png_bomb_is_refused_without_a_memory_spike in its own process"]
     fn png_bomb_child() {
-        let Ok(size) = std::env::var("MIST_PNG_BOMB_SIDE") else {
-            return;
-        };
-        let side: u32 = size.parse().expect("a side");
+        let Some(side) = child_case() else { return };
+        let side: u32 = side.parse().expect("a side");
         let bomb = bilevel_png(side, side);
         let before = peak_rss_kb();
         let result = Cover::decode(&bomb);
         let after = peak_rss_kb();
         println!(
-            "BOMB bytes={} before_kb={before} after_kb={after} result={result:?}",
+            "REPORT bytes={} before_kb={before} after_kb={after} result={result:?}",
             bomb.len()
         );
     }
@@ -357,38 +346,18 @@ mod tests {
             (20_000u32, "TooMuchMemory"), // the PNG decoder's own side check, from `Limits`
             (6_000, "TooManyPixels"),
         ] {
-            let out = Command::new(std::env::current_exe().expect("test binary"))
-                .args([
-                    "library::cover::tests::png_bomb_child",
-                    "--exact",
-                    "--ignored",
-                    "--nocapture",
-                ])
-                .env("MIST_PNG_BOMB_SIDE", side.to_string())
-                .output()
-                .expect("run the child test");
-            let stdout = String::from_utf8_lossy(&out.stdout);
+            let (clean_exit, report) = run_child("library::cover::tests::png_bomb_child", &side.to_string());
+            let report = report.unwrap_or_else(|| panic!("{side}: the child crashed"));
+            assert!(clean_exit, "{report}");
+            assert!(report.contains(expected), "{side}: {report}");
             assert!(
-                out.status.success(),
-                "{stdout}\n{}",
-                String::from_utf8_lossy(&out.stderr)
+                report_field(&report, "bytes") < 2 * 1024 * 1024,
+                "the bomb is small on disk: {report}"
             );
-            let line = stdout
-                .lines()
-                .find(|l| l.starts_with("BOMB "))
-                .expect("the child's report");
-            let field = |name: &str| -> u64 {
-                line.split_whitespace()
-                    .find_map(|w| w.strip_prefix(name))
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or_else(|| panic!("{name} in {line}"))
-            };
-            assert!(line.contains(expected), "{side}: {line}");
-            assert!(field("bytes=") < 2 * 1024 * 1024, "the bomb is small on disk: {line}");
             // The decoded image alone would be ≥ 36 MB; refusing must cost
             // a tiny fraction of that.
-            let grew_kb = field("after_kb=").saturating_sub(field("before_kb="));
-            assert!(grew_kb < 8 * 1024, "{side}²: peak memory grew {grew_kb} kB: {line}");
+            let grew_kb = report_field(&report, "after_kb").saturating_sub(report_field(&report, "before_kb"));
+            assert!(grew_kb < 8 * 1024, "{side}²: peak memory grew {grew_kb} kB: {report}");
         }
     }
 

@@ -19,4 +19,7 @@ pub mod hash;
 pub mod loudness;
 pub mod lrc;
 pub mod sniff;
+pub mod tags;
 
+#[cfg(test)]
+mod test_support;
