@@ -23,7 +23,7 @@
 //!
 //! Formats: JPEG, PNG, WebP and GIF (the first frame), the ones covers come in.
 
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
@@ -64,6 +64,8 @@ pub enum CoverError {
     Damaged(String),
     #[error("the thumbnail could not be encoded: {0}")]
     Encode(String),
+    #[error("the picture could not be read: {0}")]
+    Io(String),
 }
 
 /// The format a cover came in.
@@ -186,6 +188,17 @@ impl Cover {
         })
     }
 
+    /// Reads at most [`MAX_COVER_BYTES`] + 1 bytes from `reader` (a
+    /// `cover.jpg` beside the music, an upload) and decodes them.
+    pub fn decode_reader(reader: impl Read) -> Result<Cover, CoverError> {
+        let mut bytes = Vec::new();
+        reader
+            .take(MAX_COVER_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| CoverError::Io(e.to_string()))?;
+        Self::decode(&bytes)
+    }
+
     pub fn width(&self) -> u32 {
         self.image.width()
     }
@@ -271,12 +284,11 @@ fn encode(size: u32, image: &RgbImage) -> Result<Thumbnail, CoverError> {
 #[cfg(test)]
 mod tests {
     use std::io::Write;
-    use std::process::Command;
 
     use image::{Rgb, Rgba, RgbaImage};
 
     use super::*;
-    use crate::library::test_support::{child_case, peak_rss_kb, report_field, run_child};
+    use crate::library::test_support::{child_case, ffmpeg, peak_rss_kb, report_field, run_child};
 
     fn png_bytes(image: &DynamicImage) -> Vec<u8> {
         let mut out = Vec::new();
@@ -363,7 +375,12 @@ mod tests {
 
     #[test]
     fn limits_are_checked_before_decoding() {
-        // Too many bytes: refused without looking.
+        // Too many bytes: refused without looking, and a reader is not read past the limit.
+        let endless = std::io::repeat(0xFF);
+        let refused = CoverError::TooManyBytes {
+            bytes: MAX_COVER_BYTES + 1,
+        };
+        assert_eq!(Cover::decode_reader(endless).unwrap_err(), refused);
         let big = vec![0u8; MAX_COVER_BYTES + 1];
         assert_eq!(
             Cover::decode(&big).unwrap_err(),
@@ -479,23 +496,9 @@ mod tests {
             ("c.gif", vec![], CoverFormat::Gif),
         ] {
             let path = dir.path().join(name);
-            let status = Command::new("ffmpeg")
-                .args([
-                    "-v",
-                    "error",
-                    "-y",
-                    "-f",
-                    "lavfi",
-                    "-i",
-                    "testsrc=size=320x240",
-                    "-frames:v",
-                    "1",
-                ])
-                .args(&extra)
-                .arg(&path)
-                .status()
-                .expect("ffmpeg runs");
-            assert!(status.success(), "{name}");
+            let mut args = vec!["-f", "lavfi", "-i", "testsrc=size=320x240", "-frames:v", "1"];
+            args.extend(extra);
+            ffmpeg(&args, &path);
             let bytes = std::fs::read(&path).expect("read");
             let cover = Cover::decode(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(

@@ -75,6 +75,14 @@ pub struct TimedLine {
     pub text: String,
 }
 
+/// Lyrics from a reader (an `.lrc` file beside the music): at most
+/// [`MAX_LYRICS_BYTES`] are read. See [`parse_bytes`].
+pub fn read(reader: impl std::io::Read) -> std::io::Result<Option<Lyrics>> {
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut reader.take(MAX_LYRICS_BYTES as u64), &mut bytes)?;
+    Ok(parse_bytes(&bytes))
+}
+
 /// Lyrics from bytes: an `.lrc` file or a tag's raw value. UTF-8 (with or
 /// without a BOM) and UTF-16 with a BOM are read; invalid sequences become
 /// U+FFFD. `None` when there are no words at all.
@@ -432,6 +440,11 @@ mod tests {
         let one = format!("{}x", "[00:01.00]".repeat(1_000_000));
         let lyrics = parse(&one).expect("lyrics");
         assert!(lyrics.lines.len() <= MAX_TIMED_LINES);
+        // A reader is read no further than the limit.
+        let endless = std::io::Read::chain(&b"[00:01.00]a\n"[..], std::io::repeat(b'x'));
+        let lyrics = read(endless).expect("reading").expect("lyrics");
+        assert_eq!(lyrics.lines.len(), 1);
+        assert_eq!(lyrics.text, "a", "the endless tail is one stamp-less line, outvoted");
         // Truncation never splits a character.
         let wide = "[00:01.00]".to_owned() + &"é".repeat(MAX_LYRICS_BYTES);
         assert!(parse(&wide).expect("lyrics").text.len() <= MAX_LYRICS_BYTES);

@@ -276,6 +276,7 @@ fn adts_frame(data: &[u8]) -> Option<FrameHeader> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::library::test_support::ffmpeg;
 
     /// `count` frames of MPEG-1 Layer III, 128 kbps, 44.1 kHz, no padding
     /// (417 bytes each), filled with `fill`.
@@ -482,31 +483,14 @@ mod tests {
         ];
         for (name, codec, expected) in cases {
             let path = dir.path().join(name);
-            let status = std::process::Command::new("ffmpeg")
-                .args([
-                    "-v",
-                    "error",
-                    "-y",
-                    "-f",
-                    "lavfi",
-                    "-i",
-                    "sine=frequency=440:duration=1",
-                    "-ac",
-                    "2",
-                ])
-                .args(&codec)
-                .arg(&path)
-                .status()
-                .expect("ffmpeg runs (it is installed by .ci/run)");
-            assert!(status.success(), "ffmpeg made {name}");
+            let mut args = vec!["-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-ac", "2"];
+            args.extend(codec);
+            ffmpeg(&args, &path);
             assert_eq!(sniff_file(&path).expect("reading the file"), expected, "{name}");
         }
         let jpeg = dir.path().join("cover.mp3");
-        let status = std::process::Command::new("ffmpeg")
-            .args([
-                "-v",
-                "error",
-                "-y",
+        ffmpeg(
+            &[
                 "-f",
                 "lavfi",
                 "-i",
@@ -515,11 +499,9 @@ mod tests {
                 "1",
                 "-f",
                 "mjpeg",
-            ])
-            .arg(&jpeg)
-            .status()
-            .expect("ffmpeg runs");
-        assert!(status.success());
+            ],
+            &jpeg,
+        );
         assert_eq!(sniff_file(&jpeg).expect("reading the file"), None, "a JPEG named .mp3");
     }
 }

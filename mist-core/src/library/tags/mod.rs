@@ -26,7 +26,7 @@ use std::io::{self, BufReader, Read, Seek};
 use std::path::Path;
 
 use lofty::config::{GlobalOptions, ParseOptions, ParsingMode};
-use lofty::file::{AudioFile, TaggedFile, TaggedFileExt};
+use lofty::file::{TaggedFile, TaggedFileExt};
 use lofty::id3::v2::{FrameFlags, SyncTextContentType, SynchronizedTextFrame, TimestampFormat};
 use lofty::picture::PictureType;
 use lofty::probe::Probe;
@@ -119,7 +119,9 @@ pub fn read<R: Read + Seek>(reader: &mut R) -> Result<TrackTags, TagError> {
         }
         Err(e) => return Err(e),
     };
-    let sample_rate = file.properties().sample_rate().unwrap_or(44_100);
+    // Audio properties are not read (the decoder knows them better); SYLT's
+    // rare MPEG-frame stamps assume 44.1 kHz.
+    let sample_rate = 44_100;
 
     let mut tags: Vec<&Tag> = Vec::new();
     if let Some(primary) = file.primary_tag() {
@@ -159,7 +161,7 @@ fn read_patched<R: Read + Seek>(reader: &mut R, patches: Vec<id3v2::Patch>) -> R
     let options = ParseOptions::new()
         .parsing_mode(ParsingMode::BestAttempt)
         .max_junk_bytes(id3v2::JUNK_WINDOW)
-        .read_properties(true);
+        .read_properties(false);
     let probe = Probe::new(&mut patched)
         .options(options)
         .guess_file_type()
@@ -172,7 +174,7 @@ fn fill(out: &mut TrackTags, tag: &Tag) {
     let text = |key: ItemKey| -> Option<String> {
         // Several values (ID3v2.4 lists, repeated Vorbis fields) are joined.
         let mut values: Vec<String> = Vec::new();
-        for v in tag.get_strings(key) {
+        for v in tag.get_strings(key).take(64) {
             if let Some(v) = clean(v)
                 && !values.contains(&v)
             {
