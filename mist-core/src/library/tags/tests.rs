@@ -248,6 +248,24 @@ fn ogg_with_metadata_block_picture() {
     assert_common(&tags, "ogg", true);
 }
 
+#[test]
+fn wav_info_tags_survive_the_id3_chunk_blinding() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("a.wav");
+    let mut args = vec!["-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "pcm_s16le"];
+    args.extend(["-metadata", "title=Wave", "-metadata", "artist=Someone"]);
+    ffmpeg(&args, &path);
+    let mut bytes = std::fs::read(&path).expect("read");
+    // An `id3 ` chunk after the audio: blinded, so its title is not read.
+    let id3 = tag(4, 0, &[frame(4, "TIT2", 0, &text(4, "from id3"))]);
+    let chunk = [&b"id3 "[..], &(id3.len() as u32).to_le_bytes(), &id3].concat();
+    bytes.extend_from_slice(&chunk);
+    let riff_len = (bytes.len() - 8) as u32;
+    bytes[4..8].copy_from_slice(&riff_len.to_le_bytes());
+    let tags = read_bytes(bytes).expect("tags");
+    assert_eq!((tags.title.as_deref(), tags.artist.as_deref()), (Some("Wave"), Some("Someone")));
+}
+
 // ---- ID3v2 details, written by hand ---------------------------------------
 
 fn sylt(format: u8, lines: &[(&str, u32)]) -> Vec<u8> {
