@@ -10,8 +10,9 @@
 //! the area at most [`MAX_COVER_PIXELS`] (5,000 × 5,000: the largest covers
 //! sold are 3,000–4,000 px square), and the decoded buffer at most
 //! [`MAX_DECODE_BYTES`] (`image::Limits`, which also bounds the decoders'
-//! own scratch). Worst case in memory is about 210 MB (a 5,000² PNG with
-//! alpha being flattened and resized); a usual 3,000² JPEG takes ~50 MB.
+//! own scratch). Measured peaks, decoding and making the three thumbnails:
+//! about 170 MB for the worst accepted case (a 5,000² PNG with alpha), about
+//! 40 MB for a usual 3,000² JPEG.
 //!
 //! Thumbnails keep the aspect ratio inside a square box, never enlarge, use
 //! Lanczos3 (sharp, no ringing worth seeing at these ratios), are made from

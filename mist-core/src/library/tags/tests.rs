@@ -252,7 +252,14 @@ fn ogg_with_metadata_block_picture() {
 fn wav_info_tags_survive_the_id3_chunk_blinding() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("a.wav");
-    let mut args = vec!["-f", "lavfi", "-i", "sine=frequency=440:duration=1", "-c:a", "pcm_s16le"];
+    let mut args = vec![
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:duration=1",
+        "-c:a",
+        "pcm_s16le",
+    ];
     args.extend(["-metadata", "title=Wave", "-metadata", "artist=Someone"]);
     ffmpeg(&args, &path);
     let mut bytes = std::fs::read(&path).expect("read");
@@ -263,7 +270,10 @@ fn wav_info_tags_survive_the_id3_chunk_blinding() {
     let riff_len = (bytes.len() - 8) as u32;
     bytes[4..8].copy_from_slice(&riff_len.to_le_bytes());
     let tags = read_bytes(bytes).expect("tags");
-    assert_eq!((tags.title.as_deref(), tags.artist.as_deref()), (Some("Wave"), Some("Someone")));
+    assert_eq!(
+        (tags.title.as_deref(), tags.artist.as_deref()),
+        (Some("Wave"), Some("Someone"))
+    );
 }
 
 // ---- ID3v2 details, written by hand ---------------------------------------
