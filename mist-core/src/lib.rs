@@ -7,6 +7,8 @@
 //!   strips it, clients neutralise it when they print.
 //! - `player` (feature `client`): the streaming engine, from a playback session
 //!   to decoded PCM, with heartbeats, keys and retries.
+//! - `library` (feature `library`): tags, lyrics, cover images, loudness,
+//!   audio sniffing and content hashes for the music library.
 //!
 //! This crate knows nothing of databases, axum, sqlx or terminals.
 
@@ -19,5 +21,7 @@ pub mod text;
 
 #[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "library")]
+pub mod library;
 #[cfg(feature = "client")]
 pub mod player;
