@@ -7,19 +7,38 @@
 -- Authorization header). Lines are dealt to the threads round-robin, so the
 -- threads never share a line. MODE:
 --   cycle      each thread sends its lines in turn, again and again;
---   once       each line is sent once; a thread stops when its lines are spent
---              (wrk then reports the shorter run time), so a "first fetch" is
---              never a repeat (each connection's last request is a /healthz);
+--   once       each line is sent once; a thread stops when its lines are spent,
+--              so a "first fetch" is never a repeat (each connection's last
+--              request is a /healthz); when all threads stopped early, the
+--              duration printed is how long they ran, not wrk's -d;
 --   heartbeat  POST to each line's path in turn with a report whose `seq`
 --              grows per line (per session), as a player's do.
 -- Non-2xx/3xx answers are counted by wrk as status errors.
 
-local threads_started = 0
+local ffi = require("ffi")
+ffi.cdef [[
+typedef struct { long tv_sec; long tv_nsec; } mist_timespec;
+int clock_gettime(int clock, mist_timespec *tp);
+]]
+local CLOCK_MONOTONIC = 1
+
+local function now_us()
+    local t = ffi.new("mist_timespec")
+    ffi.C.clock_gettime(CLOCK_MONOTONIC, t)
+    return tonumber(t.tv_sec) * 1e6 + tonumber(t.tv_nsec) / 1e3
+end
+
+local threads = {}
 
 function setup(thread)
-    thread:set("thread_index", threads_started)
-    threads_started = threads_started + 1
+    thread:set("thread_index", #threads)
+    threads[#threads + 1] = thread
 end
+
+-- When a `once` thread ran out of lines: how long it ran, in µs (wrk itself
+-- always reports the full duration).
+started_us = nil
+spent_after_us = nil
 
 local mode
 local lines = {}
@@ -38,18 +57,25 @@ end
 function init(args)
     mode = args[1]
     local file, threads = args[2], tonumber(args[3])
-    local i = 0
+    local all = {}
     for line in io.lines(file) do
-        if i % threads == thread_index then
-            local token, path = line:match("^(%S+)%s+(%S+)$")
-            if token then
-                lines[#lines + 1] = { token, path }
-            end
+        local token, path = line:match("^(%S+)%s+(%S+)$")
+        if token then
+            all[#all + 1] = { token, path }
         end
-        i = i + 1
     end
-    if #lines == 0 then
-        error("bench/load.lua: no requests for thread " .. thread_index .. " in " .. file)
+    for n, l in ipairs(all) do
+        if (n - 1) % threads == thread_index then
+            lines[#lines + 1] = l
+        end
+    end
+    -- Fewer lines than threads (one segment, one path): repeating is the
+    -- point of `cycle`, so every thread sends them all; `once` must not.
+    if #lines == 0 and mode ~= "once" then
+        lines = all
+    end
+    if #all == 0 then
+        error("bench/load.lua: no requests in " .. file)
     end
     if mode ~= "heartbeat" then
         for n, l in ipairs(lines) do
@@ -64,9 +90,11 @@ local function heartbeat_body(seq)
 end
 
 function request()
+    started_us = started_us or now_us()
     next_line = next_line + 1
     if next_line > #lines then
-        if mode == "once" then
+        if mode == "once" or #lines == 0 then
+            spent_after_us = spent_after_us or (now_us() - started_us)
             -- The loop stops after this request is written; make it a cheap
             -- one that is not a key, so no "first fetch" is ever a repeat.
             wrk.thread:stop()
@@ -87,8 +115,20 @@ end
 
 function done(summary, latency, requests)
     local e = summary.errors
+    -- Every thread ran out early: the run lasted as long as the longest one.
+    local duration, spent = 0, 0
+    for _, t in ipairs(threads) do
+        local after = t:get("spent_after_us")
+        if after then
+            spent = spent + 1
+            duration = math.max(duration, after)
+        end
+    end
+    if spent < #threads then
+        duration = summary.duration
+    end
     io.write(string.format(
         "WRK requests=%d duration_us=%d p50_us=%d p99_us=%d status_errors=%d socket_errors=%d\n",
-        summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+        summary.requests, duration, latency:percentile(50), latency:percentile(99),
         e.status, e.connect + e.read + e.write + e.timeout))
 end

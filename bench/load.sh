@@ -15,11 +15,11 @@
 #   MIST_BENCH_CONNECTIONS   wrk connections (32); also the number of listeners
 #                            (one user and one session per connection) for the
 #                            heartbeat and re-fetch rows
-#   MIST_BENCH_FIRST_USERS   users whose keys make the first-fetch pool (512);
+#   MIST_BENCH_FIRST_USERS   users whose keys make the first-fetch pool (1024);
 #                            the pool is users × every key of every track, and
 #                            the row stops early when it is spent (the "s" column)
 #   MIST_BENCH_TRACKS        tracks ingested through the API (4), of
-#   MIST_BENCH_TRACK_SECONDS seconds each (240)
+#   MIST_BENCH_TRACK_SECONDS seconds each (300)
 #   MIST_BENCH_REPEAT        runs of each row, one after another (1; 2 or 3
 #                            show the noise on a shared machine)
 #   MIST_BENCH_ENGINES       "sqlite postgres" (Postgres: the test services'
@@ -36,9 +36,9 @@ cd "$(dirname "$0")/.."
 DURATION="${MIST_BENCH_DURATION:-10}"
 THREADS="${MIST_BENCH_THREADS:-2}"
 CONNECTIONS="${MIST_BENCH_CONNECTIONS:-32}"
-FIRST_USERS="${MIST_BENCH_FIRST_USERS:-512}"
+FIRST_USERS="${MIST_BENCH_FIRST_USERS:-1024}"
 TRACKS="${MIST_BENCH_TRACKS:-4}"
-TRACK_SECONDS="${MIST_BENCH_TRACK_SECONDS:-240}"
+TRACK_SECONDS="${MIST_BENCH_TRACK_SECONDS:-300}"
 REPEAT="${MIST_BENCH_REPEAT:-1}"
 ENGINES="${MIST_BENCH_ENGINES:-sqlite postgres}"
 SEGMENT_BYTES=98304 # the segment nearest 96 KiB is the one served
