@@ -17,7 +17,10 @@ export MIST_MASTER_KEY="00112233445566778899aabbccddeeff00112233445566778899aabb
 export MIST_AUTH_RATE_LIMIT_PER_MINUTE=100000
 
 echo "building mist-server (release)..." >&2
-cargo build --release -q -p mist-server
+# The same packages as bench/lib.sh and bench/load.sh build, so the binary
+# (whose dependencies' features depend on what is built with it) is not
+# rebuilt when the scripts run one after another.
+cargo build --release -q -p mist-server -p mist-tui
 BIN="$PWD/target/release/mist-server"
 WORK="$(mktemp -d /tmp/mist-bench.XXXXXX)"
 SERVER_PID=""
