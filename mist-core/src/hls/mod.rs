@@ -1,7 +1,8 @@
 //! HLS packaging: packed-audio MP3 segments, their ID3 timestamps, and playlists.
 //!
-//! - [`segment`]: MP3 frame headers, cutting a rendition into ~6 s segments on
-//!   frame boundaries, and making each segment decodable on its own.
+//! - [`segment`]: MP3 frame headers, cutting renditions into ~6 s segments on
+//!   shared frame boundaries as their frames arrive, and making each segment
+//!   decodable on its own.
 //! - [`id3`]: the `PRIV` transport-stream timestamp tag that starts every segment.
 //! - [`playlist`]: media and master playlist text, key periods, bandwidth.
 //!
@@ -17,4 +18,4 @@ pub use playlist::{
     KeyRef, MP3_CODECS, MediaSegmentRef, SEGMENTS_PER_KEY, Variant, bandwidth, key_count, key_index, key_segments,
     master_playlist, media_playlist,
 };
-pub use segment::{SEGMENT_FRAMES, Segment, segment_frames, segment_renditions};
+pub use segment::{SEGMENT_FRAMES, Segment, SegmentError, Segmenter, segment_frames, segment_renditions};
