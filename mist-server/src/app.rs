@@ -34,6 +34,8 @@ pub struct AppContext {
     pub metrics: PrometheusHandle,
     /// Real time, movable forward by tests.
     pub clock: crate::clock::Clock,
+    /// Where the supervised worker process serves its metrics.
+    pub worker_metrics: crate::worker::metrics::WorkerMetrics,
 }
 
 impl Deref for AppState {
@@ -64,6 +66,7 @@ impl AppState {
             upload_limiter,
             metrics: telemetry::metrics_handle(),
             clock: crate::clock::Clock::default(),
+            worker_metrics: Default::default(),
         })))
     }
 }
@@ -72,6 +75,9 @@ impl AppState {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    /// The binary to run the worker from, as a supervised child process;
+    /// `None`: the worker runs in this process (tests).
+    worker_exe: Option<std::path::PathBuf>,
 }
 
 impl Application {
@@ -90,7 +96,11 @@ impl Application {
     pub async fn build_on(settings: Settings, listener: TcpListener) -> anyhow::Result<Self> {
         let state = AppState::connect(settings).await?;
         bootstrap_admin(&state).await?;
-        Ok(Application { listener, state })
+        Ok(Application {
+            listener,
+            state,
+            worker_exe: None,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -101,15 +111,33 @@ impl Application {
         &self.state
     }
 
+    /// Runs the job worker as a child process started from `exe` (the
+    /// `mist-server` binary) instead of in this process.
+    pub fn supervise_worker(mut self, exe: std::path::PathBuf) -> Self {
+        self.worker_exe = Some(exe);
+        self
+    }
+
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
-    /// Runs the job worker alongside unless `settings.run_worker` is off.
+    /// Runs the job worker alongside unless `settings.run_worker` is off: as
+    /// a supervised child process (see [`Application::supervise_worker`]) or
+    /// in this process.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let worker = self.state.settings.run_worker.then(|| {
             let mut rx = stop_rx.clone();
-            tokio::spawn(crate::worker::run(self.state.clone(), async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            }))
+            match self.worker_exe.clone() {
+                Some(exe) => {
+                    let (settings, metrics) = (self.state.settings.clone(), self.state.worker_metrics.clone());
+                    tokio::spawn(async move {
+                        crate::worker::supervise::supervise(exe, settings, metrics, rx).await;
+                        Ok(())
+                    })
+                }
+                None => tokio::spawn(crate::worker::run(self.state.clone(), async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                })),
+            }
         });
         let router = crate::http::router(self.state.clone());
         let service = router.into_make_service_with_connect_info::<SocketAddr>();

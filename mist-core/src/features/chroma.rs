@@ -99,7 +99,11 @@ impl TuningPeaks {
     fn median_magnitude(&mut self) -> std::io::Result<f32> {
         let n = self.count;
         let mid = n / 2;
-        let ranks = if !n.is_multiple_of(2) { [mid, mid] } else { [mid - 1, mid] };
+        let ranks = if !n.is_multiple_of(2) {
+            [mid, mid]
+        } else {
+            [mid - 1, mid]
+        };
         let mut high = vec![0u64; 1 << 16];
         {
             let mut reader = self.peaks.reader()?;

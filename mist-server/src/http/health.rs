@@ -71,8 +71,10 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             Err(e) => tracing::warn!(error = %e, "metrics: cannot count jobs"),
         }
     }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
+    let mut text = state.metrics.render();
+    // The supervised worker process records the job series; show them too.
+    if let Some(worker) = state.worker_metrics.text().await {
+        text.push_str(&worker);
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

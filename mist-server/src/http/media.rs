@@ -20,9 +20,8 @@ use super::error::{ApiError, ApiResult};
 use super::extract::ApiPath;
 use crate::app::AppState;
 use crate::db::tracks;
-use crate::ingest::package::{HLS_CONTENT_TYPE, hls_prefix};
+use crate::ingest::package::HLS_CONTENT_TYPE;
 use crate::storage::{ByteRange, ObjectStore};
-use mist_core::api::TrackStatus;
 
 /// How long presigned segment URLs in a served playlist stay valid: long
 /// enough to listen to a long track paused for a while.
@@ -34,11 +33,10 @@ pub fn router() -> Router<AppState> {
         .route("/media/tracks/{id}/hls/{rendition}/{file}", get(rendition_file))
 }
 
-async fn ready(state: &AppState, id: &str) -> ApiResult<()> {
-    tracks::find(&state.db, id)
+/// The storage prefix of a ready track's HLS files, or 404.
+async fn ready(state: &AppState, id: &str) -> ApiResult<String> {
+    tracks::ready_hls_prefix(&state.db, id)
         .await?
-        .filter(|t| t.status() == TrackStatus::Ready)
-        .map(|_| ())
         .ok_or(ApiError::NotFound("track"))
 }
 
@@ -54,11 +52,8 @@ fn valid_segment(name: &str) -> bool {
 }
 
 async fn master(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> ApiResult<Response> {
-    ready(&state, &id).await?;
-    let body = state
-        .store
-        .get_bytes(&format!("{}master.m3u8", hls_prefix(&id)))
-        .await?;
+    let prefix = ready(&state, &id).await?;
+    let body = state.store.get_bytes(&format!("{prefix}master.m3u8")).await?;
     Ok(playlist_response(body.to_vec()))
 }
 
@@ -70,12 +65,12 @@ async fn rendition_file(
     if !valid_rendition(&rendition) || !(file == "index.m3u8" || valid_segment(&file)) {
         return Err(ApiError::NotFound("file"));
     }
-    ready(&state, &id).await?;
-    let key = format!("{}{rendition}/{file}", hls_prefix(&id));
+    let prefix = ready(&state, &id).await?;
+    let key = format!("{prefix}{rendition}/{file}");
     if file == "index.m3u8" {
         let stored = state.store.get_bytes(&key).await?;
         let text = String::from_utf8_lossy(&stored).into_owned();
-        let dir = format!("{}{rendition}/", hls_prefix(&id));
+        let dir = format!("{prefix}{rendition}/");
         let text = rewrite_playlist(&state, &dir, &text).await?;
         return Ok(playlist_response(text.into_bytes()));
     }
