@@ -93,19 +93,24 @@ pub fn run(
         }
         drop(frames_tx);
         let (features_tx, features_rx) = sync_channel::<Arc<Vec<f32>>>(CHUNKS_IN_FLIGHT);
-        let features = scope.spawn(move || {
-            let mut extractor = Extractor::new();
-            let mut failed = None;
-            for chunk in features_rx {
-                if failed.is_none() {
-                    failed = extractor.push_stereo_44100(&chunk).err();
+        let features = {
+            let progress = &progress;
+            scope.spawn(move || {
+                let mut extractor = Extractor::new();
+                let mut failed = None;
+                for chunk in features_rx {
+                    if failed.is_none() && !progress.stopped() {
+                        failed = extractor.push_stereo_44100(&chunk).err();
+                    }
                 }
-            }
-            match failed {
-                Some(e) => Err(e),
-                None => extractor.finish(),
-            }
-        });
+                match failed {
+                    Some(e) => Err(e),
+                    // The whole-track steps are work for a result nobody wants.
+                    None if progress.stopped() => Err(FeatureError::Empty),
+                    None => extractor.finish(),
+                }
+            })
+        };
         let segmenter = {
             let failure = &failure;
             scope.spawn(move || match segment(frames_rx, &segments, &failure.progress) {

@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 
 pub mod audio;
 pub mod catalogue;
+pub mod process;
 pub mod upload;
 
 use crate::app::{AppState, Application};

@@ -37,6 +37,7 @@ pub async fn serve(state: AppState, addr: SocketAddr) -> anyhow::Result<tokio::t
         .route(
             "/metrics",
             get(move || {
+                record_memory();
                 let text = metrics.render();
                 async move { ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text) }
             }),
@@ -47,6 +48,27 @@ pub async fn serve(state: AppState, addr: SocketAddr) -> anyhow::Result<tokio::t
             tracing::warn!(error = %e, "worker metrics listener stopped");
         }
     }))
+}
+
+/// This process's resident memory now and at its peak (Linux), as
+/// `mist_worker_resident_bytes` and `mist_worker_peak_resident_bytes`: the
+/// figure that must not grow with the length of what the worker ingests.
+fn record_memory() {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return;
+    };
+    let kib = |field: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+    };
+    if let Some(rss) = kib("VmRSS:") {
+        ::metrics::gauge!("mist_worker_resident_bytes").set(rss * 1024.0);
+    }
+    if let Some(peak) = kib("VmHWM:") {
+        ::metrics::gauge!("mist_worker_peak_resident_bytes").set(peak * 1024.0);
+    }
 }
 
 /// Where the supervised worker serves its metrics, once it said so.

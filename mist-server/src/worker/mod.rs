@@ -254,8 +254,8 @@ pub async fn run_job(shared: &Shared, job_id: &str) -> Result<Outcome, sqlx::Err
             // Let the attempt wind down and delete what it wrote.
             let _ = (&mut work).await;
             Err(IngestError::Permanent(format!(
-                "processing took longer than the limit of {} minutes",
-                settings.job_timeout_secs.div_ceil(60)
+                "processing took longer than the limit of {} s; the file may be too demanding for this server",
+                settings.job_timeout_secs
             )))
         }
     };
@@ -355,7 +355,7 @@ async fn renew_lease(state: AppState, job_id: String, token: String, progress: A
         match jobs::renew(&state.db, &job_id, &token, progress.percent(), now_ms() + lease_ms).await {
             Ok(true) => {}
             Ok(false) => {
-                tracing::warn!(%job_id, "lease lost; stopping the job");
+                tracing::info!(%job_id, "lease renewal refused (claim lost, or the job settled); stopping the job");
                 progress.lose();
                 return;
             }
