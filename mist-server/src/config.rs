@@ -45,7 +45,7 @@ pub struct Settings {
     /// Upload announcements per minute per client IP.
     pub upload_rate_limit_per_minute: u32,
     pub request_timeout_secs: u64,
-    /// Whether `serve` runs the job worker in-process (`--no-worker` clears it).
+    /// Whether `serve` runs a job worker (`--no-worker` clears it).
     pub run_worker: bool,
     /// How long a worker's claim on a job lasts without renewal.
     pub job_lease_secs: u64,

@@ -665,6 +665,7 @@ mist_server::on_both!(
     abandoned_tickets_and_old_failures_are_collected,
     the_storage_quota_refuses_the_upload_that_would_pass_it,
     one_users_pile_of_uploads_does_not_starve_another_user,
+    jobs_without_a_queue_task_get_one_when_a_worker_starts,
 );
 
 /// A 434 KB FLAC holding ten hours (its header says so) is refused before a
@@ -1147,4 +1148,45 @@ async fn sqlite_a_job_past_its_time_limit_fails() {
     );
     let left = objects(&app, &job.track_id).await;
     assert!(left.len() == 1 && left[0].contains("original."), "{left:?}");
+}
+
+/// A job whose queue task is missing (queued before the queue moved to
+/// apalis, or copied by `migrate-to`, which copies our tables only) gets one
+/// when a worker starts, once, and runs.
+async fn jobs_without_a_queue_task_get_one_when_a_worker_starts(backend: Backend) {
+    let app = spawn_with(TestOptions {
+        worker: false,
+        ..TestOptions::new(backend)
+    })
+    .await;
+    let client = user_client(&app, "old").await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let job_id = upload_file(
+        &client,
+        &source(dir.path(), 1.0, "wav", &[]),
+        CompleteUploadRequest::default(),
+    )
+    .await;
+    let db = &app.state.db;
+    assert_eq!(
+        mist_server::db::jobs::requeue_lost_tasks(db).await.expect("requeue"),
+        0,
+        "it has one"
+    );
+    let sql = match backend {
+        Backend::Sqlite => "DELETE FROM Jobs",
+        Backend::Postgres => "DELETE FROM apalis.jobs",
+    };
+    with_pool!(db, pool => sqlx::query(sql).execute(pool).await.map(|_| ())).expect("forget the task");
+    assert_eq!(
+        mist_server::worker::try_execute_task(&app.state).await.expect("step"),
+        mist_server::worker::Outcome::Idle,
+        "nothing to run without a task"
+    );
+    assert_eq!(mist_server::db::jobs::requeue_lost_tasks(db).await.expect("requeue"), 1);
+    assert_eq!(mist_server::db::jobs::requeue_lost_tasks(db).await.expect("requeue"), 0);
+    assert_eq!(
+        mist_server::worker::try_execute_task(&app.state).await.expect("step"),
+        mist_server::worker::Outcome::Ready(job_id)
+    );
 }

@@ -25,6 +25,12 @@ pub const KIND_INGEST: &str = "ingest";
 /// The apalis queue of ingest tasks.
 pub const INGEST_QUEUE: &str = "mist-ingest";
 
+/// apalis's cap on re-running a task. High on purpose: the job's own cap
+/// (on its row, counted at each claim) is what ends a job; this only keeps
+/// apalis from refusing a task whose job still has attempts left, after
+/// worker restarts that gave the job back.
+const TASK_MAX_ATTEMPTS: u32 = 1_000;
+
 /// What an apalis ingest task carries: the job row is the rest.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IngestTask {
@@ -96,16 +102,7 @@ pub async fn failed_tracks_before(db: &Db, before: i64, limit: i64) -> Result<Ve
 /// task for an upload, in one transaction. Completing the same upload again,
 /// even concurrently, finds the first job and queues nothing more: the
 /// inserts do nothing on conflict, and the task is only pushed with the row.
-///
-/// `max_attempts` bounds apalis's own re-runs of the task; the job's cap is
-/// enforced on the row (see the module docs).
-pub async fn enqueue_ingest(
-    db: &Db,
-    track: &TrackRow,
-    upload_id: &str,
-    payload: &str,
-    max_attempts: u32,
-) -> Result<JobRow, sqlx::Error> {
+pub async fn enqueue_ingest(db: &Db, track: &TrackRow, upload_id: &str, payload: &str) -> Result<JobRow, sqlx::Error> {
     let now = now_ms();
     let job_id = super::new_id();
     with_pool!(db, pool => {
@@ -148,7 +145,7 @@ pub async fn enqueue_ingest(
             .bind(&job_id)
             .fetch_one(&mut *tx)
             .await?;
-            let task = ingest_task(&job_id, fair_priority(waiting), max_attempts)?;
+            let task = ingest_task(&job_id, fair_priority(waiting))?;
             push_task(&mut *tx, task).await?;
         }
         let job = sqlx::query_as::<_, JobRow>(concat!("SELECT ", columns!(), " FROM ingest_jobs WHERE upload_id = $1"))
@@ -165,14 +162,14 @@ fn fair_priority(waiting_before: i64) -> usize {
     (1_000 - waiting_before).max(0) as usize
 }
 
-fn ingest_task(job_id: &str, priority: usize, max_attempts: u32) -> Result<Task<Vec<u8>>, sqlx::Error> {
+fn ingest_task(job_id: &str, priority: usize) -> Result<Task<Vec<u8>>, sqlx::Error> {
     let args = serde_json::to_vec(&IngestTask {
         job_id: job_id.to_owned(),
     })
     .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     Ok(TaskBuilder::new(args)
         .priority(priority)
-        .max_attempts(max_attempts.max(1) as usize)
+        .max_attempts(TASK_MAX_ATTEMPTS as usize)
         // One task per job, however it is pushed (see `requeue_lost_tasks`).
         .idempotency_key(job_id)
         .build())
@@ -221,12 +218,12 @@ fn apalis_postgres_error(e: apalis_postgres::Error) -> sqlx::Error {
 /// queued before the queue moved to apalis, or copied by `migrate-to` (which
 /// copies our tables, not apalis's). A task that exists is left alone (its
 /// idempotency key is the job's id). Returns how many were pushed.
-pub async fn requeue_lost_tasks(db: &Db, max_attempts: u32) -> Result<u64, sqlx::Error> {
+pub async fn requeue_lost_tasks(db: &Db) -> Result<u64, sqlx::Error> {
     let sql = "SELECT id FROM ingest_jobs WHERE status IN ('queued', 'processing') ORDER BY created_at";
     let ids: Vec<String> = with_pool!(db, pool => sqlx::query_scalar(sql).fetch_all(pool).await)?;
     let mut pushed = 0;
     for id in ids {
-        let task = ingest_task(&id, fair_priority(0), max_attempts)?;
+        let task = ingest_task(&id, fair_priority(0))?;
         // The existence check and the push run apart, so two workers starting
         // together may both push: the unique idempotency key stops the second.
         let result = match db {

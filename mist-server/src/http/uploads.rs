@@ -330,14 +330,7 @@ pub async fn complete(
         updated_at: 0,
     };
     let payload = serde_json::to_string(&given).map_err(ApiError::internal)?;
-    let job = jobs::enqueue_ingest(
-        &state.db,
-        &track,
-        &upload.id,
-        &payload,
-        state.settings.job_max_attempts + 2,
-    )
-    .await?;
+    let job = jobs::enqueue_ingest(&state.db, &track, &upload.id, &payload).await?;
     Ok((StatusCode::ACCEPTED, ApiJson(CompleteUploadResponse { job_id: job.id })))
 }
 

@@ -443,7 +443,7 @@ macro_rules! with_apalis_worker {
 pub async fn run(state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let shared = Shared::new(state.clone());
     tracing::info!(worker_id = %shared.worker_id, database = state.db.kind(), storage = state.store.kind(), "worker started");
-    match jobs::requeue_lost_tasks(&state.db, state.settings.job_max_attempts + 2).await {
+    match jobs::requeue_lost_tasks(&state.db).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(tasks = n, "queued jobs that had no task"),
         Err(e) => tracing::warn!(error = %e, "cannot check for jobs without a task"),
