@@ -523,6 +523,9 @@ async fn sqlite_metrics_show_requests_jobs_transcodes_and_quota_refusals() {
         "mist_jobs{status=\"failed\"}",
         "mist_jobs_total{kind=\"ingest\",result=\"ready\"}",
         "mist_job_duration_seconds_count{kind=\"ingest\"}",
+        // apalis's own, from its Prometheus layer.
+        "tasks_total{",
+        "task_duration_seconds_count{",
         "mist_quota_refusals_total",
         "mist_playback_sessions_total",
     ] {
