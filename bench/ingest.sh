@@ -5,7 +5,10 @@
 # - MIST's wall time (upload complete → ready) against one ffmpeg process
 #   making the same three AES-128 MP3 renditions as HLS (target: ratio ≤ 0.6);
 # printed beside the figures measured before issue 15 (whole-track decode in
-# the server process). Prints figures; not run in CI.
+# the server process). CPU seconds are printed too: on a machine shared with
+# other work the wall-time ratio says more about the load than about MIST
+# (both do about the same work; MIST spreads it over the cores). Prints
+# figures; not run in CI.
 #
 #   bench/ingest.sh [OLD_MIST_SERVER]
 #
@@ -38,10 +41,12 @@ now() { date +%s.%N; }
 
 # Peak RSS (MiB) of a process, from /proc.
 peak_mib() { awk '/VmHWM/ {printf "%d", $2 / 1024}' "/proc/$1/status"; }
+# CPU time (user + system, clock ticks) of a process so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# ingest BINARY MINUTES → sets SECONDS_TAKEN and PEAK_MIB (of the process running the jobs).
+# ingest BINARY MINUTES → sets SECONDS_TAKEN, CPU_SECONDS and PEAK_MIB (of the process running the jobs).
 ingest() {
-    local bin="$1" minutes="$2" port base token auth size upload job status worker start
+    local bin="$1" minutes="$2" port base token auth size upload job status worker start cpu
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     rm -rf "$WORK/data"
     MIST_ADMIN_PASSWORD=bench-admin-password MIST_MAX_UPLOAD_BYTES=2147483648 RUST_LOG=warn \
@@ -66,6 +71,7 @@ ingest() {
         sleep 0.1
     done
     worker="${worker:-$SERVER}"
+    cpu=$(cpu_ticks "$worker")
     start=$(now)
     job=$(curl -fs -X POST "$base/api/v1/uploads/$upload/complete" -H "$auth" | json '["job_id"]')
     while true; do
@@ -78,6 +84,7 @@ ingest() {
         sleep 0.05
     done
     SECONDS_TAKEN=$(python3 -c "print(f'{$(now) - $start:.1f}')")
+    CPU_SECONDS=$(python3 -c "print(f'{($(cpu_ticks "$worker") - $cpu) / $(getconf CLK_TCK):.1f}')")
     PEAK_MIB=$(peak_mib "$worker")
     kill "$SERVER"
     wait "$SERVER" 2>/dev/null || true
@@ -93,32 +100,34 @@ ffmpeg_seconds() {
     head -c 16 /dev/urandom > "$WORK/ff/key"
     printf 'key\n%s/ff/key\n' "$WORK" > "$WORK/ff/keyinfo"
     start=$(now)
-    ffmpeg -v error -y -i "$WORK/track-$minutes.flac" \
+    /usr/bin/time -f '%U %S' -o "$WORK/ff/cpu" ffmpeg -v error -y -i "$WORK/track-$minutes.flac" \
         -map 0:a -map 0:a -map 0:a -c:a libmp3lame -ar 44100 -ac 2 \
         -b:a:0 64k -b:a:1 128k -b:a:2 192k \
         -f hls -hls_time 6 -hls_playlist_type vod -hls_key_info_file "$WORK/ff/keyinfo" \
         -var_stream_map "a:0 a:1 a:2" -master_pl_name master.m3u8 \
         -hls_segment_filename "$WORK/ff/%v/seg_%05d.ts" "$WORK/ff/%v/index.m3u8"
-    python3 -c "print(f'{$(now) - $start:.1f}')"
+    python3 -c "print(f'{$(now) - $start:.1f} {sum(map(float, open(\"$WORK/ff/cpu\").read().split())):.1f}')"
 }
 
 row() {
-    local label="$1" minutes="$2" mist="$3" ff="$4" peak="$5"
-    printf '%-34s %6s %9s s %9s s %7s %10s MiB\n' "$label" "${minutes} min" "$mist" "$ff" \
-        "$(python3 -c "print(f'{$mist / $ff:.2f}')")" "$peak"
+    local label="$1" minutes="$2" mist="$3" mist_cpu="$4" ff="$5" ff_cpu="$6" peak="$7"
+    printf '%-34s %6s %7s s %7s s %7s s %7s s %6s %6s %6s MiB\n' "$label" "${minutes} min" "$mist" "$mist_cpu" \
+        "$ff" "$ff_cpu" "$(python3 -c "print(f'{$mist / $ff:.2f}')")" \
+        "$(python3 -c "print(f'{$mist_cpu / $ff_cpu:.2f}')")" "$peak"
 }
 
-echo "2-core machine, $(nproc) cores visible; each track on a fresh embedded server (SQLite, local storage)"
-printf '%-34s %6s %11s %11s %7s %14s\n' "" track "mist ingest" ffmpeg ratio "worker peak"
+echo "$(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg) at the start; each track on a fresh embedded server (SQLite, local storage)"
+printf '%-34s %6s %9s %9s %9s %9s %6s %6s %10s\n' "" track "mist" "mist CPU" ffmpeg "ffmpeg CPU" ratio "CPU r." "worker peak"
 for minutes in 5 50; do
-    ff=$(ffmpeg_seconds "$minutes")
+    read -r ff ff_cpu < <(ffmpeg_seconds "$minutes")
     ingest "$NEW_BIN" "$minutes"
-    row "now (apalis, streaming, child)" "$minutes" "$SECONDS_TAKEN" "$ff" "$PEAK_MIB"
+    row "now (apalis, streaming, child)" "$minutes" "$SECONDS_TAKEN" "$CPU_SECONDS" "$ff" "$ff_cpu" "$PEAK_MIB"
     if [[ -n "$OLD_BIN" ]]; then
         ingest "$OLD_BIN" "$minutes"
-        row "$(basename "$OLD_BIN") (in-process worker)" "$minutes" "$SECONDS_TAKEN" "$ff" "$PEAK_MIB"
+        row "$(basename "$OLD_BIN") (in-process worker)" "$minutes" "$SECONDS_TAKEN" "$CPU_SECONDS" "$ff" "$ff_cpu" "$PEAK_MIB"
     fi
 done
+echo "load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 echo
 echo "before issue 15 (session note, same machine): 5 min: 5.8 s against ffmpeg's 7.5 s (ratio 0.77),"
 echo "  361 MiB peak for the server and its in-process worker; the whole decoded track and its renditions"
