@@ -183,9 +183,11 @@ async fn transcode_and_store(
     }
     // Let the transcoder see the closed channel and wind down.
     drop(rx);
+    // A panic is a bug, or the system out of threads: another attempt may
+    // fare better, and the attempts cap ends it if not.
     let transcoded = transcode.await.map_err(|e| {
         tracing::error!(error = %e, "the transcoder panicked");
-        IngestError::Permanent("the file could not be processed (an internal error; it has been logged)".into())
+        IngestError::Transient("the worker hit an internal error (it has been logged)".into())
     });
     let transcoded = match (stored, transcoded) {
         (Err(e), _) => {

@@ -85,7 +85,7 @@ pub fn run(
             let (tx, rx) = sync_channel(CHUNKS_IN_FLIGHT);
             chunk_txs.push(tx);
             let (frames_tx, failure) = (frames_tx.clone(), &failure);
-            scope.spawn(move || {
+            spawn_named(scope, &format!("encode-{kbps}k"), move || {
                 if let Err(e) = encode(r, kbps, &rx, &frames_tx, &failure.progress) {
                     failure.set(e);
                 }
@@ -95,7 +95,7 @@ pub fn run(
         let (features_tx, features_rx) = sync_channel::<Arc<Vec<f32>>>(CHUNKS_IN_FLIGHT);
         let features = {
             let progress = &progress;
-            scope.spawn(move || {
+            spawn_named(scope, "features", move || {
                 let mut extractor = Extractor::new();
                 let mut failed = None;
                 for chunk in features_rx {
@@ -113,11 +113,13 @@ pub fn run(
         };
         let segmenter = {
             let failure = &failure;
-            scope.spawn(move || match segment(frames_rx, &segments, &failure.progress) {
-                Ok(count) => count,
-                Err(e) => {
-                    failure.set(e);
-                    0
+            spawn_named(scope, "segment", move || {
+                match segment(frames_rx, &segments, &failure.progress) {
+                    Ok(count) => count,
+                    Err(e) => {
+                        failure.set(e);
+                        0
+                    }
                 }
             })
         };
@@ -164,6 +166,20 @@ pub fn run(
         features,
         segments: segment_count,
     })
+}
+
+/// Spawns a scoped thread with a name (it shows in `top -H` and profiles).
+fn spawn_named<'scope, 'env, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> std::thread::ScopedJoinHandle<'scope, T> {
+    // Naming cannot fail here (no NUL in our names); spawning can, when the
+    // system is out of threads, and then there is nothing better to do.
+    std::thread::Builder::new()
+        .name(format!("ingest-{name}"))
+        .spawn_scoped(scope, f)
+        .unwrap_or_else(|e| panic!("cannot start the ingest thread {name}: {e}"))
 }
 
 /// One encoder thread: chunks in, whole frames out.
