@@ -38,6 +38,8 @@ pub struct AppContext {
     pub clock: crate::clock::Clock,
     /// Per-user limits on opening sessions, reporting and asking for keys.
     pub playback_limits: crate::quota::PlaybackLimits,
+    /// Where the supervised worker process serves its metrics.
+    pub worker_metrics: crate::worker::metrics::WorkerMetrics,
 }
 
 impl Deref for AppState {
@@ -70,6 +72,7 @@ impl AppState {
             metrics: telemetry::metrics_handle(),
             clock: crate::clock::Clock::default(),
             playback_limits,
+            worker_metrics: Default::default(),
         })))
     }
 }
@@ -80,6 +83,9 @@ pub struct Application {
     /// `MIST_METRICS_LISTEN`: `/metrics` only, without a token.
     metrics_listener: Option<TcpListener>,
     state: AppState,
+    /// The binary to run the worker from, as a supervised child process;
+    /// `None`: the worker runs in this process (tests).
+    worker_exe: Option<std::path::PathBuf>,
 }
 
 impl Application {
@@ -110,6 +116,7 @@ impl Application {
             listener,
             metrics_listener,
             state,
+            worker_exe: None,
         })
     }
 
@@ -126,15 +133,33 @@ impl Application {
         &self.state
     }
 
+    /// Runs the job worker as a child process started from `exe` (the
+    /// `mist-server` binary) instead of in this process.
+    pub fn supervise_worker(mut self, exe: std::path::PathBuf) -> Self {
+        self.worker_exe = Some(exe);
+        self
+    }
+
     /// Serves until `shutdown` resolves, then finishes in-flight requests.
-    /// Runs the job worker alongside unless `settings.run_worker` is off.
+    /// Runs the job worker alongside unless `settings.run_worker` is off: as
+    /// a supervised child process (see [`Application::supervise_worker`]) or
+    /// in this process.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let worker = self.state.settings.run_worker.then(|| {
             let mut rx = stop_rx.clone();
-            tokio::spawn(crate::worker::run(self.state.clone(), async move {
-                let _ = rx.wait_for(|stop| *stop).await;
-            }))
+            match self.worker_exe.clone() {
+                Some(exe) => {
+                    let (settings, metrics) = (self.state.settings.clone(), self.state.worker_metrics.clone());
+                    tokio::spawn(async move {
+                        crate::worker::supervise::supervise(exe, settings, metrics, rx).await;
+                        Ok(())
+                    })
+                }
+                None => tokio::spawn(crate::worker::run(self.state.clone(), async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                })),
+            }
         });
         let limits = ConnectionLimits::from_settings(&self.state.settings);
         let metrics = self.metrics_listener.map(|listener| {

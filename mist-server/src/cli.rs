@@ -17,7 +17,7 @@ pub struct Cli {
     /// Address to listen on [env: MIST_LISTEN; default 127.0.0.1:8080].
     #[arg(long, global = true, value_name = "ADDR")]
     pub listen: Option<String>,
-    /// Serve the API without the in-process job worker.
+    /// Serve the API without starting a job worker process.
     #[arg(long, global = true)]
     pub no_worker: bool,
     #[command(subcommand)]
@@ -26,10 +26,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the API (the default), with an in-process worker unless --no-worker.
+    /// Serve the API (the default), with a supervised worker process unless --no-worker.
     Serve,
     /// Run a job worker only (scale transcoding apart from the API).
-    Worker,
+    Worker {
+        /// Started by `serve`: stop when standard input closes.
+        #[arg(long, hide = true)]
+        supervised: bool,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Move this embedded installation (SQLite + local files) to PostgreSQL + S3.

@@ -10,6 +10,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use figment::Figment;
@@ -46,7 +47,7 @@ pub struct Settings {
     /// Upload announcements per minute per client IP.
     pub upload_rate_limit_per_minute: u32,
     pub request_timeout_secs: u64,
-    /// Whether `serve` runs the job worker in-process (`--no-worker` clears it).
+    /// Whether `serve` runs a job worker (`--no-worker` clears it).
     pub run_worker: bool,
     /// How long a worker's claim on a job lasts without renewal.
     pub job_lease_secs: u64,
@@ -84,6 +85,39 @@ pub struct Settings {
     pub key_requests_per_minute: u32,
     /// How long a signed media URL (`master_url`) stays valid.
     pub media_url_ttl_secs: u64,
+    /// Longest audio an upload may hold, in seconds (checked from the header
+    /// and while decoding).
+    pub max_duration_secs: u64,
+    /// Longest an ingest job may run before it fails.
+    pub job_timeout_secs: u64,
+    /// Attempts after which a job fails for good, however they ended.
+    pub job_max_attempts: u32,
+    /// Jobs one worker process runs at once.
+    pub worker_concurrency: usize,
+    /// Bytes of originals a free account may store; 0: no limit.
+    pub storage_quota_free_bytes: u64,
+    /// Bytes of originals a premium account may store; 0: no limit.
+    pub storage_quota_premium_bytes: u64,
+    /// How long a failed track's original is kept before it is collected.
+    pub failed_retention_hours: u64,
+    /// How often a worker collects expired tickets and old failures.
+    pub sweep_interval_secs: u64,
+    /// Where a worker process serves its own `/metrics`; unset: nowhere.
+    pub worker_metrics_listen: Option<SocketAddr>,
+    /// The raw layers these settings came from, for a supervised worker
+    /// process (it must run with exactly these).
+    pub raw: RawForChild,
+}
+
+/// [`RawSettings`] kept for the worker child process. Holds secrets, so its
+/// `Debug` shows nothing.
+#[derive(Clone)]
+pub struct RawForChild(pub Arc<RawSettings>);
+
+impl std::fmt::Debug for RawForChild {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RawForChild([REDACTED])")
+    }
 }
 
 /// The server master key: wraps (encrypts) content keys at rest.
@@ -108,7 +142,7 @@ impl MasterKey {
 
 /// The raw, merged layers before validation. Field names are the config
 /// file's keys and, upper-cased with a `MIST_` prefix, the environment's.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RawSettings {
     pub data_dir: PathBuf,
@@ -147,6 +181,15 @@ pub struct RawSettings {
     pub heartbeats_per_minute: u32,
     pub key_requests_per_minute: u32,
     pub media_url_ttl_secs: u64,
+    pub max_duration_secs: u64,
+    pub job_timeout_secs: u64,
+    pub job_max_attempts: u32,
+    pub worker_concurrency: usize,
+    pub storage_quota_free_bytes: u64,
+    pub storage_quota_premium_bytes: u64,
+    pub failed_retention_hours: u64,
+    pub sweep_interval_secs: u64,
+    pub worker_metrics_listen: Option<String>,
 }
 
 impl Default for RawSettings {
@@ -188,6 +231,15 @@ impl Default for RawSettings {
             heartbeats_per_minute: 120,
             key_requests_per_minute: 240,
             media_url_ttl_secs: 6 * 3600,
+            max_duration_secs: 3 * 3600,
+            job_timeout_secs: 1800,
+            job_max_attempts: 3,
+            worker_concurrency: 1,
+            storage_quota_free_bytes: 2 << 30,
+            storage_quota_premium_bytes: 0,
+            failed_retention_hours: 168,
+            sweep_interval_secs: 300,
+            worker_metrics_listen: None,
         }
     }
 }
@@ -228,6 +280,7 @@ impl RawSettings {
     /// Validates the raw layers. In the embedded mode, unset secrets are
     /// generated once and persisted in the data dir.
     pub fn finish(self) -> anyhow::Result<Settings> {
+        let raw = RawForChild(Arc::new(self.clone()));
         let listen: SocketAddr = self
             .listen
             .parse()
@@ -327,6 +380,21 @@ impl RawSettings {
             heartbeats_per_minute: self.heartbeats_per_minute.max(1),
             key_requests_per_minute: self.key_requests_per_minute.max(1),
             media_url_ttl_secs: self.media_url_ttl_secs.max(60),
+            max_duration_secs: self.max_duration_secs.max(1),
+            job_timeout_secs: self.job_timeout_secs.max(1),
+            job_max_attempts: self.job_max_attempts.max(1),
+            worker_concurrency: self.worker_concurrency.max(1),
+            storage_quota_free_bytes: self.storage_quota_free_bytes,
+            storage_quota_premium_bytes: self.storage_quota_premium_bytes,
+            failed_retention_hours: self.failed_retention_hours,
+            sweep_interval_secs: self.sweep_interval_secs.max(1),
+            worker_metrics_listen: match &self.worker_metrics_listen {
+                Some(a) => Some(a.parse().with_context(|| {
+                    format!("MIST_WORKER_METRICS_LISTEN {a:?} is not an address like 127.0.0.1:9101")
+                })?),
+                None => None,
+            },
+            raw,
         })
     }
 }
@@ -343,6 +411,67 @@ impl Settings {
 
     pub fn database_url_exposed(&self) -> Option<&str> {
         self.database_url.as_ref().map(|s| s.expose_secret())
+    }
+
+    /// The environment that gives a child process exactly these settings:
+    /// every raw setting as its `MIST_*` variable (the database URL as
+    /// `DATABASE_URL`), with the public URL as it stands now (a server on
+    /// port 0 learns its port after loading). Unset settings are left out;
+    /// the caller clears the inherited variables [`RawSettings::load`] reads.
+    pub fn child_env(&self) -> Vec<(String, String)> {
+        let mut raw = (*self.raw.0).clone();
+        raw.public_url = Some(self.public_url.to_string());
+        raw.data_dir = self.data_dir.clone();
+        let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(&raw) else {
+            return Vec::new();
+        };
+        fields
+            .into_iter()
+            .filter_map(|(key, value)| {
+                let value = env_value(&value)?;
+                let name = if key == "database_url" {
+                    "DATABASE_URL".to_owned()
+                } else {
+                    format!("MIST_{}", key.to_ascii_uppercase())
+                };
+                Some((name, value))
+            })
+            .collect()
+    }
+}
+
+/// The variables [`RawSettings::load`] reads besides `MIST_*`: a child must
+/// not inherit them when it is given its settings.
+pub const INHERITED_SETTING_VARIABLES: &[&str] = &["DATABASE_URL", "AWS_ENDPOINT_URL", "AWS_REGION"];
+
+/// A JSON value as figment's environment provider reads it back: strings
+/// quoted and escaped (so `"true"` or `"8080"` stay strings), arrays
+/// bracketed; `None` for null.
+fn env_value(value: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::Null => None,
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) => {
+            let escaped: String = s
+                .chars()
+                .flat_map(|c| match c {
+                    '"' => vec!['\\', '"'],
+                    '\\' => vec!['\\', '\\'],
+                    '\n' => vec!['\\', 'n'],
+                    '\t' => vec!['\\', 't'],
+                    '\r' => vec!['\\', 'r'],
+                    c => vec![c],
+                })
+                .collect();
+            Some(format!("\"{escaped}\""))
+        }
+        Value::Array(items) => Some(format!(
+            "[{}]",
+            items.iter().filter_map(env_value).collect::<Vec<_>>().join(", ")
+        )),
+        Value::Object(_) => None,
     }
 }
 
@@ -499,6 +628,50 @@ mod tests {
         let shown = format!("{settings:?}");
         assert!(!shown.contains(&"x".repeat(40)));
         assert!(!shown.contains("hunter2"));
+    }
+
+    /// A child given `child_env` (and nothing inherited) loads the same settings.
+    #[test]
+    fn child_env_reproduces_the_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = RawSettings {
+            data_dir: dir.path().to_path_buf(),
+            jwt_secret: Some("a \"quoted\" secret\\ that is long enough, 1234".into()),
+            master_key: Some("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff".into()),
+            admin_password: Some("true".into()),
+            trusted_proxies: vec!["10.0.0.2".parse().unwrap()],
+            max_duration_secs: 60,
+            storage: "s3://bucket/prefix".into(),
+            s3_endpoint: Some("http://127.0.0.1:9000".into()),
+            ..RawSettings::default()
+        }
+        .finish()
+        .unwrap();
+        let env = settings.child_env();
+        // What figment's environment provider does with each variable: parse
+        // the value, lower-case the name without its prefix.
+        let mut dict = figment::value::Dict::new();
+        for (name, value) in &env {
+            let key = name.strip_prefix("MIST_").unwrap_or(name).to_ascii_lowercase();
+            let value: figment::value::Value = value.parse().unwrap();
+            dict.insert(key, value);
+        }
+        let parsed: RawSettings = Figment::from(Serialized::defaults(RawSettings::default()))
+            .merge(Serialized::defaults(dict))
+            .extract()
+            .unwrap();
+        let again = parsed.finish().unwrap();
+        assert_eq!(again.jwt_secret.expose_secret(), settings.jwt_secret.expose_secret());
+        assert_eq!(
+            again.admin_password.as_ref().map(|p| p.expose_secret().to_owned()),
+            Some("true".into())
+        );
+        assert_eq!(again.trusted_proxies, settings.trusted_proxies);
+        assert_eq!(again.max_duration_secs, 60);
+        assert_eq!(again.storage.location, settings.storage.location);
+        assert_eq!(again.public_url, settings.public_url);
+        assert_eq!(again.data_dir, settings.data_dir);
+        assert!(env.iter().all(|(name, _)| name != "MIST_DATABASE_URL"));
     }
 
     #[test]

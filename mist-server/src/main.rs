@@ -42,9 +42,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     settings.run_worker = !cli.no_worker;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
-        Command::Worker => {
+        Command::Worker { supervised } => {
             let state = AppState::connect(settings).await?;
-            worker::run(state, shutdown_signal()).await
+            if supervised {
+                worker::run(state, worker::supervise::until_parent_stops(shutdown_signal())).await
+            } else {
+                worker::run(state, shutdown_signal()).await
+            }
         }
         Command::Migrate => {
             let db = mist_server::db::Db::connect(&settings).await?;
@@ -68,7 +72,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let app = Application::build(settings).await?;
+    let exe = std::env::current_exe().context("cannot find the mist-server binary to start the worker from")?;
+    let app = Application::build(settings).await?.supervise_worker(exe);
     let addr = app.local_addr()?;
     let state = app.state();
     let with_worker = state.settings.run_worker;

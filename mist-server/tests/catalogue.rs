@@ -545,7 +545,7 @@ async fn check_delete(app: &TestApp) {
         sqlx::query_scalar::<_, i64>(
             "SELECT (SELECT COUNT(*) FROM likes WHERE track_id = $1) + \
              (SELECT COUNT(*) FROM playlist_tracks WHERE track_id = $1) + \
-             (SELECT COUNT(*) FROM jobs WHERE track_id = $1) + \
+             (SELECT COUNT(*) FROM ingest_jobs WHERE track_id = $1) + \
              (SELECT COUNT(*) FROM uploads WHERE track_id = $1)",
         )
         .bind(&id)

@@ -1,15 +1,23 @@
 //! Upload → encrypted multi-bitrate HLS, against a real server: formats,
 //! playlists, an outside player (ffmpeg), keys, bad input, idempotent
-//! completion and a worker that dies mid-job.
+//! completion; and the uploads that used to break it: files far past the
+//! duration limit (with an honest and a lying header), workers killed
+//! (SIGKILL) or stalled (SIGSTOP) mid-job, a job that kills its worker every
+//! time, a track deleted mid-ingest, abandoned tickets, the storage quota,
+//! one user's pile of uploads, and the time limit.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use mist_core::api::{CompleteUploadRequest, CreateUploadRequest, JobStatus, TrackStatus};
 use mist_core::client::Client;
-use mist_server::testing::audio::{aligned_correlation, convert, decode_mono, generate_wav};
+use mist_server::testing::audio::{aligned_correlation, constant_flac, convert, decode_mono, generate_wav};
+use mist_server::testing::process::{signal, supervised_worker};
 use mist_server::testing::upload::{admin_client, upload_file, user_client, wait_for_job};
 use mist_server::testing::{Backend, Store, TestApp, TestOptions, spawn_app, spawn_with};
+use mist_server::with_pool;
 use reqwest::StatusCode;
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(240);
@@ -505,6 +513,9 @@ async fn sqlite_metrics_show_requests_jobs_transcodes_and_quota_refusals() {
         "mist_jobs{status=\"failed\"}",
         "mist_jobs_total{kind=\"ingest\",result=\"ready\"}",
         "mist_job_duration_seconds_count{kind=\"ingest\"}",
+        // apalis's own, from its Prometheus layer.
+        "tasks_total{",
+        "task_duration_seconds_count{",
         "mist_quota_refusals_total",
         "mist_playback_sessions_total",
     ] {
@@ -517,4 +528,660 @@ async fn sqlite_metrics_show_requests_jobs_transcodes_and_quota_refusals() {
         .and_then(|v| v.parse::<f64>().ok())
         .expect("refusal count");
     assert!(refusals >= 1.0);
+}
+
+/// S3 with Postgres, the local store with SQLite: the two deployments.
+fn store_for(backend: Backend) -> Store {
+    match backend {
+        Backend::Sqlite => Store::Local,
+        Backend::Postgres => Store::S3,
+    }
+}
+
+/// The supervised worker process, as `mist-server` runs it.
+fn worker_process() -> Option<PathBuf> {
+    Some(PathBuf::from(env!("CARGO_BIN_EXE_mist-server")))
+}
+
+/// Polls `check` every 100 ms until it holds; fails after `timeout`.
+async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < timeout, "{what}: still not so after {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn objects(app: &TestApp, track_id: &str) -> Vec<String> {
+    app.state
+        .store
+        .list(&format!("tracks/{track_id}/"))
+        .await
+        .expect("list")
+}
+
+async fn job_row(app: &TestApp, job_id: &str) -> mist_server::db::jobs::JobRow {
+    mist_server::db::jobs::find(&app.state.db, job_id)
+        .await
+        .expect("db")
+        .expect("job row")
+}
+
+/// Rows that mention a track, in every table that can.
+async fn rows_about(app: &TestApp, track_id: &str) -> i64 {
+    with_pool!(&app.state.db, pool => {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT (SELECT COUNT(*) FROM tracks WHERE id = $1) + \
+             (SELECT COUNT(*) FROM ingest_jobs WHERE track_id = $1) + \
+             (SELECT COUNT(*) FROM uploads WHERE track_id = $1) + \
+             (SELECT COUNT(*) FROM track_keys WHERE track_id = $1) + \
+             (SELECT COUNT(*) FROM track_features WHERE track_id = $1)",
+        )
+        .bind(track_id)
+        .fetch_one(pool)
+        .await
+    })
+    .expect("count rows")
+}
+
+/// A value of the API's `/metrics` (the worker process's series included).
+async fn metric(app: &TestApp, name: &str) -> Option<f64> {
+    let text = reqwest::get(app.url("/metrics")).await.ok()?.text().await.ok()?;
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Every segment of every rendition, fetched as a player would, decrypts
+/// with the key its playlist names into a segment that starts with the ID3
+/// timestamp and decodes on its own. Returns the number of segments checked.
+async fn every_segment_decrypts(app: &TestApp, client: &Client, track: &mist_core::api::Track) -> usize {
+    let master = track.master_url.clone().expect("master url");
+    let (status, text) = get_text(&master).await;
+    assert_eq!(status, StatusCode::OK);
+    let base = master.rsplit_once('/').expect("url").0.to_owned();
+    let mut checked = 0;
+    for variant in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let media_url = format!("{base}/{variant}");
+        let (_, media) = get_text(&media_url).await;
+        let dir = media_url.rsplit_once('/').expect("url").0.to_owned();
+        let mut key: Option<(Vec<u8>, [u8; 16])> = None;
+        for line in media.lines() {
+            if line.starts_with("#EXT-X-KEY:") {
+                let uri = line
+                    .split("URI=\"")
+                    .nth(1)
+                    .and_then(|r| r.split('"').next())
+                    .expect("key URI");
+                let k: u64 = uri.rsplit('/').next().and_then(|k| k.parse().ok()).expect("key index");
+                let iv = hex_iv(line.split("IV=").nth(1).expect("IV").split(',').next().unwrap_or(""));
+                key = Some((client.key(&track.id, k).await.expect("key"), iv));
+            } else if !line.starts_with('#') && !line.is_empty() {
+                let url = if line.starts_with("http") {
+                    line.to_owned()
+                } else {
+                    format!("{dir}/{line}")
+                };
+                let data = reqwest::get(&url).await.expect("segment").bytes().await.expect("bytes");
+                let (k, iv) = key.as_ref().expect("a key before the first segment");
+                let k: [u8; 16] = k.as_slice().try_into().expect("16-byte key");
+                let clear = mist_core::crypto::decrypt_segment(&k, iv, &data)
+                    .unwrap_or_else(|e| panic!("{url}: the key does not decrypt the segment: {e}"));
+                assert!(clear.starts_with(b"ID3"), "{url}: not a segment after decryption");
+                let audio = mist_core::audio::decode_bytes(clear, Some("mp3")).expect("segment decodes alone");
+                assert!(audio.frames() > 44_100, "{url}: {} frames", audio.frames());
+                checked += 1;
+            }
+        }
+    }
+    let _ = app;
+    checked
+}
+
+fn hex_iv(text: &str) -> [u8; 16] {
+    let digits = text.trim_start_matches("0x").trim_start_matches("0X");
+    let bytes = hex::decode(digits).expect("hex IV");
+    bytes.try_into().expect("16-byte IV")
+}
+
+mist_server::on_both!(
+    files_far_past_the_duration_limit_fail_and_the_worker_stays_small,
+    a_worker_killed_mid_job_finishes_it_on_restart_with_one_track,
+    a_job_that_kills_its_worker_every_time_fails_after_n_attempts,
+    a_stalled_worker_never_leaves_keys_that_do_not_decrypt_the_segments,
+    deleting_a_track_mid_ingest_leaves_no_object_and_no_row,
+    abandoned_tickets_and_old_failures_are_collected,
+    the_storage_quota_refuses_the_upload_that_would_pass_it,
+    one_users_pile_of_uploads_does_not_starve_another_user,
+    jobs_without_a_queue_task_get_one_when_a_worker_starts,
+);
+
+/// A 434 KB FLAC holding ten hours (its header says so) is refused before a
+/// sample is decoded; one whose header claims a minute is stopped when what
+/// it decodes passes the limit. The server answers throughout, nothing but
+/// the originals is left, and the worker process stays small.
+async fn files_far_past_the_duration_limit_fail_and_the_worker_stays_small(backend: Backend) {
+    let app = spawn_with(TestOptions {
+        store: store_for(backend),
+        worker_exe: worker_process(),
+        tweak: |s| s.max_duration_secs = 300,
+        ..TestOptions::new(backend)
+    })
+    .await;
+    let client = user_client(&app, "lia").await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let honest = dir.path().join("ten-hours.flac");
+    std::fs::write(&honest, constant_flac(36_000.0, None)).expect("write");
+    let lying = dir.path().join("a-minute-they-say.flac");
+    std::fs::write(&lying, constant_flac(36_000.0, Some(60.0))).expect("write");
+    assert!(std::fs::metadata(&lying).expect("size").len() < 500_000);
+
+    for (path, expect) in [
+        (
+            &honest,
+            "its header announces 10 h 00 min of audio; the limit is 5 min 00 s",
+        ),
+        (&lying, "it runs past the limit of 5 min 00 s"),
+    ] {
+        let job_id = upload_file(&client, path, CompleteUploadRequest::default()).await;
+        let job = wait_for_job(&client, &job_id, JOB_TIMEOUT).await;
+        assert_eq!(job.status, JobStatus::Failed, "{path:?}: {job:?}");
+        let reason = job.error.clone().unwrap_or_default();
+        assert!(reason.starts_with("the audio is too long"), "{reason}");
+        assert!(reason.contains(expect), "{path:?}: {reason}");
+        let health = reqwest::get(app.url("/healthz")).await.expect("healthz");
+        assert_eq!(health.status(), StatusCode::OK);
+        let left = objects(&app, &job.track_id).await;
+        assert!(
+            left.len() == 1 && left[0].contains("original."),
+            "only the original stays: {left:?}"
+        );
+    }
+    // Five minutes decoded, encoded and analysed before the lie was caught;
+    // holding them would take hundreds of megabytes, the ten hours gigabytes.
+    let peak = metric(&app, "mist_worker_peak_resident_bytes")
+        .await
+        .expect("worker peak memory");
+    assert!(
+        peak < 200.0 * 1024.0 * 1024.0,
+        "worker peak RSS {} MiB",
+        peak / 1048576.0
+    );
+}
+
+/// The supervised worker process is killed (SIGKILL) mid-job: the API keeps
+/// answering, the server starts a new worker, which finishes the job: one
+/// track, and nothing of the dead attempt left in storage.
+async fn a_worker_killed_mid_job_finishes_it_on_restart_with_one_track(backend: Backend) {
+    let app = spawn_with(TestOptions {
+        store: store_for(backend),
+        worker_exe: worker_process(),
+        tweak: |s| s.job_lease_secs = 2,
+        ..TestOptions::new(backend)
+    })
+    .await;
+    let client = user_client(&app, "kim").await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = source(dir.path(), 120.0, "wav", &[]);
+    let job_id = upload_file(&client, &path, CompleteUploadRequest::default()).await;
+    eventually("the job is well under way", Duration::from_secs(60), || async {
+        let job = client.job(&job_id).await.expect("job");
+        job.status == JobStatus::Processing && job.progress >= 15
+    })
+    .await;
+    let first = supervised_worker(&app.settings.data_dir, Duration::from_secs(5)).await;
+    signal(first, "KILL");
+    let health = reqwest::get(app.url("/healthz"))
+        .await
+        .expect("healthz while the worker is down");
+    assert_eq!(health.status(), StatusCode::OK);
+
+    let job = wait_for_job(&client, &job_id, JOB_TIMEOUT).await;
+    assert_eq!(job.status, JobStatus::Ready, "{job:?}");
+    assert_ne!(
+        supervised_worker(&app.settings.data_dir, Duration::from_secs(5)).await,
+        first,
+        "a new worker process"
+    );
+    assert_eq!(
+        job_row(&app, &job_id).await.attempts,
+        2,
+        "one attempt died, one finished"
+    );
+    assert_eq!(mist_server::db::tracks::count(&app.state.db).await.expect("count"), 1);
+    let ready = mist_server::db::tracks::find_playable(&app.state.db, &job.track_id)
+        .await
+        .expect("db")
+        .expect("ready")
+        .hls_dir();
+    let left = objects(&app, &job.track_id).await;
+    assert!(
+        left.iter().all(|k| k.contains("original.") || k.starts_with(&ready)),
+        "the dead attempt's files are gone: {:?}",
+        left.iter().filter(|k| !k.starts_with(&ready)).collect::<Vec<_>>()
+    );
+    let track = client.track(&job.track_id).await.expect("track");
+    assert!((track.duration_s - 120.0).abs() < 0.2, "{}", track.duration_s);
+}
+
+/// A job whose every attempt ends with its worker process killed — as a file
+/// that crashes the decoder or exhausts memory would — fails after its
+/// attempts are used up, with a reason, instead of being taken up for ever;
+/// the API answers all along.
+async fn a_job_that_kills_its_worker_every_time_fails_after_n_attempts(backend: Backend) {
+    let app = spawn_with(TestOptions {
+        store: store_for(backend),
+        worker_exe: worker_process(),
+        tweak: |s| {
+            s.job_lease_secs = 2;
+            s.job_max_attempts = 2;
+        },
+        ..TestOptions::new(backend)
+    })
+    .await;
+    let client = user_client(&app, "pip").await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = source(dir.path(), 120.0, "wav", &[]);
+    let job_id = upload_file(&client, &path, CompleteUploadRequest::default()).await;
+    // The API is asked every 100 ms all along.
+    let answers = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+    let probe = {
+        let (url, answers) = (app.url("/healthz"), answers.clone());
+        tokio::spawn(async move {
+            loop {
+                match reqwest::get(&url).await {
+                    Ok(r) if r.status() == StatusCode::OK => answers.0.fetch_add(1, Ordering::Relaxed),
+                    _ => answers.1.fetch_add(1, Ordering::Relaxed),
+                };
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    for attempt in 1..=2 {
+        eventually(&format!("attempt {attempt} runs"), Duration::from_secs(60), || async {
+            let row = job_row(&app, &job_id).await;
+            row.status == "processing" && row.attempts == attempt
+        })
+        .await;
+        signal(
+            supervised_worker(&app.settings.data_dir, Duration::from_secs(10)).await,
+            "KILL",
+        );
+    }
+    let job = wait_for_job(&client, &job_id, JOB_TIMEOUT).await;
+    assert_eq!(job.status, JobStatus::Failed, "{job:?}");
+    let reason = job.error.unwrap_or_default();
+    assert!(
+        reason.starts_with("gave up after 2 attempts: the worker stopped while processing this file"),
+        "{reason}"
+    );
+    assert_eq!(
+        job_row(&app, &job_id).await.attempts,
+        3,
+        "the third claim gave up at once"
+    );
+    probe.abort();
+    let (ok, failed) = (answers.0.load(Ordering::Relaxed), answers.1.load(Ordering::Relaxed));
+    assert!(
+        ok > 20 && failed == 0,
+        "the API answered {ok} times and failed {failed} times"
+    );
+    let track = client.track(&job.track_id).await.expect("track");
+    assert_eq!(track.status, TrackStatus::Failed);
+}
+
+/// Two worker processes; the one holding the job is frozen (SIGSTOP) past its
+/// lease, the other takes the job over and finishes it, then the first is let
+/// go (SIGCONT) and carries on where it was. Whatever it writes, the ready
+/// track's keys decrypt every one of its segments, and the stalled attempt's
+/// files are gone once it notices.
+async fn a_stalled_worker_never_leaves_keys_that_do_not_decrypt_the_segments(backend: Backend) {
+    let app = spawn_with(TestOptions {
+        store: store_for(backend),
+        worker: false,
+        tweak: |s| s.job_lease_secs = 2,
+        ..TestOptions::new(backend)
+    })
+    .await;
+    let admin = admin_client(&app).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = source(dir.path(), 60.0, "wav", &[]);
+    let job_id = upload_file(&admin, &path, CompleteUploadRequest::default()).await;
+    let settings = app.settings.clone();
+    let spawn_worker = || {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mist-server"));
+        command.arg("worker");
+        for (name, _) in std::env::vars_os() {
+            let setting = name.to_str().is_some_and(|n| {
+                n.starts_with("MIST_") || mist_server::config::INHERITED_SETTING_VARIABLES.contains(&n)
+            });
+            if setting {
+                command.env_remove(name);
+            }
+        }
+        command
+            .envs(settings.child_env())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn worker")
+    };
+    let mut stalled = spawn_worker();
+    eventually("the first worker is under way", Duration::from_secs(60), || async {
+        let row = job_row(&app, &job_id).await;
+        row.status == "processing" && row.progress >= 20
+    })
+    .await;
+    // Freeze it just after a renewal, so it holds no database lock.
+    let seen = job_row(&app, &job_id).await.updated_at;
+    eventually("a renewal", Duration::from_secs(10), || async {
+        job_row(&app, &job_id).await.updated_at != seen
+    })
+    .await;
+    let last = job_row(&app, &job_id).await;
+    signal(stalled.id(), "STOP");
+    let mut other = spawn_worker();
+    let job = wait_for_job(&admin, &job_id, JOB_TIMEOUT).await;
+    signal(stalled.id(), "CONT");
+    assert_eq!(job.status, JobStatus::Ready, "{job:?}");
+    let row = job_row(&app, &job_id).await;
+    assert_eq!(row.attempts, 2);
+    assert_ne!(row.worker_id, last.worker_id, "the other worker finished it");
+
+    let ready = mist_server::db::tracks::find_playable(&app.state.db, &job.track_id)
+        .await
+        .expect("db")
+        .expect("ready")
+        .hls_dir();
+    eventually(
+        "the stalled attempt removed its files",
+        Duration::from_secs(30),
+        || async {
+            objects(&app, &job.track_id)
+                .await
+                .iter()
+                .all(|k| k.contains("original.") || k.starts_with(&ready))
+        },
+    )
+    .await;
+    let track = admin.track(&job.track_id).await.expect("track");
+    let segments = every_segment_decrypts(&app, &admin, &track).await;
+    assert_eq!(segments, 3 * 10, "three renditions of ten segments");
+    let _ = stalled.kill();
+    let _ = other.kill();
+    let _ = stalled.wait();
+    let _ = other.wait();
+}
+
+/// A track deleted while its ingest runs: the job stops, and neither an
+/// object nor a row of it is left, even of segments written after the delete.
+async fn deleting_a_track_mid_ingest_leaves_no_object_and_no_row(backend: Backend) {
+    let app = spawn_with(TestOptions {
+        store: store_for(backend),
+        tweak: |s| s.job_lease_secs = 3,
+        ..TestOptions::new(backend)
+    })
+    .await;
+    let client = user_client(&app, "dee").await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = source(dir.path(), 120.0, "wav", &[]);
+    let job_id = upload_file(&client, &path, CompleteUploadRequest::default()).await;
+    let track_id = client.job(&job_id).await.expect("job").track_id;
+    eventually("segments are being stored", Duration::from_secs(60), || async {
+        let job = client.job(&job_id).await.expect("job");
+        job.progress >= 30 && objects(&app, &track_id).await.iter().any(|k| k.ends_with(".mp3"))
+    })
+    .await;
+    client.delete_track(&track_id).await.expect("delete");
+    // The job may still store a segment or two before it notices; then it
+    // removes them. Nothing is left once it has, and nothing comes back.
+    let start = std::time::Instant::now();
+    loop {
+        let clean = objects(&app, &track_id).await.is_empty() && rows_about(&app, &track_id).await == 0;
+        if clean {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            if objects(&app, &track_id).await.is_empty() && rows_about(&app, &track_id).await == 0 {
+                break;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "left behind: {:?}, {} rows",
+            objects(&app, &track_id).await,
+            rows_about(&app, &track_id).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(objects(&app, &track_id).await, Vec::<String>::new());
+    assert_eq!(rows_about(&app, &track_id).await, 0);
+    assert_eq!(client.job(&job_id).await.expect_err("gone").status(), Some(404));
+}
+
+/// An upload ticket nobody completes is collected with its bytes well after
+/// it expired; a failed track's original is kept for the retention time,
+/// then collected with the track.
+async fn abandoned_tickets_and_old_failures_are_collected(backend: Backend) {
+    let app = spawn_with(TestOptions {
+        store: store_for(backend),
+        // This test sweeps when it says so.
+        tweak: |s| s.sweep_interval_secs = 86_400,
+        ..TestOptions::new(backend)
+    })
+    .await;
+    let client = user_client(&app, "abe").await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = source(dir.path(), 2.0, "wav", &[]);
+    let bytes = std::fs::read(&path).expect("read");
+    let ticket = client
+        .create_upload(&CreateUploadRequest {
+            filename: "forgotten.wav".into(),
+            size: bytes.len() as u64,
+            content_type: "audio/wav".into(),
+        })
+        .await
+        .expect("announce");
+    client.put_upload(&ticket, bytes).await.expect("send");
+    let upload = mist_server::db::uploads::find(&app.state.db, &ticket.upload_id)
+        .await
+        .expect("db")
+        .expect("upload row");
+    let text = dir.path().join("not-music.mp3");
+    std::fs::write(&text, "not music\n".repeat(500)).expect("write");
+    let failed = wait_for_job(
+        &client,
+        &upload_file(&client, &text, CompleteUploadRequest::default()).await,
+        JOB_TIMEOUT,
+    )
+    .await;
+    assert_eq!(failed.status, JobStatus::Failed);
+
+    let sweep = || mist_server::worker::sweep::sweep(&app.state);
+    assert_eq!(sweep().await.expect("sweep"), Default::default(), "nothing is old yet");
+    assert_eq!(objects(&app, &upload.track_id).await.len(), 1);
+    // The ticket (1 h) and the grace after it have passed.
+    app.state.clock.advance(Duration::from_secs(4 * 3600));
+    let swept = sweep().await.expect("sweep");
+    assert_eq!((swept.tickets, swept.failed_tracks), (1, 0));
+    assert!(objects(&app, &upload.track_id).await.is_empty());
+    assert!(
+        mist_server::db::uploads::find(&app.state.db, &ticket.upload_id)
+            .await
+            .expect("db")
+            .is_none()
+    );
+    let err = client
+        .complete_upload(&ticket.upload_id, &CompleteUploadRequest::default())
+        .await
+        .expect_err("collected");
+    assert_eq!(err.status(), Some(404));
+    // The failure is kept a week by default.
+    assert_eq!(
+        objects(&app, &failed.track_id).await.len(),
+        1,
+        "the failed original is kept"
+    );
+    app.state.clock.advance(Duration::from_secs(7 * 24 * 3600));
+    let swept = sweep().await.expect("sweep");
+    assert_eq!((swept.tickets, swept.failed_tracks), (0, 1));
+    assert!(objects(&app, &failed.track_id).await.is_empty());
+    assert_eq!(rows_about(&app, &failed.track_id).await, 0);
+}
+
+/// Free accounts store at most their quota of originals: the ticket that
+/// would pass it is refused before a byte is sent (422, with the figures);
+/// two announced at once cannot both slip under it; deleting frees room;
+/// admins have no limit.
+async fn the_storage_quota_refuses_the_upload_that_would_pass_it(backend: Backend) {
+    let app = spawn_with(TestOptions {
+        store: store_for(backend),
+        tweak: |s| s.storage_quota_free_bytes = 300_000,
+        ..TestOptions::new(backend)
+    })
+    .await;
+    let client = user_client(&app, "quo").await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = source(dir.path(), 1.1, "wav", &[]);
+    let size = std::fs::metadata(&path).expect("size").len();
+    assert!((150_000..250_000).contains(&size), "{size}");
+    let job = wait_for_job(
+        &client,
+        &upload_file(&client, &path, CompleteUploadRequest::default()).await,
+        JOB_TIMEOUT,
+    )
+    .await;
+    assert_eq!(job.status, JobStatus::Ready);
+
+    let announce = |client: Client, size: u64| async move {
+        client
+            .create_upload(&CreateUploadRequest {
+                filename: "more.wav".into(),
+                size,
+                content_type: "audio/wav".into(),
+            })
+            .await
+    };
+    let err = announce(client.clone(), 150_000).await.expect_err("past the quota");
+    assert_eq!((err.status(), err.code()), (Some(422), Some("storage_quota_exceeded")));
+    assert!(err.to_string().contains("293.0 KiB storage quota"), "{err}");
+    // Room for one more 60 kB file, not two: announced together, one wins.
+    let both = futures::future::join(announce(client.clone(), 60_000), announce(client.clone(), 60_000)).await;
+    assert_eq!(
+        [both.0.is_ok(), both.1.is_ok()].iter().filter(|ok| **ok).count(),
+        1,
+        "{both:?}"
+    );
+    // Admins have no limit.
+    announce(admin_client(&app).await, 40 * 1024 * 1024)
+        .await
+        .expect("admin");
+    // A deleted track frees its bytes.
+    client.delete_track(&job.track_id).await.expect("delete");
+    announce(client.clone(), 150_000).await.expect("room again");
+}
+
+/// One user completes three uploads, then another user one: the other
+/// user's job runs second, not last.
+async fn one_users_pile_of_uploads_does_not_starve_another_user(backend: Backend) {
+    let app = spawn_with(TestOptions {
+        worker: false,
+        ..TestOptions::new(backend)
+    })
+    .await;
+    let (busy, other) = (user_client(&app, "bus").await, user_client(&app, "oth").await);
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = source(dir.path(), 1.0, "wav", &[]);
+    let mut busy_jobs = Vec::new();
+    for _ in 0..3 {
+        busy_jobs.push(upload_file(&busy, &path, CompleteUploadRequest::default()).await);
+    }
+    let other_job = upload_file(&other, &path, CompleteUploadRequest::default()).await;
+    let mut order = Vec::new();
+    loop {
+        match mist_server::worker::try_execute_task(&app.state).await.expect("step") {
+            mist_server::worker::Outcome::Ready(job) => order.push(job),
+            mist_server::worker::Outcome::Idle => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(order.len(), 4, "{order:?}");
+    // Among the first two (the first jobs of both users tie), before the
+    // busy user's second and third.
+    let at = order.iter().position(|j| *j == other_job).expect("ran");
+    assert!(at < 2, "the other user's job ran {}th: {order:?}", at + 1);
+    assert_eq!(order[2..], [busy_jobs[1].clone(), busy_jobs[2].clone()]);
+}
+
+/// A job that runs past the time limit fails with a reason, and what it
+/// wrote is removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_job_past_its_time_limit_fails() {
+    let app = spawn_with(TestOptions {
+        tweak: |s| s.job_timeout_secs = 1,
+        ..TestOptions::new(Backend::Sqlite)
+    })
+    .await;
+    let client = user_client(&app, "tim").await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = source(dir.path(), 240.0, "flac", &[]);
+    let job = wait_for_job(
+        &client,
+        &upload_file(&client, &path, CompleteUploadRequest::default()).await,
+        JOB_TIMEOUT,
+    )
+    .await;
+    assert_eq!(job.status, JobStatus::Failed);
+    let reason = job.error.unwrap_or_default();
+    assert!(
+        reason.starts_with("processing took longer than the limit of 1 s"),
+        "{reason}"
+    );
+    let left = objects(&app, &job.track_id).await;
+    assert!(left.len() == 1 && left[0].contains("original."), "{left:?}");
+}
+
+/// A job whose queue task is missing (queued before the queue moved to
+/// apalis, or copied by `migrate-to`, which copies our tables only) gets one
+/// when a worker starts, once, and runs.
+async fn jobs_without_a_queue_task_get_one_when_a_worker_starts(backend: Backend) {
+    let app = spawn_with(TestOptions {
+        worker: false,
+        ..TestOptions::new(backend)
+    })
+    .await;
+    let client = user_client(&app, "old").await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let job_id = upload_file(
+        &client,
+        &source(dir.path(), 1.0, "wav", &[]),
+        CompleteUploadRequest::default(),
+    )
+    .await;
+    let db = &app.state.db;
+    assert_eq!(
+        mist_server::db::jobs::requeue_lost_tasks(db).await.expect("requeue"),
+        0,
+        "it has one"
+    );
+    let sql = match backend {
+        Backend::Sqlite => "DELETE FROM Jobs",
+        Backend::Postgres => "DELETE FROM apalis.jobs",
+    };
+    with_pool!(db, pool => sqlx::query(sql).execute(pool).await.map(|_| ())).expect("forget the task");
+    assert_eq!(
+        mist_server::worker::try_execute_task(&app.state).await.expect("step"),
+        mist_server::worker::Outcome::Idle,
+        "nothing to run without a task"
+    );
+    assert_eq!(mist_server::db::jobs::requeue_lost_tasks(db).await.expect("requeue"), 1);
+    assert_eq!(mist_server::db::jobs::requeue_lost_tasks(db).await.expect("requeue"), 0);
+    assert_eq!(
+        mist_server::worker::try_execute_task(&app.state).await.expect("step"),
+        mist_server::worker::Outcome::Ready(job_id)
+    );
 }

@@ -1,4 +1,4 @@
-//! Decoding an uploaded file to 44.1 kHz stereo with symphonia.
+//! Decoding an uploaded file to 44.1 kHz stereo with symphonia, a chunk at a time.
 //!
 //! Owns the decisions about what an upload *is*:
 //!
@@ -19,18 +19,29 @@
 //!   is there. A file that ends before *any* audio is [`AudioError::Truncated`].
 //!   A raw MP3 stream cut on a frame boundary is indistinguishable from a
 //!   shorter song, so it decodes as one.
+//! - **Too long** ([`AudioError::TooLong`]): more audio than
+//!   [`DecodeLimits::max_duration_s`] allows. A container that announces its
+//!   length is refused before anything is decoded; one that lies about it (or
+//!   says nothing) is stopped as soon as the decoded audio passes the limit.
 //!
 //! Then every track is made 44.1 kHz stereo: mono is duplicated to both sides,
 //! more than two channels are folded down by speaker position, other rates are
-//! resampled with [`resample_interleaved`].
+//! resampled with [`StreamResampler`].
+//!
+//! [`StreamDecoder`] does all this a chunk at a time, so memory stays the same
+//! however long the file is; [`decode_file`] and [`decode_bytes`] gather the
+//! chunks of a whole file for callers that want it in memory (short clips,
+//! segments, tests).
 
 use std::fs::File;
-use std::io::Cursor;
+use std::io::{Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use symphonia::core::audio::{Channels, Position};
-use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::codecs::audio::well_known::{CODEC_ID_MP1, CODEC_ID_MP2, CODEC_ID_MP3};
+use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
@@ -38,7 +49,7 @@ use symphonia::core::io::{MediaSource, MediaSourceStream};
 use symphonia::core::meta::well_known::METADATA_ID_ID3V1;
 use symphonia::core::meta::{MetadataOptions, MetadataRevision, StandardTag};
 
-use super::resample::resample_interleaved;
+use super::resample::StreamResampler;
 use super::{AudioError, DecodedAudio, SAMPLE_RATE, Tags};
 
 /// Stop after this many packets in a row fail: the rest of the file is junk.
@@ -48,14 +59,15 @@ const MAX_CONSECUTIVE_ERRORS: usize = 64;
 /// (seconds) is encoder padding or rounding, not truncation.
 const TRUNCATION_TOLERANCE_S: f64 = 0.5;
 
+/// Stereo frames [`StreamDecoder::next_chunk`] gathers before handing them
+/// over (about 0.74 s): large enough to keep per-chunk overhead low, small
+/// enough that a chunk is half a megabyte.
+pub const CHUNK_FRAMES: usize = 32_768;
+
 /// Decodes the whole file at `path`. `ext_hint` (e.g. `"mp3"`, no dot) helps
 /// the probe when the content is ambiguous; content always wins over the name.
 pub fn decode_file(path: &Path, ext_hint: Option<&str>) -> Result<DecodedAudio, AudioError> {
-    let file = File::open(path)?;
-    if file.metadata()?.len() == 0 {
-        return Err(AudioError::Empty);
-    }
-    decode_source(Box::new(file), ext_hint)
+    decode_all(StreamDecoder::open_file(path, ext_hint, DecodeLimits::default())?)
 }
 
 /// Decodes a whole file held in memory. See [`decode_file`].
@@ -63,173 +75,382 @@ pub fn decode_bytes(bytes: Vec<u8>, ext_hint: Option<&str>) -> Result<DecodedAud
     if bytes.is_empty() {
         return Err(AudioError::Empty);
     }
-    decode_source(Box::new(Cursor::new(bytes)), ext_hint)
+    decode_all(StreamDecoder::open(
+        Box::new(Cursor::new(bytes)),
+        ext_hint,
+        DecodeLimits::default(),
+    )?)
 }
 
-fn decode_source(source: Box<dyn MediaSource>, ext_hint: Option<&str>) -> Result<DecodedAudio, AudioError> {
-    let mss = MediaSourceStream::new(source, Default::default());
-    let mut hint = Hint::new();
-    if let Some(ext) = ext_hint {
-        hint.with_extension(ext.trim_start_matches('.'));
+fn decode_all(mut decoder: StreamDecoder) -> Result<DecodedAudio, AudioError> {
+    let mut samples = Vec::new();
+    while let Some(chunk) = decoder.next_chunk()? {
+        samples.extend_from_slice(&chunk);
     }
-    let mut format = symphonia::default::get_probe()
-        .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
-        .map_err(probe_error)?;
+    let report = decoder.finish()?;
+    Ok(DecodedAudio {
+        samples,
+        tags: report.tags,
+        source_sample_rate: report.source_sample_rate,
+        source_channels: report.source_channels,
+        truncated: report.truncated,
+    })
+}
 
-    let track = format
-        .default_track(TrackType::Audio)
-        .ok_or_else(|| AudioError::NotAudio("it has no audio track".into()))?;
-    let track_id = track.id;
-    let params = track
-        .codec_params
-        .as_ref()
-        .and_then(|p| p.audio())
-        .ok_or_else(|| AudioError::NotAudio("its audio track has no codec information".into()))?
-        .clone();
-    // Without a Xing/VBRI header symphonia *estimates* an MPEG audio stream's
-    // length from its first 16 frames, and gapless decoding then silently cuts
-    // off everything past the estimate: the end of a VBR file, or most of a
-    // segment whose first frames were repacked at a higher bitrate. Such files
-    // have no LAME tag, so there is no encoder delay to trim anyway: decode them
-    // without trimming, and do not take the estimate for the announced length.
-    let mpeg_audio = matches!(params.codec, CODEC_ID_MP1 | CODEC_ID_MP2 | CODEC_ID_MP3);
-    let length_is_estimate = mpeg_audio && track.delay.is_none() && track.padding.is_none();
-    let declared_frames = if length_is_estimate { None } else { track.num_frames };
-    let options = AudioDecoderOptions::default().gapless(!length_is_estimate);
-    let mut decoder = symphonia::default::get_codecs()
-        .make_audio_decoder(&params, &options)
-        .map_err(|e| match e {
-            SymphoniaError::Unsupported(_) => AudioError::Unsupported(format!(
-                "its audio codec cannot be decoded (supported: MP3, AAC, ALAC, FLAC, Vorbis, PCM) ({e})"
-            )),
-            other => AudioError::Decode(other.to_string()),
-        })?;
+/// What a decode may not exceed.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DecodeLimits {
+    /// Longest audio accepted, in seconds: checked against the length the
+    /// container announces before anything is decoded, and against what has
+    /// been decoded as it goes (a header may lie or say nothing).
+    pub max_duration_s: Option<f64>,
+}
 
-    let mut tags = TagCollector::default();
-    tags.collect(format.as_mut());
+/// What a finished decode learned about the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodeReport {
+    /// Tags found in the file.
+    pub tags: Tags,
+    /// The file's own sample rate before resampling.
+    pub source_sample_rate: u32,
+    /// The file's own channel count before up- or down-mixing.
+    pub source_channels: u16,
+    /// Stereo frames at [`SAMPLE_RATE`] handed out.
+    pub frames: u64,
+    /// See [`DecodedAudio::truncated`].
+    pub truncated: Option<String>,
+}
 
-    let mut runs: Vec<Run> = Vec::new();
-    let mut scratch: Vec<f32> = Vec::new();
-    let mut stats = Stats::default();
-    let mut ended_early: Option<String> = None;
-    loop {
-        let packet = match format.next_packet() {
+/// Decodes a file a chunk at a time into 44.1 kHz interleaved stereo, so
+/// memory does not grow with the length of the audio.
+///
+/// Call [`StreamDecoder::next_chunk`] until it answers `None`, then
+/// [`StreamDecoder::finish`] for the verdict on the whole file (not audio,
+/// damaged, truncated) and its tags: some of those can only be known at the end.
+pub struct StreamDecoder {
+    format: Box<dyn FormatReader>,
+    decoder: Box<dyn AudioDecoder>,
+    track_id: u32,
+    declared_frames: Option<u64>,
+    /// The sample rate the codec parameters announce.
+    declared_rate: Option<u32>,
+    max_frames: Option<u64>,
+    max_duration_s: Option<f64>,
+    tags: TagCollector,
+    stats: Stats,
+    run: Option<Run>,
+    /// Source rate and channel count of the first run.
+    first: Option<(u32, u16)>,
+    /// Seconds of source audio decoded, over all runs.
+    decoded_s: f64,
+    source_frames: u64,
+    frames_out: u64,
+    ended_early: Option<String>,
+    done: bool,
+    scratch: Vec<f32>,
+    stereo: Vec<f32>,
+    position: Arc<AtomicU64>,
+    byte_len: Option<u64>,
+}
+
+impl StreamDecoder {
+    /// Opens the file at `path`. See [`StreamDecoder::open`].
+    pub fn open_file(path: &Path, ext_hint: Option<&str>, limits: DecodeLimits) -> Result<Self, AudioError> {
+        let file = File::open(path)?;
+        if file.metadata()?.len() == 0 {
+            return Err(AudioError::Empty);
+        }
+        Self::open(Box::new(file), ext_hint, limits)
+    }
+
+    /// Probes `source` and gets ready to decode its default audio track.
+    /// Fails at once when the container announces more audio than
+    /// `limits` allow.
+    pub fn open(
+        source: Box<dyn MediaSource>,
+        ext_hint: Option<&str>,
+        limits: DecodeLimits,
+    ) -> Result<Self, AudioError> {
+        let position = Arc::new(AtomicU64::new(0));
+        let byte_len = source.byte_len();
+        let counted = Counted {
+            inner: source,
+            position: position.clone(),
+        };
+        let mss = MediaSourceStream::new(Box::new(counted), Default::default());
+        let mut hint = Hint::new();
+        if let Some(ext) = ext_hint {
+            hint.with_extension(ext.trim_start_matches('.'));
+        }
+        let mut format = symphonia::default::get_probe()
+            .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
+            .map_err(probe_error)?;
+
+        let track = format
+            .default_track(TrackType::Audio)
+            .ok_or_else(|| AudioError::NotAudio("it has no audio track".into()))?;
+        let track_id = track.id;
+        let params = track
+            .codec_params
+            .as_ref()
+            .and_then(|p| p.audio())
+            .ok_or_else(|| AudioError::NotAudio("its audio track has no codec information".into()))?
+            .clone();
+        // Without a Xing/VBRI header symphonia *estimates* an MPEG audio stream's
+        // length from its first 16 frames, and gapless decoding then silently cuts
+        // off everything past the estimate: the end of a VBR file, or most of a
+        // segment whose first frames were repacked at a higher bitrate. Such files
+        // have no LAME tag, so there is no encoder delay to trim anyway: decode them
+        // without trimming, and do not take the estimate for the announced length.
+        let mpeg_audio = matches!(params.codec, CODEC_ID_MP1 | CODEC_ID_MP2 | CODEC_ID_MP3);
+        let length_is_estimate = mpeg_audio && track.delay.is_none() && track.padding.is_none();
+        let declared_frames = if length_is_estimate { None } else { track.num_frames };
+        if let (Some(max_s), Some(frames), Some(rate)) = (limits.max_duration_s, declared_frames, params.sample_rate)
+            && rate > 0
+        {
+            let declared_s = frames as f64 / f64::from(rate);
+            if declared_s > max_s {
+                return Err(AudioError::TooLong(format!(
+                    "its header announces {} of audio; the limit is {}",
+                    hours_minutes(declared_s),
+                    hours_minutes(max_s)
+                )));
+            }
+        }
+        let options = AudioDecoderOptions::default().gapless(!length_is_estimate);
+        let decoder = symphonia::default::get_codecs()
+            .make_audio_decoder(&params, &options)
+            .map_err(|e| match e {
+                SymphoniaError::Unsupported(_) => AudioError::Unsupported(format!(
+                    "its audio codec cannot be decoded (supported: MP3, AAC, ALAC, FLAC, Vorbis, PCM) ({e})"
+                )),
+                other => AudioError::Decode(other.to_string()),
+            })?;
+
+        let mut tags = TagCollector::default();
+        tags.collect(format.as_mut());
+        Ok(StreamDecoder {
+            format,
+            decoder,
+            track_id,
+            declared_frames,
+            declared_rate: params.sample_rate,
+            max_frames: limits
+                .max_duration_s
+                .map(|s| (s.max(0.0) * f64::from(SAMPLE_RATE)).ceil() as u64),
+            max_duration_s: limits.max_duration_s,
+            tags,
+            stats: Stats::default(),
+            run: None,
+            first: None,
+            decoded_s: 0.0,
+            source_frames: 0,
+            frames_out: 0,
+            ended_early: None,
+            done: false,
+            scratch: Vec::new(),
+            stereo: Vec::new(),
+            position,
+            byte_len,
+        })
+    }
+
+    /// The length the container announces, in seconds, when it announces one
+    /// that is not an estimate.
+    pub fn declared_duration_s(&self) -> Option<f64> {
+        let rate = self.declared_rate.filter(|&r| r > 0)?;
+        self.declared_frames.map(|f| f as f64 / f64::from(rate))
+    }
+
+    /// How far into the file reading has got, from 0 to 1 (0 when its
+    /// length is unknown).
+    pub fn progress(&self) -> f64 {
+        match self.byte_len {
+            Some(len) if len > 0 => (self.position.load(Ordering::Relaxed) as f64 / len as f64).min(1.0),
+            _ => 0.0,
+        }
+    }
+
+    /// The next stretch of 44.1 kHz interleaved stereo (about
+    /// [`CHUNK_FRAMES`] frames; the last one shorter), or `None` at the end.
+    pub fn next_chunk(&mut self) -> Result<Option<Vec<f32>>, AudioError> {
+        let mut out = Vec::with_capacity(CHUNK_FRAMES * 2 + 8192);
+        while !self.done && out.len() < CHUNK_FRAMES * 2 {
+            self.step(&mut out)?;
+        }
+        self.frames_out += (out.len() / 2) as u64;
+        if let Some(max) = self.max_frames
+            && self.frames_out > max
+        {
+            return Err(AudioError::TooLong(format!(
+                "it runs past the limit of {}",
+                hours_minutes(self.max_duration_s.unwrap_or_default())
+            )));
+        }
+        Ok((!out.is_empty()).then_some(out))
+    }
+
+    /// Reads and decodes one packet, appending stereo output to `out`.
+    fn step(&mut self, out: &mut Vec<f32>) -> Result<(), AudioError> {
+        let packet = match self.format.next_packet() {
             Ok(Some(packet)) => packet,
-            Ok(None) => break,
-            // A new chained Ogg stream: treat the first as the track.
-            Err(SymphoniaError::ResetRequired) => break,
+            // The end, or a new chained Ogg stream: treat the first as the track.
+            Ok(None) | Err(SymphoniaError::ResetRequired) => return self.end(out),
             Err(SymphoniaError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                ended_early = Some("the data stops in the middle of a block".into());
-                break;
+                self.ended_early = Some("the data stops in the middle of a block".into());
+                return self.end(out);
             }
             Err(SymphoniaError::IoError(e)) => return Err(AudioError::Io(e)),
             Err(e) => {
                 // The container itself is damaged past this point.
-                ended_early = Some(format!("the data is damaged past this point ({e})"));
-                break;
+                self.ended_early = Some(format!("the data is damaged past this point ({e})"));
+                return self.end(out);
             }
         };
-        if packet.track_id != track_id {
-            continue;
+        if packet.track_id != self.track_id {
+            return Ok(());
         }
-        match decoder.decode(&packet) {
+        match self.decoder.decode(&packet) {
             Ok(buf) => {
-                stats.ok += 1;
-                stats.consecutive_errors = 0;
+                self.stats.ok += 1;
+                self.stats.consecutive_errors = 0;
                 if buf.frames() == 0 {
-                    continue;
+                    return Ok(());
                 }
                 let spec = buf.spec();
                 let (rate, channels) = (spec.rate(), spec.channels().clone());
-                buf.copy_to_vec_interleaved::<f32>(&mut scratch);
+                buf.copy_to_vec_interleaved::<f32>(&mut self.scratch);
                 // Streams may change rate or layout midway (concatenated MP3s):
                 // each run is converted on its own.
-                if !matches!(runs.last(), Some(run) if run.rate == rate && run.channels == channels) {
-                    runs.push(Run::new(rate, channels));
+                if !matches!(&self.run, Some(run) if run.rate == rate && run.channels == channels) {
+                    if let Some(mut run) = self.run.take() {
+                        run.resampler.finish(out)?;
+                    }
+                    self.run = Some(Run::new(rate, channels)?);
+                    self.first.get_or_insert((rate, spec.channels().count() as u16));
                 }
-                if let Some(run) = runs.last_mut() {
-                    run.push(&scratch);
-                }
-            }
-            Err(SymphoniaError::DecodeError(msg)) => {
-                stats.errors += 1;
-                stats.consecutive_errors += 1;
-                stats.last_error = Some(msg.to_string());
-                if stats.consecutive_errors >= MAX_CONSECUTIVE_ERRORS {
-                    break;
-                }
-            }
-            Err(SymphoniaError::IoError(e)) => {
-                // Decoders report a packet shorter than its header says as I/O.
-                stats.errors += 1;
-                stats.consecutive_errors += 1;
-                stats.last_error = Some(e.to_string());
-                if stats.consecutive_errors >= MAX_CONSECUTIVE_ERRORS {
-                    break;
+                if let Some(run) = self.run.as_mut() {
+                    let frames = run.fold(&self.scratch, &mut self.stereo);
+                    self.source_frames += frames as u64;
+                    self.decoded_s += frames as f64 / f64::from(run.rate.max(1));
+                    run.resampler.push(&self.stereo, out)?;
                 }
             }
-            Err(SymphoniaError::ResetRequired) => decoder.reset(),
+            Err(SymphoniaError::DecodeError(msg)) => self.stats.error(msg.to_string()),
+            // Decoders report a packet shorter than its header says as I/O.
+            Err(SymphoniaError::IoError(e)) => self.stats.error(e.to_string()),
+            Err(SymphoniaError::ResetRequired) => self.decoder.reset(),
             Err(SymphoniaError::Unsupported(what)) => {
                 return Err(AudioError::Unsupported(what.to_string()));
             }
             Err(e) => return Err(AudioError::Decode(e.to_string())),
         }
-    }
-    tags.collect(format.as_mut());
-
-    let source_frames: u64 = runs.iter().map(|r| r.frames() as u64).sum();
-    if source_frames == 0 {
-        if let Some(reason) = ended_early {
-            return Err(AudioError::Truncated(format!("it ends before any audio ({reason})")));
+        if self.stats.consecutive_errors >= MAX_CONSECUTIVE_ERRORS {
+            return self.end(out);
         }
-        if stats.errors > 0 {
-            return Err(AudioError::NotAudio(format!(
-                "none of its {} blocks decode as audio ({})",
+        Ok(())
+    }
+
+    fn end(&mut self, out: &mut Vec<f32>) -> Result<(), AudioError> {
+        self.done = true;
+        if let Some(mut run) = self.run.take() {
+            run.resampler.finish(out)?;
+        }
+        Ok(())
+    }
+
+    /// The verdict on the whole file, once [`StreamDecoder::next_chunk`] has
+    /// answered `None`: an error when nothing decoded or most of it was
+    /// damaged, else the tags and whether the file ended early.
+    pub fn finish(mut self) -> Result<DecodeReport, AudioError> {
+        self.tags.collect(self.format.as_mut());
+        let stats = self.stats;
+        let Some((source_sample_rate, source_channels)) = self.first.filter(|_| self.source_frames > 0) else {
+            if let Some(reason) = self.ended_early {
+                return Err(AudioError::Truncated(format!("it ends before any audio ({reason})")));
+            }
+            if stats.errors > 0 {
+                return Err(AudioError::NotAudio(format!(
+                    "none of its {} blocks decode as audio ({})",
+                    stats.errors,
+                    stats.last_error.unwrap_or_default()
+                )));
+            }
+            return Err(AudioError::Empty);
+        };
+        if stats.errors > stats.ok {
+            return Err(AudioError::Decode(format!(
+                "{} of its {} blocks are damaged ({})",
                 stats.errors,
+                stats.errors + stats.ok,
                 stats.last_error.unwrap_or_default()
             )));
         }
-        return Err(AudioError::Empty);
+        let decoded_s = self.decoded_s;
+        let short_of_declared = self
+            .declared_frames
+            .filter(|_| source_sample_rate > 0)
+            .map(|declared| declared as f64 / f64::from(source_sample_rate))
+            .filter(|declared_s| declared_s - decoded_s > TRUNCATION_TOLERANCE_S);
+        let truncated = match (short_of_declared, self.ended_early) {
+            (Some(declared_s), _) => Some(format!(
+                "it ends after {decoded_s:.1} s of the {declared_s:.1} s its header announces"
+            )),
+            (None, Some(reason)) => Some(format!("it ends after {decoded_s:.1} s: {reason}")),
+            (None, None) => None,
+        };
+        Ok(DecodeReport {
+            tags: self.tags.finish(),
+            source_sample_rate,
+            source_channels,
+            frames: self.frames_out,
+            truncated,
+        })
     }
-    if stats.errors > stats.ok {
-        return Err(AudioError::Decode(format!(
-            "{} of its {} blocks are damaged ({})",
-            stats.errors,
-            stats.errors + stats.ok,
-            stats.last_error.unwrap_or_default()
-        )));
+}
+
+/// `3 h 00 min`, `4 min 10 s`: a length as a person reads it.
+fn hours_minutes(seconds: f64) -> String {
+    let total = seconds.max(0.0).round() as u64;
+    let (h, m, s) = (total / 3600, total / 60 % 60, total % 60);
+    if h > 0 {
+        format!("{h} h {m:02} min")
+    } else {
+        format!("{m} min {s:02} s")
+    }
+}
+
+/// A media source that keeps its read position where the decoder's owner
+/// can see it (for progress).
+struct Counted {
+    inner: Box<dyn MediaSource>,
+    position: Arc<AtomicU64>,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.position.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl Seek for Counted {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        let at = self.inner.seek(pos)?;
+        self.position.store(at, Ordering::Relaxed);
+        Ok(at)
+    }
+}
+
+impl MediaSource for Counted {
+    fn is_seekable(&self) -> bool {
+        self.inner.is_seekable()
     }
 
-    let first = &runs[0];
-    let (source_sample_rate, source_channels) = (first.rate, first.channels.count() as u16);
-    let decoded_s = runs
-        .iter()
-        .map(|r| r.frames() as f64 / f64::from(r.rate.max(1)))
-        .sum::<f64>();
-    let short_of_declared = declared_frames
-        .filter(|_| source_sample_rate > 0)
-        .map(|declared| declared as f64 / f64::from(source_sample_rate))
-        .filter(|declared_s| declared_s - decoded_s > TRUNCATION_TOLERANCE_S);
-    let truncated = match (short_of_declared, ended_early) {
-        (Some(declared_s), _) => Some(format!(
-            "it ends after {decoded_s:.1} s of the {declared_s:.1} s its header announces"
-        )),
-        (None, Some(reason)) => Some(format!("it ends after {decoded_s:.1} s: {reason}")),
-        (None, None) => None,
-    };
-
-    let mut samples = Vec::new();
-    for run in runs {
-        let stereo = resample_interleaved(&run.stereo, 2, run.rate, SAMPLE_RATE)?;
-        samples.extend_from_slice(&stereo);
+    fn byte_len(&self) -> Option<u64> {
+        self.inner.byte_len()
     }
-    Ok(DecodedAudio {
-        samples,
-        tags: tags.finish(),
-        source_sample_rate,
-        source_channels,
-        truncated,
-    })
 }
 
 fn probe_error(e: SymphoniaError) -> AudioError {
@@ -244,7 +465,7 @@ fn probe_error(e: SymphoniaError) -> AudioError {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Stats {
     ok: usize,
     errors: usize,
@@ -252,49 +473,58 @@ struct Stats {
     last_error: Option<String>,
 }
 
-/// A stretch of decoded audio with one rate and layout, already folded to stereo.
+impl Stats {
+    fn error(&mut self, message: String) {
+        self.errors += 1;
+        self.consecutive_errors += 1;
+        self.last_error = Some(message);
+    }
+}
+
+/// A stretch of decoded audio with one rate and layout: folded to stereo,
+/// then resampled to [`SAMPLE_RATE`].
 struct Run {
     rate: u32,
     channels: Channels,
     /// Per source channel: (left gain, right gain).
     gains: Vec<(f32, f32)>,
-    stereo: Vec<f32>,
+    resampler: StreamResampler,
 }
 
 impl Run {
-    fn new(rate: u32, channels: Channels) -> Run {
+    fn new(rate: u32, channels: Channels) -> Result<Run, AudioError> {
         let gains = stereo_gains(&channels);
-        Run {
+        Ok(Run {
             rate,
             channels,
             gains,
-            stereo: Vec::new(),
-        }
+            resampler: StreamResampler::new(2, rate, SAMPLE_RATE)?,
+        })
     }
 
-    fn frames(&self) -> usize {
-        self.stereo.len() / 2
-    }
-
-    fn push(&mut self, interleaved: &[f32]) {
+    /// Folds interleaved source frames to stereo in `stereo` (replacing what
+    /// it held); returns the number of frames.
+    fn fold(&self, interleaved: &[f32], stereo: &mut Vec<f32>) -> usize {
+        stereo.clear();
         let n = self.gains.len();
         if n == 0 {
-            return;
+            return 0;
         }
-        self.stereo.reserve(interleaved.len() / n * 2);
         if n == 2 {
-            self.stereo.extend_from_slice(interleaved);
-            return;
+            stereo.extend_from_slice(interleaved);
+            return interleaved.len() / 2;
         }
+        stereo.reserve(interleaved.len() / n * 2);
         for frame in interleaved.chunks_exact(n) {
             let (mut l, mut r) = (0.0, 0.0);
             for (s, (gl, gr)) in frame.iter().zip(&self.gains) {
                 l += s * gl;
                 r += s * gr;
             }
-            self.stereo.push(l);
-            self.stereo.push(r);
+            stereo.push(l);
+            stereo.push(r);
         }
+        stereo.len() / 2
     }
 }
 

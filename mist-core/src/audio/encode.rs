@@ -30,7 +30,7 @@ use std::num::NonZeroU32;
 use mp3lame_encoder::{Bitrate, Builder, FlushGap, InterleavedPcm, Mode, Quality, VbrMode};
 
 use super::{AudioError, DecodedAudio, SAMPLE_RATE};
-use crate::hls::segment::split_frames;
+use crate::hls::segment::{FrameError, FrameHeader};
 
 /// The renditions every track gets, in kbit/s.
 pub const BITRATES_KBPS: [u32; 3] = [64, 128, 192];
@@ -41,61 +41,129 @@ pub type Mp3Frames = Vec<Vec<u8>>;
 /// Stereo frames handed to LAME per call; any size works, this bounds the buffer.
 const CHUNK_FRAMES: usize = 1152 * 64;
 
+/// One CBR MP3 encoder at a rendition bitrate, fed PCM a chunk at a time.
+///
+/// LAME hands back bytes as its look-ahead allows; [`Mp3Encoder::encode`]
+/// returns only the whole frames among them and keeps a frame that is not
+/// complete yet for the next call, so memory is one chunk's output however
+/// long the track.
+pub struct Mp3Encoder {
+    encoder: mp3lame_encoder::Encoder,
+    kbps: u32,
+    /// Encoded bytes not yet split into frames (at most a partial frame between calls).
+    pending: Vec<u8>,
+}
+
+impl Mp3Encoder {
+    /// A 44.1 kHz joint stereo encoder at `kbps` (one of the Layer III bitrates).
+    pub fn new(kbps: u32) -> Result<Self, AudioError> {
+        let bitrate = match kbps {
+            64 => Bitrate::Kbps64,
+            96 => Bitrate::Kbps96,
+            128 => Bitrate::Kbps128,
+            160 => Bitrate::Kbps160,
+            192 => Bitrate::Kbps192,
+            256 => Bitrate::Kbps256,
+            320 => Bitrate::Kbps320,
+            other => {
+                return Err(AudioError::Encode(format!("{other} kbit/s is not a rendition bitrate")));
+            }
+        };
+        let setting = |what: &str, e: mp3lame_encoder::BuildError| {
+            AudioError::Encode(format!("LAME rejected the {what} setting: {e}"))
+        };
+        let mut builder =
+            Builder::new().ok_or_else(|| AudioError::Encode("LAME could not allocate an encoder".into()))?;
+        builder.set_num_channels(2).map_err(|e| setting("channel count", e))?;
+        builder
+            .set_sample_rate(SAMPLE_RATE)
+            .map_err(|e| setting("input sample rate", e))?;
+        builder
+            .set_output_sample_rate(NonZeroU32::new(SAMPLE_RATE))
+            .map_err(|e| setting("output sample rate", e))?;
+        builder.set_brate(bitrate).map_err(|e| setting("bitrate", e))?;
+        builder.set_vbr_mode(VbrMode::Off).map_err(|e| setting("CBR mode", e))?;
+        builder
+            .set_mode(Mode::JointStereo)
+            .map_err(|e| setting("joint stereo", e))?;
+        // LAME's own default (-q 3): near its best quality at a fraction of -q 0's time.
+        builder
+            .set_quality(Quality::VeryNice)
+            .map_err(|e| setting("quality", e))?;
+        // No Xing/LAME frame: it would be a silent frame (or a blank placeholder)
+        // at the start of the first segment and skew frame alignment.
+        builder.set_to_write_vbr_tag(false).map_err(|e| setting("VBR tag", e))?;
+        let encoder = builder.build().map_err(|e| setting("combined", e))?;
+        Ok(Mp3Encoder {
+            encoder,
+            kbps,
+            pending: Vec::new(),
+        })
+    }
+
+    /// The bitrate in kbit/s.
+    pub fn kbps(&self) -> u32 {
+        self.kbps
+    }
+
+    /// Encodes interleaved stereo `pcm` and appends the frames that are
+    /// complete to `frames`.
+    pub fn encode(&mut self, pcm: &[f32], frames: &mut Mp3Frames) -> Result<(), AudioError> {
+        for chunk in pcm.chunks(CHUNK_FRAMES * 2) {
+            self.pending
+                .reserve(mp3lame_encoder::max_required_buffer_size(chunk.len() / 2));
+            self.encoder
+                .encode_to_vec(InterleavedPcm(chunk), &mut self.pending)
+                .map_err(|e| AudioError::Encode(e.to_string()))?;
+            self.take_frames(frames)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes LAME's look-ahead and the padded last frame into `frames`.
+    pub fn finish(mut self, frames: &mut Mp3Frames) -> Result<(), AudioError> {
+        // At most 7200 bytes.
+        self.pending
+            .reserve(mp3lame_encoder::max_required_buffer_size(1152 * 2));
+        self.encoder
+            .flush_to_vec::<FlushGap>(&mut self.pending)
+            .map_err(|e| AudioError::Encode(e.to_string()))?;
+        self.take_frames(frames)?;
+        if !self.pending.is_empty() {
+            return Err(AudioError::Encode(format!(
+                "LAME output ends with {} bytes that are not a whole frame",
+                self.pending.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Moves the whole frames at the front of `pending` to `frames`.
+    fn take_frames(&mut self, frames: &mut Mp3Frames) -> Result<(), AudioError> {
+        let mut pos = 0;
+        while pos + 4 <= self.pending.len() {
+            let header = FrameHeader::parse(&self.pending[pos..])
+                .ok_or_else(|| AudioError::Encode(format!("LAME output: {}", FrameError::NoHeader(pos))))?;
+            let len = header.frame_len();
+            let Some(frame) = self.pending.get(pos..pos + len) else {
+                break;
+            };
+            frames.push(frame.to_vec());
+            pos += len;
+        }
+        self.pending.drain(..pos);
+        Ok(())
+    }
+}
+
 /// Encodes `audio` as CBR MP3 at `kbps` and returns its frames in order (one
 /// `Vec<u8>` per 1152-sample frame, the last padded with silence).
 pub fn encode_mp3_frames(audio: &DecodedAudio, kbps: u32) -> Result<Mp3Frames, AudioError> {
-    let bitrate = match kbps {
-        64 => Bitrate::Kbps64,
-        96 => Bitrate::Kbps96,
-        128 => Bitrate::Kbps128,
-        160 => Bitrate::Kbps160,
-        192 => Bitrate::Kbps192,
-        256 => Bitrate::Kbps256,
-        320 => Bitrate::Kbps320,
-        other => {
-            return Err(AudioError::Encode(format!("{other} kbit/s is not a rendition bitrate")));
-        }
-    };
-    let setting = |what: &str, e: mp3lame_encoder::BuildError| {
-        AudioError::Encode(format!("LAME rejected the {what} setting: {e}"))
-    };
-    let mut builder = Builder::new().ok_or_else(|| AudioError::Encode("LAME could not allocate an encoder".into()))?;
-    builder.set_num_channels(2).map_err(|e| setting("channel count", e))?;
-    builder
-        .set_sample_rate(SAMPLE_RATE)
-        .map_err(|e| setting("input sample rate", e))?;
-    builder
-        .set_output_sample_rate(NonZeroU32::new(SAMPLE_RATE))
-        .map_err(|e| setting("output sample rate", e))?;
-    builder.set_brate(bitrate).map_err(|e| setting("bitrate", e))?;
-    builder.set_vbr_mode(VbrMode::Off).map_err(|e| setting("CBR mode", e))?;
-    builder
-        .set_mode(Mode::JointStereo)
-        .map_err(|e| setting("joint stereo", e))?;
-    // LAME's own default (-q 3): near its best quality at a fraction of -q 0's time.
-    builder
-        .set_quality(Quality::VeryNice)
-        .map_err(|e| setting("quality", e))?;
-    // No Xing/LAME frame: it would be a silent frame (or a blank placeholder)
-    // at the start of the first segment and skew frame alignment.
-    builder.set_to_write_vbr_tag(false).map_err(|e| setting("VBR tag", e))?;
-    let mut encoder = builder.build().map_err(|e| setting("combined", e))?;
-
-    let frames = audio.frames();
-    let mut stream = Vec::with_capacity(frames / 1152 * (kbps as usize * 1000 / 8 * 1152 / 44_100 + 1) + 8192);
-    for chunk in audio.samples.chunks(CHUNK_FRAMES * 2) {
-        stream.reserve(mp3lame_encoder::max_required_buffer_size(chunk.len() / 2));
-        encoder
-            .encode_to_vec(InterleavedPcm(chunk), &mut stream)
-            .map_err(|e| AudioError::Encode(e.to_string()))?;
-    }
-    // Flushing writes out LAME's look-ahead and the padded last frame (≤ 7200 bytes).
-    stream.reserve(mp3lame_encoder::max_required_buffer_size(1152 * 2));
-    encoder
-        .flush_to_vec::<FlushGap>(&mut stream)
-        .map_err(|e| AudioError::Encode(e.to_string()))?;
-
-    split_frames(&stream).map_err(|e| AudioError::Encode(format!("LAME output: {e}")))
+    let mut encoder = Mp3Encoder::new(kbps)?;
+    let mut frames = Vec::with_capacity(audio.frames() / 1152 + 4);
+    encoder.encode(&audio.samples, &mut frames)?;
+    encoder.finish(&mut frames)?;
+    Ok(frames)
 }
 
 /// Encodes all [`BITRATES_KBPS`] renditions in parallel, one thread each (LAME
@@ -121,7 +189,7 @@ pub fn encode_renditions(audio: &DecodedAudio) -> Result<Vec<(u32, Mp3Frames)>, 
 mod tests {
     use super::*;
     use crate::audio::Tags;
-    use crate::hls::segment::{FrameHeader, MpegVersion};
+    use crate::hls::segment::MpegVersion;
 
     fn tone(seconds: f64) -> DecodedAudio {
         let n = (seconds * 44_100.0) as usize;
@@ -178,6 +246,19 @@ mod tests {
     fn renditions_come_back_in_order() {
         let r = encode_renditions(&tone(0.5)).unwrap();
         assert_eq!(r.iter().map(|(k, _)| *k).collect::<Vec<_>>(), BITRATES_KBPS);
+    }
+
+    #[test]
+    fn feeding_in_pieces_gives_the_same_frames() {
+        let audio = tone(3.0);
+        let whole = encode_mp3_frames(&audio, 128).unwrap();
+        let mut encoder = Mp3Encoder::new(128).unwrap();
+        let mut pieces = Vec::new();
+        for part in audio.samples.chunks(2 * 777) {
+            encoder.encode(part, &mut pieces).unwrap();
+        }
+        encoder.finish(&mut pieces).unwrap();
+        assert_eq!(pieces, whole);
     }
 
     #[test]

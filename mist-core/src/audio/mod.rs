@@ -1,10 +1,12 @@
 //! Audio in and out of the pipeline: decoding any supported upload to 44.1 kHz
 //! stereo samples, resampling, and (feature `encode`) LAME MP3 encoding.
 //!
-//! - [`decode`]: symphonia → [`DecodedAudio`] (interleaved stereo `f32` at
-//!   [`SAMPLE_RATE`]), with the file's tags.
+//! - [`decode`]: symphonia → interleaved stereo `f32` at [`SAMPLE_RATE`], a
+//!   chunk at a time ([`StreamDecoder`]) or whole ([`DecodedAudio`]), with the
+//!   file's tags and a limit on its length.
 //! - [`resample`]: rubato, used by `decode` for any other source rate.
-//! - `encode` (feature `encode`): the three CBR MP3 renditions as frames.
+//! - `encode` (feature `encode`): the three CBR MP3 renditions as frames, fed
+//!   a chunk at a time ([`Mp3Encoder`]).
 //!
 //! Nothing here touches the network, a database or storage: callers hand in a
 //! path or bytes and get samples or frames back.
@@ -14,10 +16,10 @@ pub mod decode;
 pub mod encode;
 pub mod resample;
 
-pub use decode::{decode_bytes, decode_file};
+pub use decode::{DecodeLimits, DecodeReport, StreamDecoder, decode_bytes, decode_file};
 #[cfg(feature = "encode")]
-pub use encode::{BITRATES_KBPS, Mp3Frames, encode_mp3_frames, encode_renditions};
-pub use resample::resample_interleaved;
+pub use encode::{BITRATES_KBPS, Mp3Encoder, Mp3Frames, encode_mp3_frames, encode_renditions};
+pub use resample::{StreamResampler, resample_interleaved};
 
 /// The sample rate of every decoded track and every rendition.
 pub const SAMPLE_RATE: u32 = 44_100;
@@ -104,6 +106,9 @@ pub enum AudioError {
     /// The encoder failed (an internal error, not the file's fault).
     #[error("MP3 encoding failed: {0}")]
     Encode(String),
+    /// More audio than the server accepts (see [`DecodeLimits`]).
+    #[error("the audio is too long: {0}")]
+    TooLong(String),
     /// The file could not be read.
     #[error("the file could not be read: {0}")]
     Io(#[from] std::io::Error),

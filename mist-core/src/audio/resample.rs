@@ -1,63 +1,187 @@
-//! Sample-rate conversion of whole in-memory clips.
+//! Sample-rate conversion, a chunk at a time.
 //!
 //! Uses rubato's synchronous FFT resampler: the ratio is fixed for a file, and
 //! it is both the fastest and the highest-quality choice rubato offers for that
-//! case (band-limited, no audible aliasing). `process_all` runs the chunk loop
-//! and trims the resampler's delay, so output sample `n` lines up with input
-//! time `n / to_hz`.
+//! case (band-limited, no audible aliasing). [`StreamResampler`] feeds it
+//! whatever the decoder hands over, runs it on whole chunks as they fill, trims
+//! the resampler's delay and, at the end, pads and cuts the output to
+//! `ceil(frames × to_hz / from_hz)` frames: exactly what rubato's `process_all`
+//! gives for the whole clip in memory, without holding the clip. Output sample
+//! `n` lines up with input time `n / to_hz`.
 
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
-use rubato::{Fft, FixedSync, Resampler};
+use rubato::{Fft, FixedSync, Indexing, Resampler};
 
 use super::AudioError;
 
 /// Chunk size hint for the FFT resampler; rubato rounds it to fit the ratio.
 const CHUNK_FRAMES: usize = 1024;
 
-/// Resamples interleaved audio with `channels` channels from `from_hz` to `to_hz`.
+/// Resamples a stream of interleaved audio with a fixed channel count and
+/// rates. Equal rates pass samples through untouched.
+pub struct StreamResampler {
+    channels: usize,
+    /// `None` when the rates are equal.
+    fft: Option<Fft<f32>>,
+    ratio: f64,
+    /// Input not yet given to the resampler (less than one chunk after a push).
+    pending: Vec<f32>,
+    /// Scratch output of one chunk.
+    chunk_out: Vec<f32>,
+    input_frames: u64,
+    /// Output frames handed out so far (after the delay was trimmed).
+    output_frames: u64,
+    /// Output frames still to drop: the resampler's delay.
+    to_trim: usize,
+}
+
+impl StreamResampler {
+    /// A resampler for `channels` interleaved channels from `from_hz` to `to_hz`.
+    pub fn new(channels: usize, from_hz: u32, to_hz: u32) -> Result<Self, AudioError> {
+        if channels == 0 || from_hz == 0 || to_hz == 0 {
+            return Err(AudioError::Unsupported(format!(
+                "cannot resample {channels} channel(s) from {from_hz} Hz to {to_hz} Hz"
+            )));
+        }
+        let fft = if from_hz == to_hz {
+            None
+        } else {
+            let fft = Fft::<f32>::new(
+                from_hz as usize,
+                to_hz as usize,
+                CHUNK_FRAMES,
+                channels,
+                FixedSync::Both,
+            )
+            .map_err(|e| AudioError::Unsupported(format!("resampling {from_hz} Hz → {to_hz} Hz: {e}")))?;
+            Some(fft)
+        };
+        let to_trim = fft.as_ref().map_or(0, |f| f.output_delay());
+        Ok(StreamResampler {
+            channels,
+            fft,
+            ratio: f64::from(to_hz) / f64::from(from_hz),
+            pending: Vec::new(),
+            chunk_out: Vec::new(),
+            input_frames: 0,
+            output_frames: 0,
+            to_trim,
+        })
+    }
+
+    /// Resamples `samples` (whole frames), appending what is ready to `out`.
+    pub fn push(&mut self, samples: &[f32], out: &mut Vec<f32>) -> Result<(), AudioError> {
+        if !samples.len().is_multiple_of(self.channels) {
+            return Err(AudioError::Decode(format!(
+                "{} samples do not divide into {} channels",
+                samples.len(),
+                self.channels
+            )));
+        }
+        self.input_frames += (samples.len() / self.channels) as u64;
+        let Some(fft) = self.fft.as_mut() else {
+            out.extend_from_slice(samples);
+            return Ok(());
+        };
+        let chunk = fft.input_frames_next() * self.channels;
+        let mut input = samples;
+        // Top up a partial chunk first, then take whole chunks straight from the input.
+        if !self.pending.is_empty() {
+            let take = (chunk - self.pending.len()).min(input.len());
+            self.pending.extend_from_slice(&input[..take]);
+            input = &input[take..];
+            if self.pending.len() < chunk {
+                return Ok(());
+            }
+            let pending = std::mem::take(&mut self.pending);
+            self.process(&pending, None, out)?;
+            self.pending = pending;
+            self.pending.clear();
+        }
+        while input.len() >= chunk {
+            self.process(&input[..chunk], None, out)?;
+            input = &input[chunk..];
+        }
+        self.pending.extend_from_slice(input);
+        Ok(())
+    }
+
+    /// Flushes the end of the stream into `out`: the total output is then
+    /// `ceil(input frames × ratio)` frames.
+    pub fn finish(&mut self, out: &mut Vec<f32>) -> Result<(), AudioError> {
+        let Some(fft) = self.fft.as_ref() else {
+            return Ok(());
+        };
+        let chunk = fft.input_frames_next() * self.channels;
+        if !self.pending.is_empty() {
+            let mut last = std::mem::take(&mut self.pending);
+            let valid = last.len() / self.channels;
+            last.resize(chunk, 0.0);
+            self.process(&last, Some(valid), out)?;
+        }
+        let expected = (self.ratio * self.input_frames as f64).ceil() as u64;
+        let silence = vec![0.0f32; chunk];
+        while self.output_frames < expected {
+            let before = out.len();
+            self.process(&silence, Some(0), out)?;
+            if out.len() == before && self.to_trim == 0 {
+                break;
+            }
+        }
+        // The last chunk overshoots; keep exactly `expected` frames in all.
+        let extra = (self.output_frames - expected.min(self.output_frames)) as usize;
+        out.truncate(out.len() - (extra * self.channels).min(out.len()));
+        self.output_frames -= extra as u64;
+        Ok(())
+    }
+
+    /// Runs one chunk (`valid` frames of it real, the rest silence) and
+    /// appends its output, less any delay still to trim.
+    fn process(&mut self, chunk: &[f32], valid: Option<usize>, out: &mut Vec<f32>) -> Result<(), AudioError> {
+        let Some(fft) = self.fft.as_mut() else {
+            return Ok(());
+        };
+        let channels = self.channels;
+        let frames_in = chunk.len() / channels;
+        let frames_out = fft.output_frames_next();
+        self.chunk_out.resize(frames_out * channels, 0.0);
+        let input = InterleavedSlice::new(chunk, channels, frames_in)
+            .map_err(|e| AudioError::Decode(format!("resampler input: {e}")))?;
+        let mut output = InterleavedSlice::new_mut(&mut self.chunk_out, channels, frames_out)
+            .map_err(|e| AudioError::Decode(format!("resampler output: {e}")))?;
+        let indexing = valid.map(|n| Indexing::new().partial_len(n));
+        let (_, produced) = fft
+            .process_into_buffer(&input, &mut output, indexing.as_ref())
+            .map_err(|e| AudioError::Decode(format!("resampling: {e}")))?;
+        let skip = self.to_trim.min(produced);
+        self.to_trim -= skip;
+        out.extend_from_slice(&self.chunk_out[skip * channels..produced * channels]);
+        self.output_frames += (produced - skip) as u64;
+        Ok(())
+    }
+}
+
+/// Resamples a whole in-memory clip of interleaved audio with `channels`
+/// channels from `from_hz` to `to_hz`.
 ///
-/// The output has `round(frames × to_hz / from_hz)` frames (±1). Equal rates
-/// return a copy.
+/// The output has `ceil(frames × to_hz / from_hz)` frames. Equal rates return a copy.
 pub fn resample_interleaved(
     samples: &[f32],
     channels: usize,
     from_hz: u32,
     to_hz: u32,
 ) -> Result<Vec<f32>, AudioError> {
-    if channels == 0 || from_hz == 0 || to_hz == 0 {
-        return Err(AudioError::Unsupported(format!(
-            "cannot resample {channels} channel(s) from {from_hz} Hz to {to_hz} Hz"
-        )));
-    }
-    if !samples.len().is_multiple_of(channels) {
-        return Err(AudioError::Decode(format!(
-            "{} samples do not divide into {channels} channels",
-            samples.len()
-        )));
-    }
-    if from_hz == to_hz || samples.is_empty() {
-        return Ok(samples.to_vec());
-    }
-    let frames = samples.len() / channels;
-    let mut resampler = Fft::<f32>::new(
-        from_hz as usize,
-        to_hz as usize,
-        CHUNK_FRAMES,
-        channels,
-        FixedSync::Both,
-    )
-    .map_err(|e| AudioError::Unsupported(format!("resampling {from_hz} Hz → {to_hz} Hz: {e}")))?;
-    let input = InterleavedSlice::new(samples, channels, frames)
-        .map_err(|e| AudioError::Decode(format!("resampler input: {e}")))?;
-    let output = resampler
-        .process_all(&input, frames, None)
-        .map_err(|e| AudioError::Decode(format!("resampling {from_hz} Hz → {to_hz} Hz: {e}")))?;
-    Ok(output.take_data())
+    let mut resampler = StreamResampler::new(channels, from_hz, to_hz)?;
+    let mut out = Vec::with_capacity((samples.len() as f64 * resampler.ratio) as usize + 16);
+    resampler.push(samples, &mut out)?;
+    resampler.finish(&mut out)?;
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rubato::audioadapter_buffers::direct::InterleavedSlice;
 
     fn tone(freq: f32, rate: u32, seconds: f32, channels: usize) -> Vec<f32> {
         let n = (rate as f32 * seconds) as usize;
@@ -74,6 +198,32 @@ mod tests {
         let mid = &mono[mono.len() / 10..mono.len() * 9 / 10];
         let crossings = mid.windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count();
         crossings as f32 / 2.0 / (mid.len() as f32 / rate as f32)
+    }
+
+    /// rubato's own whole-clip path, which the stream must reproduce exactly.
+    fn process_all(samples: &[f32], channels: usize, from: u32, to: u32) -> Vec<f32> {
+        let frames = samples.len() / channels;
+        let mut fft = Fft::<f32>::new(from as usize, to as usize, CHUNK_FRAMES, channels, FixedSync::Both).unwrap();
+        let input = InterleavedSlice::new(samples, channels, frames).unwrap();
+        fft.process_all(&input, frames, None).unwrap().take_data()
+    }
+
+    #[test]
+    fn streaming_in_any_pieces_equals_the_whole_clip() {
+        for (from, to, seconds) in [(48_000, 44_100, 1.3), (22_050, 44_100, 0.01), (8_000, 44_100, 2.0)] {
+            let input = tone(440.0, from, seconds, 2);
+            let whole = process_all(&input, 2, from, to);
+            for piece in [2, 998, 4096, 100_000] {
+                let mut r = StreamResampler::new(2, from, to).unwrap();
+                let mut out = Vec::new();
+                for part in input.chunks(piece) {
+                    r.push(part, &mut out).unwrap();
+                }
+                r.finish(&mut out).unwrap();
+                assert_eq!(out.len(), whole.len(), "{from}→{to} in pieces of {piece}");
+                assert!(out == whole, "{from}→{to} in pieces of {piece}: samples differ");
+            }
+        }
     }
 
     #[test]

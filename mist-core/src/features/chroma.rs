@@ -9,16 +9,19 @@
 //! takes the most common deviation from equal temperament in 0.01-semitone steps.
 //! Arithmetic is in float32 where librosa's is, so the histogram bins agree.
 
+use super::spill::Spill;
 use super::stft::fft_frequencies;
 use super::{N_BINS, N_CHROMA, N_FFT, dot};
 
-/// Spectral peaks gathered over the whole track for the tuning estimate.
+/// Spectral peaks gathered over the whole track for the tuning estimate, kept
+/// in a [`Spill`] (a few per frame, too many to hold for a long track).
 pub(crate) struct TuningPeaks {
     sr: f64,
     /// Bins with 150 Hz ≤ f < 4000 Hz (piptrack's defaults).
     bins: std::ops::Range<usize>,
-    /// (frequency in Hz, interpolated power) of every peak.
-    peaks: Vec<(f32, f32)>,
+    /// (frequency in Hz, interpolated power) of every peak, as f32 pairs.
+    peaks: Spill,
+    count: u64,
 }
 
 impl TuningPeaks {
@@ -32,13 +35,14 @@ impl TuningPeaks {
         Self {
             sr,
             bins,
-            peaks: Vec::new(),
+            peaks: Spill::new(),
+            count: 0,
         }
     }
 
     /// Collects the peaks of one power-spectrum frame (piptrack on `S = |X|²`, as
     /// `chroma_stft` calls it).
-    pub(crate) fn push_frame(&mut self, power: &[f32]) {
+    pub(crate) fn push_frame(&mut self, power: &[f32]) -> std::io::Result<()> {
         let max = power.iter().copied().fold(0.0f32, f32::max);
         let floor = 0.1f32 * max;
         let masked = |k: usize| if power[k] > floor { power[k] } else { 0.0 };
@@ -55,33 +59,110 @@ impl TuningPeaks {
             let pitch = ((k as f64 + f64::from(shift)) * self.sr / N_FFT as f64) as f32;
             let magnitude = here + 0.5 * gradient * shift;
             if pitch > 0.0 {
-                self.peaks.push((pitch, magnitude));
+                self.peaks.push_f32(pitch)?;
+                self.peaks.push_f32(magnitude)?;
+                self.count += 1;
             }
         }
+        Ok(())
     }
 
     /// The track's deviation from A440 equal temperament, in fractions of a semitone
     /// within [-0.5, 0.5); 0 when there are no peaks (silence).
-    pub(crate) fn estimate_tuning(&self) -> f64 {
-        if self.peaks.is_empty() {
-            return 0.0;
+    pub(crate) fn estimate_tuning(&mut self) -> std::io::Result<f64> {
+        if self.count == 0 {
+            return Ok(0.0);
         }
-        let mut magnitudes: Vec<f32> = self.peaks.iter().map(|&(_, m)| m).collect();
-        let threshold = median_f32(&mut magnitudes);
-        let residuals = self
-            .peaks
-            .iter()
-            .filter(|&&(pitch, m)| m >= threshold && pitch > 0.0)
-            .map(|&(pitch, _)| {
+        let threshold = self.median_magnitude()?;
+        let mut reader = self.peaks.reader()?;
+        let mut residuals = Vec::new();
+        let mut counts = [0u32; TUNING_BINS];
+        let mut any = false;
+        while let (Some(pitch), Some(m)) = (reader.f32()?, reader.f32()?) {
+            if m >= threshold && pitch > 0.0 {
                 let semitones = 12.0f32 * (pitch / 27.5f32).log2();
                 let r = semitones.rem_euclid(1.0);
-                if r >= 0.5 { r - 1.0 } else { r }
-            });
-        pitch_tuning_histogram(residuals)
+                residuals.push(if r >= 0.5 { r - 1.0 } else { r });
+                // Counted in batches so the residuals never pile up.
+                if residuals.len() >= 1 << 16 {
+                    any |= count_residuals(residuals.drain(..), &mut counts);
+                }
+            }
+        }
+        any |= count_residuals(residuals.drain(..), &mut counts);
+        Ok(if any { fullest_bin(&counts) } else { 0.0 })
+    }
+
+    /// numpy's median of the peaks' magnitudes (the mean of the middle two for
+    /// an even count), found exactly without holding them: two counting passes
+    /// over the order-preserving bit patterns, the high 16 bits then the low.
+    fn median_magnitude(&mut self) -> std::io::Result<f32> {
+        let n = self.count;
+        let mid = n / 2;
+        let ranks = if !n.is_multiple_of(2) {
+            [mid, mid]
+        } else {
+            [mid - 1, mid]
+        };
+        let mut high = vec![0u64; 1 << 16];
+        {
+            let mut reader = self.peaks.reader()?;
+            while let (Some(_), Some(m)) = (reader.f32()?, reader.f32()?) {
+                high[(order_key(m) >> 16) as usize] += 1;
+            }
+        }
+        // For each rank: its high half and its rank among the values sharing it.
+        let locate = |counts: &[u64], rank: u64| {
+            let mut before = 0u64;
+            for (bucket, &c) in counts.iter().enumerate() {
+                if rank < before + c {
+                    return (bucket, rank - before);
+                }
+                before += c;
+            }
+            (counts.len() - 1, 0)
+        };
+        let buckets = ranks.map(|r| locate(&high, r));
+        let mut low = [vec![0u64; 1 << 16], vec![0u64; 1 << 16]];
+        {
+            let mut reader = self.peaks.reader()?;
+            while let (Some(_), Some(m)) = (reader.f32()?, reader.f32()?) {
+                let key = order_key(m);
+                for (counts, (bucket, _)) in low.iter_mut().zip(&buckets) {
+                    if (key >> 16) as usize == *bucket {
+                        counts[(key & 0xFFFF) as usize] += 1;
+                    }
+                }
+            }
+        }
+        let values: Vec<f32> = low
+            .iter()
+            .zip(&buckets)
+            .map(|(counts, &(bucket, within))| {
+                let (low_bits, _) = locate(counts, within);
+                from_order_key(((bucket as u32) << 16) | low_bits as u32)
+            })
+            .collect();
+        Ok(if n % 2 == 1 {
+            values[1]
+        } else {
+            (values[0] + values[1]) / 2.0
+        })
     }
 }
 
+/// A `u32` that sorts as `f32::total_cmp` sorts the float.
+fn order_key(x: f32) -> u32 {
+    let bits = x.to_bits();
+    if bits >> 31 == 1 { !bits } else { bits | 0x8000_0000 }
+}
+
+fn from_order_key(key: u32) -> f32 {
+    f32::from_bits(if key >> 31 == 1 { key & 0x7FFF_FFFF } else { !key })
+}
+
 /// numpy's median of float32 values (the mean of the middle two for an even count).
+#[cfg(test)]
 fn median_f32(values: &mut [f32]) -> f32 {
     let n = values.len();
     let mid = n / 2;
@@ -93,14 +174,16 @@ fn median_f32(values: &mut [f32]) -> f32 {
     (lower + upper) / 2.0
 }
 
-/// `np.histogram(residuals, np.linspace(-0.5, 0.5, 101))`, returning the left edge of
-/// the fullest bin (the first one on ties), as `librosa.pitch_tuning` does.
-fn pitch_tuning_histogram(residuals: impl Iterator<Item = f32>) -> f64 {
-    const BINS: usize = 100;
-    let edge = |i: usize| {
-        if i == BINS { 0.5 } else { i as f64 * 0.01 - 0.5 }
-    };
-    let mut counts = [0u32; BINS];
+const TUNING_BINS: usize = 100;
+
+/// The left edge of bin `i` of `np.linspace(-0.5, 0.5, 101)`.
+fn tuning_edge(i: usize) -> f64 {
+    if i == TUNING_BINS { 0.5 } else { i as f64 * 0.01 - 0.5 }
+}
+
+/// Adds residuals to the counts of `np.histogram(residuals, np.linspace(-0.5,
+/// 0.5, 101))`; true if any fell inside.
+fn count_residuals(residuals: impl Iterator<Item = f32>, counts: &mut [u32; TUNING_BINS]) -> bool {
     let mut any = false;
     for r in residuals {
         let r = f64::from(r);
@@ -108,23 +191,37 @@ fn pitch_tuning_histogram(residuals: impl Iterator<Item = f32>) -> f64 {
             continue;
         }
         // numpy's fast path for uniform bins, with its correction against the edges.
-        let mut i = (((r + 0.5) * BINS as f64) as usize).min(BINS - 1);
-        if r < edge(i) {
+        let mut i = (((r + 0.5) * TUNING_BINS as f64) as usize).min(TUNING_BINS - 1);
+        if r < tuning_edge(i) {
             i -= 1;
-        } else if r >= edge(i + 1) && i != BINS - 1 {
+        } else if r >= tuning_edge(i + 1) && i != TUNING_BINS - 1 {
             i += 1;
         }
         counts[i] += 1;
         any = true;
     }
-    if !any {
-        return 0.0;
-    }
+    any
+}
+
+/// The left edge of the fullest bin (the first one on ties), as
+/// `librosa.pitch_tuning` picks it.
+fn fullest_bin(counts: &[u32; TUNING_BINS]) -> f64 {
     let best = counts
         .iter()
         .enumerate()
         .fold(0, |best, (i, &c)| if c > counts[best] { i } else { best });
-    edge(best)
+    tuning_edge(best)
+}
+
+/// The whole `pitch_tuning` histogram step over `residuals`; 0 when none falls inside.
+#[cfg(test)]
+fn pitch_tuning_histogram(residuals: impl Iterator<Item = f32>) -> f64 {
+    let mut counts = [0u32; TUNING_BINS];
+    if count_residuals(residuals, &mut counts) {
+        fullest_bin(&counts)
+    } else {
+        0.0
+    }
 }
 
 /// librosa's `filters.chroma(sr, n_fft=2048, tuning)`: 12 rows (C first) of weights
@@ -231,8 +328,8 @@ mod tests {
             .collect();
         let stft = super::super::stft::Stft::new();
         let mut peaks = TuningPeaks::new(22050.0);
-        stft.for_each_power_frame(&y, |p| peaks.push_frame(p));
-        let tuning = peaks.estimate_tuning();
+        stft.for_each_power_frame(&y, |p| peaks.push_frame(p).unwrap());
+        let tuning = peaks.estimate_tuning().unwrap();
         assert!((tuning - 0.3).abs() < 0.08, "{tuning}");
     }
 
@@ -247,5 +344,36 @@ mod tests {
     fn median_matches_numpy() {
         assert_eq!(median_f32(&mut [3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median_f32(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
+
+    /// The two counting passes find numpy's median exactly, whatever the values.
+    #[test]
+    fn counted_median_equals_the_sorted_median() {
+        let mut seed = 0x1234_5678u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            seed
+        };
+        for n in [1usize, 2, 3, 10, 1001, 4096] {
+            let mut values: Vec<f32> = (0..n)
+                .map(|i| match i % 4 {
+                    0 => (next() >> 8) as f32 / 1e3,
+                    1 => f32::from_bits(next() & 0x7F7F_FFFF),
+                    2 => 1.5,
+                    _ => 0.0,
+                })
+                .collect();
+            let mut peaks = TuningPeaks::new(22050.0);
+            for &m in &values {
+                peaks.peaks.push_f32(440.0).unwrap();
+                peaks.peaks.push_f32(m).unwrap();
+                peaks.count += 1;
+            }
+            assert_eq!(peaks.median_magnitude().unwrap(), median_f32(&mut values), "{n} values");
+        }
+        assert_eq!(from_order_key(order_key(-2.5)), -2.5);
+        assert!(
+            order_key(-1.0) < order_key(-0.0) && order_key(-0.0) < order_key(0.0) && order_key(0.0) < order_key(1e-30)
+        );
     }
 }

@@ -20,19 +20,66 @@ const KAISER_BETA: f64 = 8.0;
 /// a half-band FIR decimator (see the module docs). A trailing unpaired sample is
 /// ignored.
 pub fn prepare(stereo_44100_interleaved: &[f32]) -> Vec<f32> {
-    let frames = stereo_44100_interleaved.len() / 2;
-    let mono = |i: usize| 0.5 * (stereo_44100_interleaved[2 * i] + stereo_44100_interleaved[2 * i + 1]);
-    // Polyphase split: even frames pass through the centre tap, odd frames through
-    // the symmetric odd taps (zero-padded on both sides).
-    let out_len = frames.div_ceil(2);
-    let mut odd = vec![0.0f32; HALF_TAPS + frames / 2 + HALF_TAPS];
-    for (m, o) in odd[HALF_TAPS..HALF_TAPS + frames / 2].iter_mut().enumerate() {
-        *o = mono(2 * m + 1);
+    let mut decimator = Decimator::new();
+    let mut out = Vec::with_capacity(stereo_44100_interleaved.len() / 4 + 1);
+    let whole = stereo_44100_interleaved.len() / 2 * 2;
+    decimator.push(&stereo_44100_interleaved[..whole], &mut out);
+    decimator.finish(&mut out);
+    out
+}
+
+/// [`prepare`] a chunk at a time: the same output, holding only the 64 odd
+/// frames the filter spans.
+pub(crate) struct Decimator {
+    taps: Vec<f32>,
+    /// Even-indexed mono frames not yet used; `even[0]` is the next output's centre.
+    even: Vec<f32>,
+    /// The zero-padded odd frames from where the next output's filter starts:
+    /// `odd[r]` is odd frame `next + r − HALF_TAPS`, for the next output `next`.
+    odd: Vec<f32>,
+    /// Input frames seen.
+    frames: usize,
+}
+
+impl Decimator {
+    pub(crate) fn new() -> Self {
+        Decimator {
+            taps: polyphase_taps(),
+            even: Vec::new(),
+            odd: vec![0.0; HALF_TAPS],
+            frames: 0,
+        }
     }
-    let taps = polyphase_taps();
-    (0..out_len)
-        .map(|m| 0.5 * mono(2 * m) + dot(&taps, &odd[m..m + 2 * HALF_TAPS]))
-        .collect()
+
+    /// Takes interleaved stereo (whole frames) and appends the 22.05 kHz
+    /// samples that are ready to `out`.
+    pub(crate) fn push(&mut self, stereo: &[f32], out: &mut Vec<f32>) {
+        for lr in stereo.chunks_exact(2) {
+            let mono = 0.5 * (lr[0] + lr[1]);
+            if self.frames.is_multiple_of(2) {
+                self.even.push(mono);
+            } else {
+                self.odd.push(mono);
+            }
+            self.frames += 1;
+        }
+        self.emit(out);
+    }
+
+    /// Appends the rest of the output: the filter runs into zeros after the end.
+    pub(crate) fn finish(&mut self, out: &mut Vec<f32>) {
+        self.odd.extend(std::iter::repeat_n(0.0, 2 * HALF_TAPS));
+        self.emit(out);
+    }
+
+    fn emit(&mut self, out: &mut Vec<f32>) {
+        let ready = self.even.len().min((self.odd.len() + 1).saturating_sub(2 * HALF_TAPS));
+        for m in 0..ready {
+            out.push(0.5 * self.even[m] + dot(&self.taps, &self.odd[m..m + 2 * HALF_TAPS]));
+        }
+        self.even.drain(..ready);
+        self.odd.drain(..ready);
+    }
 }
 
 /// The odd-offset taps laid out for the polyphase dot product: element `r` weights
@@ -120,6 +167,31 @@ mod tests {
         let constant: Vec<f32> = [0.25f32, 0.75].repeat(1000);
         let y = prepare(&constant);
         assert!((y[250] - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn chunked_input_gives_the_same_output() {
+        let input = stereo_tone(3000.0, 0.3);
+        let whole = prepare(&input);
+        for piece in [2, 6, 130, 4000] {
+            let mut d = Decimator::new();
+            let mut out = Vec::new();
+            for part in input.chunks(piece) {
+                d.push(part, &mut out);
+            }
+            d.finish(&mut out);
+            assert!(out == whole, "pieces of {piece}");
+        }
+        // An odd number of frames, fed one frame at a time.
+        let odd: Vec<f32> = input[..2 * 1001].to_vec();
+        let mut d = Decimator::new();
+        let mut out = Vec::new();
+        for part in odd.chunks(2) {
+            d.push(part, &mut out);
+        }
+        d.finish(&mut out);
+        assert_eq!(out.len(), 501);
+        assert!(out == prepare(&odd));
     }
 
     #[test]

@@ -92,22 +92,32 @@ impl MelFilterbank {
     }
 
     /// Appends the 128 mel-band powers of one power-spectrum frame to `out`.
+    #[cfg(test)]
     pub(crate) fn push_frame(&self, power: &[f32], out: &mut Vec<f32>) {
-        debug_assert_eq!(power.len(), N_BINS);
-        out.extend(
-            self.bands
-                .iter()
-                .map(|band| dot(&band.weights, &power[band.start..band.start + band.weights.len()])),
-        );
+        out.extend(self.bands(power));
     }
+
+    /// The 128 mel-band powers of one power-spectrum frame.
+    pub(crate) fn bands<'a>(&'a self, power: &'a [f32]) -> impl Iterator<Item = f32> + 'a {
+        debug_assert_eq!(power.len(), N_BINS);
+        self.bands
+            .iter()
+            .map(|band| dot(&band.weights, &power[band.start..band.start + band.weights.len()]))
+    }
+}
+
+/// `power_to_db(S, ref=1.0, amin=1e-10)` of one value, before the floor.
+pub(crate) fn power_to_db(value: f32) -> f32 {
+    10.0 * value.max(1e-10).log10()
 }
 
 /// `power_to_db(S, ref=1.0, amin=1e-10, top_db=80.0)` over a whole spectrogram, in
 /// place: no value ends up more than 80 dB below the loudest one.
+#[cfg(test)]
 pub(crate) fn power_to_db_top80(mut values: Vec<f32>) -> Vec<f32> {
     let mut max = f32::NEG_INFINITY;
     for v in &mut values {
-        *v = 10.0 * v.max(1e-10).log10();
+        *v = power_to_db(*v);
         max = max.max(*v);
     }
     let floor = max - 80.0;
@@ -133,24 +143,33 @@ pub(crate) fn dct_ortho_rows() -> Vec<[f32; N_MELS]> {
         .collect()
 }
 
-/// Mean and standard deviation of each MFCC over frames.
+/// Mean and standard deviation of each MFCC over frames, fed one dB mel
+/// frame (floored) at a time.
 pub(crate) struct MfccStats {
-    pub(crate) mean: [f32; N_MFCC],
-    pub(crate) std: [f32; N_MFCC],
+    dct: Vec<[f32; N_MELS]>,
+    moments: [Moments; N_MFCC],
 }
 
-/// MFCC statistics from the dB mel spectrogram (frame-major, 128 values a frame).
-pub(crate) fn mfcc_stats(mel_db: &[f32]) -> MfccStats {
-    let dct = dct_ortho_rows();
-    let mut moments = [Moments::default(); N_MFCC];
-    for frame in mel_db.chunks_exact(N_MELS) {
-        for (m, row) in moments.iter_mut().zip(&dct) {
-            m.push(f64::from(dot(row, frame)));
+impl MfccStats {
+    pub(crate) fn new() -> Self {
+        MfccStats {
+            dct: dct_ortho_rows(),
+            moments: [Moments::default(); N_MFCC],
         }
     }
-    MfccStats {
-        mean: moments.map(|m| m.mean()),
-        std: moments.map(|m| m.std()),
+
+    pub(crate) fn push(&mut self, mel_db_frame: &[f32]) {
+        for (m, row) in self.moments.iter_mut().zip(&self.dct) {
+            m.push(f64::from(dot(row, mel_db_frame)));
+        }
+    }
+
+    pub(crate) fn mean(&self) -> [f32; N_MFCC] {
+        self.moments.map(|m| m.mean())
+    }
+
+    pub(crate) fn std(&self) -> [f32; N_MFCC] {
+        self.moments.map(|m| m.std())
     }
 }
 
@@ -204,6 +223,18 @@ mod tests {
                 assert!((d - expected).abs() < 1e-5, "rows {i},{j}: {d}");
             }
         }
+    }
+
+    #[test]
+    fn mfcc_of_a_flat_spectrum_is_only_its_level() {
+        let mut stats = MfccStats::new();
+        stats.push(&[-20.0; N_MELS]);
+        stats.push(&[-40.0; N_MELS]);
+        let mean = stats.mean();
+        // c0 = sqrt(128) × level; the other coefficients see no shape.
+        assert!((mean[0] - (-30.0 * (N_MELS as f32).sqrt())).abs() < 1e-3, "{mean:?}");
+        assert!(mean[1..].iter().all(|c| c.abs() < 1e-3), "{mean:?}");
+        assert!((stats.std()[0] - 10.0 * (N_MELS as f32).sqrt()).abs() < 1e-2);
     }
 
     #[test]

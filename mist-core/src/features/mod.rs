@@ -3,9 +3,9 @@
 //! This module owns the signal analysis behind "similar tracks": it turns decoded
 //! samples into named [`Features`] (what `GET /tracks/{id}/features` shows) and
 //! [`Features::embedding`] (what the similarity index stores). It does no I/O, knows
-//! nothing of databases, and never sees encoded audio: the ingest worker decodes,
-//! calls [`prepare`] and then [`analyze`] on the samples in the same pass as
-//! transcoding.
+//! nothing of databases, and never sees encoded audio: the ingest worker decodes
+//! and pushes the samples into an [`Extractor`] in the same pass as transcoding,
+//! a chunk at a time; [`analyze`] does the same for a signal already in memory.
 //!
 //! # Agreement with librosa
 //!
@@ -35,10 +35,14 @@
 //! Two STFT passes (the second only for chroma, because the tuning estimate needs the
 //! whole track first; keeping the spectrogram instead would cost ~0.7 GB an hour of
 //! audio), one half-size complex FFT per frame each, plus an FFT autocorrelation per
-//! onset frame for the tempogram. Memory is O(frames × 128) for the mel spectrogram,
-//! which the whole-track dB floor needs. Five minutes of audio take about 0.45 s in
-//! a release build on one core of the project's 2-core machine (librosa 0.11: 3.4 s);
-//! `bench_five_minutes` in `tests/features.rs` measures it.
+//! onset frame for the tempogram. Memory does not grow with the track: what the
+//! whole-track steps need again (the dB mel spectrogram under its track-wide floor,
+//! contrast peaks and valleys, spectral peaks, and the 22.05 kHz signal for the
+//! chroma pass) is written to temporary files, about 0.45 GB per hour of audio,
+//! and read back in order; only the onset envelope (0.6 MB an hour) is kept.
+//! Five minutes of audio take about 0.45 s in a release build on one core of the
+//! project's 2-core machine (librosa 0.11: 3.4 s); `bench_five_minutes` in
+//! `tests/features.rs` measures it.
 
 mod chroma;
 mod decimate;
@@ -46,12 +50,16 @@ mod embedding;
 mod mel;
 mod rhythm;
 mod spectral;
+mod spill;
 mod stft;
 
 use serde::{Deserialize, Serialize};
 
+use decimate::Decimator;
 pub use decimate::prepare;
 pub use embedding::{EMBEDDING_DIM, cosine_distance};
+use spill::Spill;
+use stft::Framer;
 
 /// The sample rate [`analyze`] expects, in Hz.
 pub const SAMPLE_RATE: u32 = 22_050;
@@ -71,12 +79,15 @@ pub(crate) const N_CONTRAST: usize = 7;
 pub(crate) const N_CHROMA: usize = 12;
 
 /// Why a signal could not be analysed.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum FeatureError {
     #[error("no samples to analyse")]
     Empty,
     #[error("sample {index} is not a finite number")]
     NonFinite { index: usize },
+    /// The temporary files that hold whole-track values failed.
+    #[error("analysis scratch files: {0}")]
+    Io(String),
 }
 
 /// Named features of a whole track, each a mean (and some a standard deviation) over
@@ -112,71 +123,223 @@ pub struct Features {
 /// Analyses a whole track: `mono_22050` is mono audio at [`SAMPLE_RATE`] (see
 /// [`prepare`] for 44.1 kHz stereo), nominally in [-1, 1].
 pub fn analyze(mono_22050: &[f32]) -> Result<Features, FeatureError> {
-    if mono_22050.is_empty() {
-        return Err(FeatureError::Empty);
+    let mut extractor = Extractor::new();
+    extractor.push_mono(mono_22050)?;
+    extractor.finish()
+}
+
+/// The analysis of a track that arrives in pieces: push the decoded audio as it
+/// comes ([`Extractor::push_stereo_44100`] for the ingest's 44.1 kHz stereo,
+/// [`Extractor::push_mono`] for 22.05 kHz mono), then [`Extractor::finish`].
+///
+/// The result is exactly [`analyze`]'s for the whole signal. Memory stays
+/// bounded: each frame's spectrum is reduced at once; what the whole-track
+/// steps need again (the dB mel frames and contrast values under librosa's
+/// track-wide 80 dB floor, the spectral peaks behind the tuning estimate, and
+/// the 22.05 kHz signal for the chroma pass that tuning decides) goes to
+/// temporary files (see `spill`); only the onset envelope, one value per
+/// frame, stays in memory for the tempo.
+pub struct Extractor {
+    decimator: Decimator,
+    framer: Framer,
+    stft: stft::Stft,
+    spectrum: stft::Spectrum,
+    mel_bank: mel::MelFilterbank,
+    spectral: spectral::SpectralShape,
+    shape: spectral::ShapeStats,
+    contrast: spectral::ContrastFrames,
+    peaks: chroma::TuningPeaks,
+    energy: spectral::FrameEnergy,
+    /// dB mel frames before the floor, 128 values a frame.
+    mel_db: Spill,
+    mel_max: f32,
+    /// The 22.05 kHz signal, for the chroma pass.
+    signal: Spill,
+    mono: Vec<f32>,
+    error: Option<FeatureError>,
+}
+
+impl Default for Extractor {
+    fn default() -> Self {
+        Self::new()
     }
-    if let Some(index) = mono_22050.iter().position(|x| !x.is_finite()) {
-        return Err(FeatureError::NonFinite { index });
-    }
-    let y = mono_22050;
-    let sr = f64::from(SAMPLE_RATE);
+}
 
-    let stft = stft::Stft::new();
-    let mel_bank = mel::MelFilterbank::slaney(sr);
-    let spectral = spectral::SpectralShape::new(sr);
-    let mut peaks = chroma::TuningPeaks::new(sr);
-
-    let n_frames = stft::frame_count(y.len());
-    let mut mel_power = Vec::with_capacity(n_frames * N_MELS);
-    let mut shape = spectral::ShapeStats::default();
-    let mut contrast = spectral::ContrastFrames::with_capacity(n_frames);
-
-    // Pass 1: everything that needs the spectrum once.
-    stft.for_each_frame(y, |power, magnitude| {
-        mel_bank.push_frame(power, &mut mel_power);
-        shape.push(&spectral, power, magnitude);
-        contrast.push(&spectral, magnitude);
-        peaks.push_frame(power);
-    });
-
-    // Pass 2: chroma, whose filterbank depends on the whole track's tuning.
-    let tuning = peaks.estimate_tuning();
-    let chroma_bank = chroma::ChromaFilterbank::new(sr, tuning);
-    let mut chroma_sum = [0.0f64; N_CHROMA];
-    let mut chroma_frame = [0.0f32; N_CHROMA];
-    stft.for_each_power_frame(y, |power| {
-        chroma_bank.frame(power, &mut chroma_frame);
-        for (s, &c) in chroma_sum.iter_mut().zip(&chroma_frame) {
-            *s += f64::from(c);
+impl Extractor {
+    pub fn new() -> Self {
+        let sr = f64::from(SAMPLE_RATE);
+        let stft = stft::Stft::new();
+        let spectrum = stft::Spectrum::new(&stft);
+        Extractor {
+            decimator: Decimator::new(),
+            framer: Framer::new(),
+            stft,
+            spectrum,
+            mel_bank: mel::MelFilterbank::slaney(sr),
+            spectral: spectral::SpectralShape::new(sr),
+            shape: spectral::ShapeStats::default(),
+            contrast: spectral::ContrastFrames::new(),
+            peaks: chroma::TuningPeaks::new(sr),
+            energy: spectral::FrameEnergy::default(),
+            mel_db: Spill::new(),
+            mel_max: f32::NEG_INFINITY,
+            signal: Spill::new(),
+            mono: Vec::new(),
+            error: None,
         }
-    });
+    }
 
-    let mel_db = mel::power_to_db_top80(mel_power);
-    let mfcc = mel::mfcc_stats(&mel_db);
-    let onset = rhythm::onset_envelope(&mel_db);
-    let tempo_bpm = rhythm::tempo(&onset, sr);
-    let (zcr_mean, (rms_mean, rms_std)) = (spectral::zcr_mean(y), spectral::rms_stats(y));
+    /// Adds interleaved 44.1 kHz stereo (whole frames), as the ingest decodes it.
+    pub fn push_stereo_44100(&mut self, stereo: &[f32]) -> Result<(), FeatureError> {
+        let mut mono = std::mem::take(&mut self.mono);
+        mono.clear();
+        self.decimator.push(stereo, &mut mono);
+        let result = self.push_mono(&mono);
+        self.mono = mono;
+        result
+    }
 
-    let frames = n_frames as f64;
-    Ok(Features {
-        mfcc_mean: mfcc.mean,
-        mfcc_std: mfcc.std,
-        centroid_mean: shape.centroid.mean(),
-        centroid_std: shape.centroid.std(),
-        bandwidth_mean: shape.bandwidth.mean(),
-        bandwidth_std: shape.bandwidth.std(),
-        rolloff_mean: shape.rolloff.mean(),
-        rolloff_std: shape.rolloff.std(),
-        contrast_mean: contrast.mean_db(),
-        flatness_mean: shape.flatness.mean(),
-        chroma_mean: chroma_sum.map(|s| (s / frames) as f32),
-        zcr_mean,
-        rms_mean,
-        rms_std,
-        onset_mean: (onset.iter().map(|&o| f64::from(o)).sum::<f64>() / onset.len() as f64) as f32,
-        tempo_bpm: tempo_bpm as f32,
-        duration_s: (y.len() as f64 / sr) as f32,
-    })
+    /// Adds mono audio at [`SAMPLE_RATE`].
+    pub fn push_mono(&mut self, y: &[f32]) -> Result<(), FeatureError> {
+        if let Some(error) = &self.error {
+            return Err(error.clone());
+        }
+        if let Some(i) = y.iter().position(|x| !x.is_finite()) {
+            let error = FeatureError::NonFinite {
+                index: self.framer.len() + i,
+            };
+            self.error = Some(error.clone());
+            return Err(error);
+        }
+        self.signal.push_f32s(y).map_err(io_error)?;
+        let mut framer = std::mem::replace(&mut self.framer, Framer::new());
+        let mut failed = None;
+        framer.push(y, &mut |frame| {
+            if failed.is_none() {
+                failed = self.frame(frame).err();
+            }
+        });
+        self.framer = framer;
+        match failed {
+            Some(e) => {
+                let error = io_error(e);
+                self.error = Some(error.clone());
+                Err(error)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Pass 1: everything that needs each frame's spectrum once.
+    fn frame(&mut self, frame: &stft::Frame<'_>) -> std::io::Result<()> {
+        self.stft.transform(frame.samples, &mut self.spectrum);
+        let (power, magnitude) = (&self.spectrum.power, &self.spectrum.magnitude);
+        for v in self.mel_bank.bands(power) {
+            let db = mel::power_to_db(v);
+            self.mel_max = self.mel_max.max(db);
+            self.mel_db.push_f32(db)?;
+        }
+        self.shape.push(&self.spectral, power, magnitude);
+        self.contrast.push(&self.spectral, magnitude)?;
+        self.peaks.push_frame(power)?;
+        self.energy.push(frame);
+        Ok(())
+    }
+
+    /// The features of everything pushed.
+    pub fn finish(mut self) -> Result<Features, FeatureError> {
+        if let Some(error) = self.error.take() {
+            return Err(error);
+        }
+        let mut tail = Vec::new();
+        self.decimator.finish(&mut tail);
+        if !tail.is_empty() {
+            self.push_mono(&tail)?;
+        }
+        if self.framer.len() == 0 {
+            return Err(FeatureError::Empty);
+        }
+        let mut framer = std::mem::replace(&mut self.framer, Framer::new());
+        let mut failed = None;
+        framer.finish(&mut |frame| {
+            if failed.is_none() {
+                failed = self.frame(frame).err();
+            }
+        });
+        if let Some(e) = failed {
+            return Err(io_error(e));
+        }
+        let (samples, n_frames) = (framer.len(), framer.frames());
+        let sr = f64::from(SAMPLE_RATE);
+
+        // The dB mel spectrogram under its track-wide floor: MFCCs and onsets.
+        let floor = self.mel_max - 80.0;
+        let mut mfcc = mel::MfccStats::new();
+        let mut onset = rhythm::OnsetEnvelope::new();
+        let mut frame = [0.0f32; N_MELS];
+        let mut reader = self.mel_db.reader().map_err(io_error)?;
+        while reader.f32s(&mut frame).map_err(io_error)? == N_MELS {
+            for v in &mut frame {
+                *v = v.max(floor);
+            }
+            mfcc.push(&frame);
+            onset.push(&frame);
+        }
+        let onset = onset.finish(n_frames);
+        let tempo_bpm = rhythm::tempo(&onset, sr);
+
+        // Pass 2: chroma, whose filterbank depends on the whole track's tuning.
+        let tuning = self.peaks.estimate_tuning().map_err(io_error)?;
+        let chroma_bank = chroma::ChromaFilterbank::new(sr, tuning);
+        let mut chroma_sum = [0.0f64; N_CHROMA];
+        let mut chroma_frame = [0.0f32; N_CHROMA];
+        let mut signal = self.signal.reader().map_err(io_error)?;
+        let mut framer = Framer::new();
+        let mut piece = vec![0.0f32; 1 << 16];
+        let (stft, spectrum) = (&self.stft, &mut self.spectrum);
+        let mut each = |frame: &stft::Frame<'_>| {
+            stft.transform(frame.samples, spectrum);
+            chroma_bank.frame(&spectrum.power, &mut chroma_frame);
+            for (s, &c) in chroma_sum.iter_mut().zip(&chroma_frame) {
+                *s += f64::from(c);
+            }
+        };
+        loop {
+            let n = signal.f32s(&mut piece).map_err(io_error)?;
+            framer.push(&piece[..n], &mut each);
+            if n < piece.len() {
+                break;
+            }
+        }
+        framer.finish(&mut each);
+
+        let contrast_mean = self.contrast.mean_db().map_err(io_error)?;
+        let (rms_mean, rms_std) = self.energy.rms_stats();
+        let frames = n_frames as f64;
+        Ok(Features {
+            mfcc_mean: mfcc.mean(),
+            mfcc_std: mfcc.std(),
+            centroid_mean: self.shape.centroid.mean(),
+            centroid_std: self.shape.centroid.std(),
+            bandwidth_mean: self.shape.bandwidth.mean(),
+            bandwidth_std: self.shape.bandwidth.std(),
+            rolloff_mean: self.shape.rolloff.mean(),
+            rolloff_std: self.shape.rolloff.std(),
+            contrast_mean,
+            flatness_mean: self.shape.flatness.mean(),
+            chroma_mean: chroma_sum.map(|s| (s / frames) as f32),
+            zcr_mean: self.energy.zcr_mean(),
+            rms_mean,
+            rms_std,
+            onset_mean: (onset.iter().map(|&o| f64::from(o)).sum::<f64>() / onset.len() as f64) as f32,
+            tempo_bpm: tempo_bpm as f32,
+            duration_s: (samples as f64 / sr) as f32,
+        })
+    }
+}
+
+fn io_error(e: std::io::Error) -> FeatureError {
+    FeatureError::Io(e.to_string())
 }
 
 /// Running mean and population standard deviation of a per-frame value.
@@ -235,6 +398,48 @@ mod tests {
     fn rejects_empty_and_non_finite_input() {
         assert_eq!(analyze(&[]), Err(FeatureError::Empty));
         assert_eq!(analyze(&[0.0, f32::NAN]), Err(FeatureError::NonFinite { index: 1 }));
+    }
+
+    /// Pushed in any pieces, as stereo or as mono, the features are exactly
+    /// those of the whole signal at once.
+    #[test]
+    fn pieces_give_exactly_the_features_of_the_whole() {
+        let stereo: Vec<f32> = (0..44_100 * 3)
+            .flat_map(|i| {
+                let t = i as f32 / 44_100.0;
+                let beat = if (i / 11_025) % 2 == 0 { 1.0 } else { 0.3 };
+                [
+                    beat * 0.5 * (2.0 * std::f32::consts::PI * 440.0 * t).sin(),
+                    0.3 * (2.0 * std::f32::consts::PI * 659.3 * t).sin(),
+                ]
+            })
+            .collect();
+        let whole = analyze(&prepare(&stereo)).unwrap();
+        for piece in [2, 1000, 65_536] {
+            let mut extractor = Extractor::new();
+            for part in stereo.chunks(piece) {
+                extractor.push_stereo_44100(part).unwrap();
+            }
+            assert_eq!(extractor.finish().unwrap(), whole, "stereo in pieces of {piece}");
+        }
+        let mono = prepare(&stereo);
+        let mut extractor = Extractor::new();
+        for part in mono.chunks(333) {
+            extractor.push_mono(part).unwrap();
+        }
+        assert_eq!(extractor.finish().unwrap(), whole);
+    }
+
+    #[test]
+    fn non_finite_samples_are_found_across_pieces() {
+        let mut extractor = Extractor::new();
+        extractor.push_mono(&[0.1; 100]).unwrap();
+        assert_eq!(
+            extractor.push_mono(&[0.0, f32::INFINITY]),
+            Err(FeatureError::NonFinite { index: 101 })
+        );
+        assert_eq!(extractor.finish(), Err(FeatureError::NonFinite { index: 101 }));
+        assert_eq!(Extractor::new().finish(), Err(FeatureError::Empty));
     }
 
     #[test]

@@ -14,18 +14,51 @@ use rustfft::num_complex::Complex;
 use super::stft::hann_periodic;
 use super::{HOP, N_FFT, N_MELS};
 
-/// Onset strength per frame from the dB mel spectrogram (frame-major, 128 a frame).
-pub(crate) fn onset_envelope(mel_db: &[f32]) -> Vec<f32> {
-    let frames: Vec<&[f32]> = mel_db.chunks_exact(N_MELS).collect();
-    // librosa pads `lag + n_fft / (2 hop)` zeros in front and trims to the frame count.
-    let delay = 1 + N_FFT / (2 * HOP);
-    let mut env = vec![0.0f32; frames.len()];
-    for (t, out) in env.iter_mut().enumerate().skip(delay) {
-        let (prev, next) = (frames[t - delay], frames[t - delay + 1]);
-        let rise: f64 = prev.iter().zip(next).map(|(&a, &b)| f64::from((b - a).max(0.0))).sum();
-        *out = (rise / N_MELS as f64) as f32;
+/// Onset strength per frame, fed one floored dB mel frame at a time: the
+/// envelope is one value per frame (172 bytes a second of audio), the bounded
+/// summary of the track that tempo needs.
+pub(crate) struct OnsetEnvelope {
+    previous: Option<Vec<f32>>,
+    env: Vec<f32>,
+}
+
+impl OnsetEnvelope {
+    pub(crate) fn new() -> Self {
+        // librosa pads `lag + n_fft / (2 hop)` zeros in front and trims to the frame count.
+        OnsetEnvelope {
+            previous: None,
+            env: vec![0.0; ONSET_DELAY],
+        }
     }
-    env
+
+    pub(crate) fn push(&mut self, frame: &[f32]) {
+        if let Some(prev) = self.previous.as_mut() {
+            let rise: f64 = prev.iter().zip(frame).map(|(&a, &b)| f64::from((b - a).max(0.0))).sum();
+            self.env.push((rise / N_MELS as f64) as f32);
+            prev.copy_from_slice(frame);
+        } else {
+            self.previous = Some(frame.to_vec());
+        }
+    }
+
+    /// The envelope of the `frames` frames pushed.
+    pub(crate) fn finish(mut self, frames: usize) -> Vec<f32> {
+        self.env.resize(frames, 0.0);
+        self.env
+    }
+}
+
+/// Frames the envelope lags the spectrogram by.
+const ONSET_DELAY: usize = 1 + N_FFT / (2 * HOP);
+
+/// Onset strength per frame from the dB mel spectrogram (frame-major, 128 a frame).
+#[cfg(test)]
+pub(crate) fn onset_envelope(mel_db: &[f32]) -> Vec<f32> {
+    let mut onset = OnsetEnvelope::new();
+    for frame in mel_db.chunks_exact(N_MELS) {
+        onset.push(frame);
+    }
+    onset.finish(mel_db.len() / N_MELS)
 }
 
 /// Beats per minute of a lag of `lag` onset frames.

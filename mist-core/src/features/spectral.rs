@@ -5,8 +5,9 @@
 //! including its edge cases: a silent frame has centroid, bandwidth and rolloff 0 and
 //! flatness 1; rolloff is the lowest bin whose float32 running sum reaches 85 %.
 
-use super::stft::fft_frequencies;
-use super::{HOP, Moments, N_CONTRAST, N_FFT};
+use super::spill::Spill;
+use super::stft::{Frame, fft_frequencies};
+use super::{Moments, N_CONTRAST, N_FFT};
 
 /// `np.finfo(np.float32).tiny`: librosa's `normalize` leaves frames whose norm is
 /// below it unscaled.
@@ -133,25 +134,30 @@ impl ShapeStats {
     }
 }
 
-/// Per-frame peaks and valleys of each contrast band; the dB conversion needs them
-/// all, because librosa's 80 dB floor is relative to the loudest value of the track.
+/// Per-frame peaks and valleys of each contrast band, in dB. The floor needs
+/// them all, because librosa's 80 dB floor is relative to the loudest value of
+/// the track, so they are kept (in a [`Spill`]) until the track has gone by.
 pub(crate) struct ContrastFrames {
-    peaks: Vec<[f64; N_CONTRAST]>,
-    valleys: Vec<[f64; N_CONTRAST]>,
+    spill: Spill,
+    frames: u64,
+    peak_max: f64,
+    valley_max: f64,
     scratch: Vec<f32>,
 }
 
 impl ContrastFrames {
-    pub(crate) fn with_capacity(frames: usize) -> Self {
+    pub(crate) fn new() -> Self {
         Self {
-            peaks: Vec::with_capacity(frames),
-            valleys: Vec::with_capacity(frames),
+            spill: Spill::new(),
+            frames: 0,
+            peak_max: f64::NEG_INFINITY,
+            valley_max: f64::NEG_INFINITY,
             scratch: Vec::with_capacity(N_FFT / 2 + 1),
         }
     }
 
     /// Adds one frame's magnitude spectrum.
-    pub(crate) fn push(&mut self, shape: &SpectralShape, magnitude: &[f32]) {
+    pub(crate) fn push(&mut self, shape: &SpectralShape, magnitude: &[f32]) -> std::io::Result<()> {
         let mut peak = [0.0; N_CONTRAST];
         let mut valley = [0.0; N_CONTRAST];
         for (k, band) in shape.contrast_bands.iter().enumerate() {
@@ -170,21 +176,37 @@ impl ContrastFrames {
             self.scratch.select_nth_unstable_by(len - q, f32::total_cmp);
             peak[k] = mean(&self.scratch[len - q..]);
         }
-        self.peaks.push(peak);
-        self.valleys.push(valley);
+        for v in peak {
+            let db = to_db(v);
+            self.peak_max = self.peak_max.max(db);
+            self.spill.push_f64(db)?;
+        }
+        for v in valley {
+            let db = to_db(v);
+            self.valley_max = self.valley_max.max(db);
+            self.spill.push_f64(db)?;
+        }
+        self.frames += 1;
+        Ok(())
     }
 
     /// Mean over frames of `power_to_db(peak) - power_to_db(valley)` per band.
-    pub(crate) fn mean_db(&self) -> [f32; N_CONTRAST] {
-        let peaks = to_db_top80(&self.peaks);
-        let valleys = to_db_top80(&self.valleys);
-        let frames = self.peaks.len().max(1) as f64;
-        let mut out = [0.0f32; N_CONTRAST];
-        for (k, o) in out.iter_mut().enumerate() {
-            let sum: f64 = peaks.iter().zip(&valleys).map(|(p, v)| p[k] - v[k]).sum();
-            *o = (sum / frames) as f32;
+    pub(crate) fn mean_db(&mut self) -> std::io::Result<[f32; N_CONTRAST]> {
+        let (peak_floor, valley_floor) = (self.peak_max - 80.0, self.valley_max - 80.0);
+        let mut sums = [0.0f64; N_CONTRAST];
+        let mut reader = self.spill.reader()?;
+        let mut peak = [0.0f64; N_CONTRAST];
+        for _ in 0..self.frames {
+            for p in &mut peak {
+                *p = reader.f64()?.unwrap_or_default().max(peak_floor);
+            }
+            for (sum, p) in sums.iter_mut().zip(&peak) {
+                let v = reader.f64()?.unwrap_or_default().max(valley_floor);
+                *sum += p - v;
+            }
         }
-        out
+        let frames = self.frames.max(1) as f64;
+        Ok(sums.map(|sum| (sum / frames) as f32))
     }
 }
 
@@ -192,59 +214,42 @@ fn mean(values: &[f32]) -> f64 {
     values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len() as f64
 }
 
-/// `power_to_db(x)` with librosa's defaults over a whole array of frames.
-fn to_db_top80(frames: &[[f64; N_CONTRAST]]) -> Vec<[f64; N_CONTRAST]> {
-    let db: Vec<[f64; N_CONTRAST]> = frames.iter().map(|f| f.map(|v| 10.0 * v.max(1e-10).log10())).collect();
-    let max = db
-        .iter()
-        .flat_map(|f| f.iter().copied())
-        .fold(f64::NEG_INFINITY, f64::max);
-    db.into_iter().map(|f| f.map(|v| v.max(max - 80.0))).collect()
+/// `power_to_db(x)` with librosa's defaults, before its 80 dB floor.
+fn to_db(v: f64) -> f64 {
+    10.0 * v.max(1e-10).log10()
 }
 
-/// Mean zero-crossing rate over frames (`librosa.feature.zero_crossing_rate` with its
-/// defaults: frames of 2048 every 512, centred by repeating the edge samples, values
-/// within 1e-10 of zero counted as positive).
-pub(crate) fn zcr_mean(y: &[f32]) -> f32 {
-    let frame_length = N_FFT;
-    let negative = |x: f32| x.abs() > 1e-10 && x.is_sign_negative();
-    // crossings_before[j] = number of sign changes between consecutive samples up
-    // to sample j; edge padding repeats a sample, which never adds a crossing.
-    let mut crossings_before = Vec::with_capacity(y.len());
-    let mut count = 0u32;
-    crossings_before.push(0);
-    for pair in y.windows(2) {
-        count += u32::from(negative(pair[0]) != negative(pair[1]));
-        crossings_before.push(count);
-    }
-    let n_frames = 1 + y.len() / HOP;
-    let last = y.len() as isize - 1;
-    let mut total = 0.0f64;
-    for t in 0..n_frames {
-        // The frame covers original samples t·HOP − 1024 .. t·HOP + 1023.
-        let first = (t * HOP) as isize - (frame_length / 2) as isize;
-        let end = first + frame_length as isize - 1;
-        let a = first.clamp(0, last) as usize;
-        let b = end.clamp(0, last) as usize;
-        let crossings = crossings_before[b] - crossings_before[a];
-        total += f64::from(crossings) / frame_length as f64;
-    }
-    (total / n_frames as f64) as f32
+/// Running zero-crossing rate and RMS over the [`Framer`]'s frames.
+#[derive(Debug, Default)]
+pub(crate) struct FrameEnergy {
+    zcr_total: f64,
+    rms: Moments,
+    frames: u64,
 }
 
-/// Mean and standard deviation of the frame RMS (`librosa.feature.rms`: frames of
-/// 2048 every 512, centred with zero padding).
-pub(crate) fn rms_stats(y: &[f32]) -> (f32, f32) {
-    let frame_length = N_FFT;
-    let mut moments = Moments::default();
-    for t in 0..1 + y.len() / HOP {
-        let first = (t * HOP) as isize - (frame_length / 2) as isize;
-        let a = first.max(0) as usize;
-        let b = ((first + frame_length as isize).max(0) as usize).min(y.len());
-        let energy: f64 = y[a.min(b)..b].iter().map(|&x| f64::from(x) * f64::from(x)).sum();
-        moments.push((energy / frame_length as f64).sqrt());
+impl FrameEnergy {
+    /// Adds one frame: its share of zero crossings
+    /// (`librosa.feature.zero_crossing_rate`: frames of 2048, values within
+    /// 1e-10 of zero counted as positive) and its RMS (`librosa.feature.rms`:
+    /// frames of 2048, zero padding).
+    pub(crate) fn push(&mut self, frame: &Frame<'_>) {
+        let frame_length = N_FFT as f64;
+        self.zcr_total += f64::from(frame.crossings) / frame_length;
+        let energy: f64 = frame.samples[frame.real.clone()]
+            .iter()
+            .map(|&x| f64::from(x) * f64::from(x))
+            .sum();
+        self.rms.push((energy / frame_length).sqrt());
+        self.frames += 1;
     }
-    (moments.mean(), moments.std())
+
+    pub(crate) fn zcr_mean(&self) -> f32 {
+        (self.zcr_total / self.frames.max(1) as f64) as f32
+    }
+
+    pub(crate) fn rms_stats(&self) -> (f32, f32) {
+        (self.rms.mean(), self.rms.std())
+    }
 }
 
 #[cfg(test)]
@@ -285,17 +290,28 @@ mod tests {
         assert_eq!(stats.flatness.mean(), 1.0);
     }
 
+    use crate::features::stft::Framer;
+
+    fn energy_of(y: &[f32]) -> FrameEnergy {
+        let mut energy = FrameEnergy::default();
+        let mut framer = Framer::new();
+        let mut each = |f: &Frame<'_>| energy.push(f);
+        framer.push(y, &mut each);
+        framer.finish(&mut each);
+        energy
+    }
+
     #[test]
     fn zero_crossings_of_a_square_wave() {
         // Period 8 samples: 2 crossings every 8 → rate 0.25 away from the edges.
         let y: Vec<f32> = (0..44100).map(|i| if (i / 4) % 2 == 0 { 1.0 } else { -1.0 }).collect();
-        let rate = zcr_mean(&y);
+        let rate = energy_of(&y).zcr_mean();
         assert!((rate - 0.25).abs() < 0.01, "{rate}");
     }
 
     #[test]
     fn rms_of_a_constant() {
-        let (mean, std) = rms_stats(&vec![0.5f32; 512 * 100]);
+        let (mean, std) = energy_of(&vec![0.5f32; 512 * 100]).rms_stats();
         // Edge frames are half padding, so the mean is a little below 0.5.
         assert!(mean > 0.48 && mean <= 0.5, "{mean}");
         assert!(std < 0.05, "{std}");

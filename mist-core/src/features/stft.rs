@@ -62,6 +62,7 @@ impl Stft {
     }
 
     /// Calls `f` with the power spectrum of every frame of `y`, in order.
+    #[cfg(test)]
     pub(crate) fn for_each_power_frame(&self, y: &[f32], mut f: impl FnMut(&[f32])) {
         self.for_each_frame(y, |power, _| f(power));
     }
@@ -69,39 +70,29 @@ impl Stft {
     /// Calls `f` with the power and magnitude spectra of every frame of `y`, in
     /// order. Both come from the float32-rounded spectrum, as librosa's
     /// `np.abs(stft(y))` and `np.abs(stft(y)) ** 2` do.
+    #[cfg(test)]
     pub(crate) fn for_each_frame(&self, y: &[f32], mut f: impl FnMut(&[f32], &[f32])) {
-        let half = N_FFT / 2;
-        let mut buf = vec![Complex::new(0.0f64, 0.0); half];
-        let mut scratch = vec![Complex::new(0.0f64, 0.0); self.fft.get_inplace_scratch_len()];
-        let mut power = vec![0.0f32; N_BINS];
-        let mut magnitude = vec![0.0f32; N_BINS];
-        let mut frame = vec![0.0f64; N_FFT];
-        for t in 0..frame_count(y.len()) {
-            // Frame t is centred on sample t·HOP: it starts N_FFT/2 before it, and
-            // whatever falls outside the signal is zero.
-            let start = (t * HOP) as isize - (N_FFT / 2) as isize;
-            if start >= 0 && start as usize + N_FFT <= y.len() {
-                let samples = &y[start as usize..start as usize + N_FFT];
-                for ((out, &s), &w) in frame.iter_mut().zip(samples).zip(&self.window) {
-                    *out = f64::from(s) * w;
-                }
-            } else {
-                for (i, out) in frame.iter_mut().enumerate() {
-                    let j = start + i as isize;
-                    *out = if j < 0 || j as usize >= y.len() {
-                        0.0
-                    } else {
-                        f64::from(y[j as usize]) * self.window[i]
-                    };
-                }
-            }
-            for (c, pair) in buf.iter_mut().zip(frame.chunks_exact(2)) {
-                *c = Complex::new(pair[0], pair[1]);
-            }
-            self.fft.process_with_scratch(&mut buf, &mut scratch);
-            self.unpack(&buf, &mut power, &mut magnitude);
-            f(&power, &magnitude);
+        let mut spectrum = Spectrum::new(self);
+        let mut framer = Framer::new();
+        let mut each = |frame: &Frame<'_>| {
+            self.transform(frame.samples, &mut spectrum);
+            f(&spectrum.power, &spectrum.magnitude);
+        };
+        framer.push(y, &mut each);
+        framer.finish(&mut each);
+    }
+
+    /// The spectrum of one frame of [`N_FFT`] samples (zeros where the frame
+    /// runs past the signal), windowed.
+    pub(crate) fn transform(&self, samples: &[f32], out: &mut Spectrum) {
+        for ((o, &s), &w) in out.frame.iter_mut().zip(samples).zip(&self.window) {
+            *o = f64::from(s) * w;
         }
+        for (c, pair) in out.buf.iter_mut().zip(out.frame.chunks_exact(2)) {
+            *c = Complex::new(pair[0], pair[1]);
+        }
+        self.fft.process_with_scratch(&mut out.buf, &mut out.scratch);
+        self.unpack(&out.buf, &mut out.power, &mut out.magnitude);
     }
 
     /// Turns the half-size FFT `z` of a packed real frame into the spectrum of the
@@ -127,6 +118,158 @@ impl Stft {
         }
         // Nyquist: E[M] = E[0], O[M] = O[0] and the twiddle is -1.
         store(m, Complex::new(z[0].re - z[0].im, 0.0));
+    }
+}
+
+/// Scratch space and the result of [`Stft::transform`].
+pub(crate) struct Spectrum {
+    frame: Vec<f64>,
+    buf: Vec<Complex<f64>>,
+    scratch: Vec<Complex<f64>>,
+    /// `|X|²` of the last frame, [`N_BINS`] values.
+    pub(crate) power: Vec<f32>,
+    /// `|X|` of the last frame.
+    pub(crate) magnitude: Vec<f32>,
+}
+
+impl Spectrum {
+    pub(crate) fn new(stft: &Stft) -> Self {
+        Spectrum {
+            frame: vec![0.0; N_FFT],
+            buf: vec![Complex::new(0.0, 0.0); N_FFT / 2],
+            scratch: vec![Complex::new(0.0, 0.0); stft.fft.get_inplace_scratch_len()],
+            power: vec![0.0; N_BINS],
+            magnitude: vec![0.0; N_BINS],
+        }
+    }
+}
+
+/// One centred frame as [`Framer`] hands it out.
+pub(crate) struct Frame<'a> {
+    /// [`N_FFT`] samples centred on sample `t · HOP`, zeros outside the signal.
+    pub(crate) samples: &'a [f32],
+    /// Which of `samples` are the signal's own (the rest is padding).
+    pub(crate) real: std::ops::Range<usize>,
+    /// Sign changes between consecutive samples of the frame as librosa's
+    /// `zero_crossing_rate` counts them (its frames repeat the edge sample
+    /// instead of padding with zeros, which adds no crossing).
+    pub(crate) crossings: u32,
+}
+
+/// Cuts a signal that arrives in pieces into librosa's centred frames
+/// ([`frame_count`] of them, [`N_FFT`] long, every [`HOP`] samples), holding
+/// only one frame's worth of samples.
+pub(crate) struct Framer {
+    /// Samples from `base` on.
+    samples: Vec<f32>,
+    /// `crossings[i]`: sign changes between consecutive samples up to sample `base + i`.
+    crossings: Vec<u32>,
+    base: usize,
+    len: usize,
+    /// Index of the next frame.
+    next: usize,
+    last_negative: bool,
+    count: u32,
+    padded: Vec<f32>,
+}
+
+impl Framer {
+    pub(crate) fn new() -> Self {
+        Framer {
+            samples: Vec::new(),
+            crossings: Vec::new(),
+            base: 0,
+            len: 0,
+            next: 0,
+            last_negative: false,
+            count: 0,
+            padded: vec![0.0; N_FFT],
+        }
+    }
+
+    /// Samples pushed so far.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Frames handed out so far.
+    pub(crate) fn frames(&self) -> usize {
+        self.next
+    }
+
+    /// Adds samples and calls `f` with every frame now complete.
+    pub(crate) fn push(&mut self, y: &[f32], f: &mut impl FnMut(&Frame<'_>)) {
+        // librosa counts values within 1e-10 of zero as positive.
+        let negative = |x: f32| x.abs() > 1e-10 && x.is_sign_negative();
+        for &x in y {
+            let n = negative(x);
+            if self.len > 0 && n != self.last_negative {
+                self.count += 1;
+            }
+            self.last_negative = n;
+            self.samples.push(x);
+            self.crossings.push(self.count);
+            self.len += 1;
+        }
+        // Frame t is whole once sample t·HOP + N_FFT/2 − 1 has arrived.
+        while self.next * HOP + N_FFT / 2 <= self.len {
+            self.emit(f);
+        }
+        self.forget();
+    }
+
+    /// Calls `f` with the frames that run past the end of the signal.
+    pub(crate) fn finish(&mut self, f: &mut impl FnMut(&Frame<'_>)) {
+        while self.next < frame_count(self.len) {
+            self.emit(f);
+        }
+    }
+
+    fn emit(&mut self, f: &mut impl FnMut(&Frame<'_>)) {
+        let t = self.next;
+        let centre = t * HOP;
+        let first = centre as isize - (N_FFT / 2) as isize;
+        let last_sample = self.len as isize - 1;
+        // Crossings over the frame's samples, clamped to the signal like
+        // librosa's edge padding.
+        let a = first.clamp(0, last_sample.max(0)) as usize;
+        let b = (first + N_FFT as isize - 1).clamp(0, last_sample.max(0)) as usize;
+        let crossings = if self.len == 0 {
+            0
+        } else {
+            self.crossings[b - self.base] - self.crossings[a - self.base]
+        };
+        let real_start = (-first).max(0) as usize;
+        let real_end = (self.len as isize - first).clamp(0, N_FFT as isize) as usize;
+        let real = real_start..real_end.max(real_start);
+        let samples: &[f32] = if real == (0..N_FFT) {
+            let at = first as usize - self.base;
+            &self.samples[at..at + N_FFT]
+        } else {
+            self.padded.fill(0.0);
+            if !real.is_empty() {
+                let at = (first + real.start as isize) as usize - self.base;
+                self.padded[real.clone()].copy_from_slice(&self.samples[at..at + real.len()]);
+            }
+            &self.padded
+        };
+        f(&Frame {
+            samples,
+            real,
+            crossings,
+        });
+        self.next += 1;
+    }
+
+    /// Drops samples no later frame reaches.
+    fn forget(&mut self) {
+        let keep_from = (self.next * HOP).saturating_sub(N_FFT / 2);
+        let drop = keep_from.saturating_sub(self.base);
+        if drop >= 1 << 16 {
+            self.samples.drain(..drop);
+            self.crossings.drain(..drop);
+            self.base += drop;
+        }
     }
 }
 
@@ -191,6 +334,32 @@ mod tests {
                 (ours - direct).abs() <= 1e-4 * direct.max(1.0),
                 "bin {k}: {ours} vs {direct}"
             );
+        }
+    }
+
+    #[test]
+    fn frames_in_pieces_match_frames_of_the_whole() {
+        let y: Vec<f32> = (0..9000)
+            .map(|i| ((i as f32) * 0.37).sin() * if i % 700 < 350 { 1.0 } else { -0.2 })
+            .collect();
+        let collect = |pieces: usize| {
+            let mut framer = Framer::new();
+            let mut frames = Vec::new();
+            let mut each = |f: &Frame<'_>| frames.push((f.samples.to_vec(), f.real.clone(), f.crossings));
+            for part in y.chunks(pieces) {
+                framer.push(part, &mut each);
+            }
+            framer.finish(&mut each);
+            frames
+        };
+        let whole = collect(y.len());
+        assert_eq!(whole.len(), frame_count(y.len()));
+        // Frame 0 is half padding; frame 3 is all signal.
+        assert_eq!(whole[0].1, 1024..2048);
+        assert_eq!(whole[3].1, 0..2048);
+        assert_eq!(&whole[3].0[..], &y[3 * 512 - 1024..3 * 512 + 1024]);
+        for pieces in [1, 511, 2048, 5000] {
+            assert!(collect(pieces) == whole, "pieces of {pieces}");
         }
     }
 

@@ -1,7 +1,8 @@
 //! HLS packaging: packed-audio MP3 segments, their ID3 timestamps, and playlists.
 //!
-//! - [`segment`]: MP3 frame headers, cutting a rendition into ~6 s segments on
-//!   frame boundaries, and making each segment decodable on its own.
+//! - [`segment`]: MP3 frame headers, cutting renditions into ~6 s segments on
+//!   shared frame boundaries as their frames arrive, and making each segment
+//!   decodable on its own.
 //! - [`id3`]: the `PRIV` transport-stream timestamp tag that starts every segment.
 //! - [`playlist`]: the media and master playlists (one typed model, `m3u8-rs`),
 //!   key periods, bandwidth.
@@ -19,4 +20,4 @@ pub use playlist::{
     key_count, key_index, key_segments, master_model, master_playlist, media_model, media_playlist, parse_iv,
     parse_master, parse_media, write_master, write_media,
 };
-pub use segment::{SEGMENT_FRAMES, Segment, segment_frames, segment_renditions};
+pub use segment::{SEGMENT_FRAMES, Segment, SegmentError, Segmenter, segment_frames, segment_renditions};

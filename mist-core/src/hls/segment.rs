@@ -331,6 +331,10 @@ pub fn reservoir_underflows<F: AsRef<[u8]>>(frames: &[F]) -> usize {
 /// start a segment there (see [`segment_renditions`]): 20 frames ≈ 0.5 s.
 pub const MAX_BOUNDARY_SHIFT: usize = 20;
 
+/// Bytes of earlier slots a frame may reach back into: `main_data_begin` is
+/// 9 bits in MPEG-1 (the larger), so at most 511.
+const MAX_RESERVOIR_REACH: usize = 511;
+
 /// Cuts one rendition's MP3 frames into segments of [`SEGMENT_FRAMES`] frames
 /// (the last may be shorter).
 ///
@@ -345,11 +349,17 @@ pub const MAX_BOUNDARY_SHIFT: usize = 20;
 /// holds more data than any single frame can carry; that segment then keeps
 /// the encoder's frames and needs its predecessor to decode its first
 /// granules. [`segment_renditions`] avoids this by moving such a boundary in
-/// every rendition at once; the ingest uses that.
+/// every rendition at once; the ingest uses that (through [`Segmenter`]).
 pub fn segment_frames(frames: &[Vec<u8>], sample_rate: u32) -> Vec<Segment> {
-    let rendition = Rendition::new(frames);
-    let boundaries: Vec<usize> = (0..frames.len()).step_by(SEGMENT_FRAMES).collect();
-    rendition.segments(&boundaries, sample_rate)
+    let mut segmenter = Segmenter::fixed(sample_rate);
+    segmenter.push(0, frames.to_vec());
+    segmenter.finish();
+    let mut out = Vec::new();
+    // One rendition cannot be uneven with itself.
+    while let Ok(Some(mut set)) = segmenter.next_segments() {
+        out.append(&mut set);
+    }
+    out
 }
 
 /// Segments several renditions of the same audio with shared boundaries.
@@ -360,6 +370,9 @@ pub fn segment_frames(frames: &[Vec<u8>], sample_rate: u32) -> Vec<Segment> {
 /// frame-aligned everywhere. Renditions must have the same number of frames
 /// (true of `audio::encode_renditions`); if they do
 /// not, each is cut with fixed boundaries instead.
+///
+/// The whole-track form of [`Segmenter`], which gives the same segments a
+/// piece at a time.
 pub fn segment_renditions<F: AsRef<[Vec<u8>]>>(renditions: &[F], sample_rate: u32) -> Vec<Vec<Segment>> {
     let len = renditions.first().map_or(0, |r| r.as_ref().len());
     if renditions.iter().any(|r| r.as_ref().len() != len) {
@@ -368,35 +381,204 @@ pub fn segment_renditions<F: AsRef<[Vec<u8>]>>(renditions: &[F], sample_rate: u3
             .map(|r| segment_frames(r.as_ref(), sample_rate))
             .collect();
     }
-    let parsed: Vec<Rendition<'_>> = renditions.iter().map(|r| Rendition::new(r.as_ref())).collect();
-    let mut boundaries = Vec::new();
-    let mut start = 0;
-    while start < len {
-        boundaries.push(start);
-        let nominal = start + SEGMENT_FRAMES;
-        start = if nominal >= len {
-            nominal
-        } else {
-            let last = (nominal + MAX_BOUNDARY_SHIFT).min(len - 1);
-            (nominal..=last)
-                .find(|&b| parsed.iter().all(|r| r.can_start_segment_at(b)))
-                .unwrap_or(nominal)
-        };
+    let mut segmenter = Segmenter::new(renditions.len(), sample_rate);
+    for (r, frames) in renditions.iter().enumerate() {
+        segmenter.push(r, frames.as_ref().to_vec());
     }
-    parsed.iter().map(|r| r.segments(&boundaries, sample_rate)).collect()
+    segmenter.finish();
+    let mut out: Vec<Vec<Segment>> = vec![Vec::new(); renditions.len()];
+    while let Ok(Some(set)) = segmenter.next_segments() {
+        for (list, segment) in out.iter_mut().zip(set) {
+            list.push(segment);
+        }
+    }
+    out
 }
 
-/// One rendition's frames with what the segmenter knows about them.
+/// Why [`Segmenter`] could not cut the renditions it was given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SegmentError {
+    /// Renditions of the same audio ended with different frame counts (an
+    /// encoder bug: they cannot share segment boundaries).
+    #[error("the renditions have different lengths: {0:?} frames")]
+    UnevenRenditions(Vec<usize>),
+}
+
+/// Cuts renditions into segments as their frames arrive, holding only the
+/// frames of the segment being cut (plus a few before it, whose reservoir its
+/// first frames may reach into, and [`MAX_BOUNDARY_SHIFT`] after it).
+///
+/// Segments come out exactly as [`segment_renditions`] cuts the whole
+/// renditions: the same shared boundaries, the same repacked frames, the same
+/// timestamps. Feed each rendition's frames with [`Segmenter::push`] in any
+/// amounts, call [`Segmenter::finish`] after the last, and take segments with
+/// [`Segmenter::next_segments`] whenever convenient.
+pub struct Segmenter {
+    sample_rate: u32,
+    /// Whether boundaries may move to where every rendition can start a segment.
+    shift: bool,
+    renditions: Vec<PendingFrames>,
+    /// Frame index (in every rendition) where the next segment starts.
+    start: usize,
+    /// Index of the next segment.
+    index: usize,
+    finished: bool,
+}
+
+/// One rendition's frames not yet behind us.
+#[derive(Default)]
+struct PendingFrames {
+    frames: std::collections::VecDeque<Vec<u8>>,
+    /// Frame index of `frames[0]` in the rendition.
+    first: usize,
+    /// Samples (per channel) before the next segment: its timestamp.
+    first_sample: u64,
+}
+
+impl PendingFrames {
+    /// Frames received so far.
+    fn end(&self) -> usize {
+        self.first + self.frames.len()
+    }
+}
+
+impl Segmenter {
+    /// A segmenter for `renditions` renditions of the same audio, with
+    /// boundaries that move where needed (see [`segment_renditions`]).
+    pub fn new(renditions: usize, sample_rate: u32) -> Self {
+        Segmenter {
+            sample_rate,
+            shift: true,
+            renditions: (0..renditions).map(|_| PendingFrames::default()).collect(),
+            start: 0,
+            index: 0,
+            finished: false,
+        }
+    }
+
+    /// A segmenter for one rendition with fixed boundaries every
+    /// [`SEGMENT_FRAMES`] frames (see [`segment_frames`]).
+    pub fn fixed(sample_rate: u32) -> Self {
+        Segmenter {
+            shift: false,
+            ..Segmenter::new(1, sample_rate)
+        }
+    }
+
+    /// Adds the next frames of rendition `rendition`.
+    pub fn push(&mut self, rendition: usize, frames: impl IntoIterator<Item = Vec<u8>>) {
+        if let Some(pending) = self.renditions.get_mut(rendition) {
+            pending.frames.extend(frames);
+        }
+    }
+
+    /// Says no more frames will come.
+    pub fn finish(&mut self) {
+        self.finished = true;
+    }
+
+    /// The next segment of every rendition (in the order they were
+    /// numbered), once enough frames have arrived to fix where it ends;
+    /// `None` when more frames are needed or, after [`Segmenter::finish`],
+    /// when every segment has been taken.
+    pub fn next_segments(&mut self) -> Result<Option<Vec<Segment>>, SegmentError> {
+        let known = self.renditions.iter().map(PendingFrames::end).min().unwrap_or(0);
+        let ends: Vec<usize> = self.renditions.iter().map(PendingFrames::end).collect();
+        if self.finished && ends.windows(2).any(|w| w[0] != w[1]) {
+            return Err(SegmentError::UnevenRenditions(ends));
+        }
+        if self.start >= known {
+            return Ok(None);
+        }
+        let nominal = self.start + SEGMENT_FRAMES;
+        let end = if self.finished && nominal >= known {
+            known
+        } else if !self.shift {
+            if known < nominal {
+                return Ok(None);
+            }
+            nominal
+        } else {
+            // Frames up to the last candidate boundary must be here (or the
+            // end known) before the boundary can be chosen.
+            let last = if self.finished {
+                (nominal + MAX_BOUNDARY_SHIFT).min(known - 1)
+            } else if known > nominal + MAX_BOUNDARY_SHIFT {
+                nominal + MAX_BOUNDARY_SHIFT
+            } else {
+                return Ok(None);
+            };
+            (nominal..=last)
+                .find(|&b| self.renditions.iter().all(|r| can_start_segment_at(r, b)))
+                .unwrap_or(nominal)
+        };
+
+        let (start, index, sample_rate) = (self.start, self.index, self.sample_rate);
+        let segments = self
+            .renditions
+            .iter_mut()
+            .map(|pending| cut(pending, start, end, index, sample_rate))
+            .collect();
+        self.start = end;
+        self.index += 1;
+        Ok(Some(segments))
+    }
+}
+
+/// Whether frame `frame` of a rendition can open a segment (frames that do
+/// not parse as Layer III are kept as they are, so they can).
+fn can_start_segment_at(pending: &PendingFrames, frame: usize) -> bool {
+    let Some(bytes) = frame.checked_sub(pending.first).and_then(|i| pending.frames.get(i)) else {
+        return true;
+    };
+    FrameLayout::parse(bytes).is_none_or(|layout| fits_alone(&layout))
+}
+
+/// Whether a frame can open a segment: with nothing before it, all its main
+/// data must fit its own slot, grown to the largest frame if need be.
+fn fits_alone(layout: &FrameLayout) -> bool {
+    layout.main_data_len <= layout.slot_len
+        || grow_frame(&layout.header, layout.slot_len, layout.main_data_len).is_some()
+}
+
+/// Cuts frames `start..end` of one rendition into segment `index`, then
+/// forgets the frames no later segment can need.
+fn cut(pending: &mut PendingFrames, start: usize, end: usize, index: usize, sample_rate: u32) -> Segment {
+    let frames = pending.frames.make_contiguous();
+    let lead_in = start - pending.first;
+    let window = &frames[..end - pending.first];
+    let rendition = Rendition::new(window, lead_in);
+    let segment = rendition.segment(lead_in..window.len(), start, index, pending.first_sample, sample_rate);
+    pending.first_sample += rendition.samples[lead_in..].iter().sum::<u64>();
+
+    // Keep, before the next segment, the frames whose slots its first frame
+    // may still borrow from.
+    let mut keep = 0;
+    let mut reach = 0;
+    while keep < window.len() && reach <= MAX_RESERVOIR_REACH {
+        let frame = &window[window.len() - 1 - keep];
+        reach += FrameLayout::parse(frame).map_or(frame.len(), |l| l.slot_len);
+        keep += 1;
+    }
+    let drop = window.len() - keep;
+    pending.frames.drain(..drop);
+    pending.first += drop;
+    segment
+}
+
+/// A stretch of one rendition's frames with what the segmenter knows about
+/// them: the first `lead_in` frames come before the segment being cut and
+/// are there only for the reservoir its first frames may reach into.
 struct Rendition<'a> {
     frames: &'a [Vec<u8>],
     /// Samples per frame (1152 unless the stream is not MPEG-1).
     samples: Vec<u64>,
-    /// `None` if any frame is not a Layer III frame we can repack.
+    /// `None` if a frame of the segment is not a Layer III frame we can repack.
     reservoir: Option<ReservoirStream<'a>>,
 }
 
 impl<'a> Rendition<'a> {
-    fn new(frames: &'a [Vec<u8>]) -> Self {
+    fn new(frames: &'a [Vec<u8>], lead_in: usize) -> Self {
         let layouts: Vec<Option<FrameLayout>> = frames.iter().map(|f| FrameLayout::parse(f)).collect();
         let samples = layouts
             .iter()
@@ -405,45 +587,39 @@ impl<'a> Rendition<'a> {
         Rendition {
             frames,
             samples,
-            reservoir: ReservoirStream::new(frames, &layouts),
+            reservoir: ReservoirStream::new(frames, &layouts, lead_in),
         }
     }
 
-    fn can_start_segment_at(&self, frame: usize) -> bool {
-        self.reservoir.as_ref().is_none_or(|r| r.fits_as_first(frame))
-    }
-
-    /// Segments starting at each of `boundaries` (ascending, the first 0).
-    fn segments(&self, boundaries: &[usize], sample_rate: u32) -> Vec<Segment> {
+    /// The segment made of `range` (indices into this stretch), the
+    /// rendition's frame `first_frame` onwards, starting `first_sample`
+    /// samples into the track.
+    fn segment(
+        &self,
+        range: Range<usize>,
+        first_frame: usize,
+        index: usize,
+        first_sample: u64,
+        sample_rate: u32,
+    ) -> Segment {
         let sample_rate = u64::from(sample_rate.max(1));
-        let ends = boundaries.iter().skip(1).copied().chain([self.frames.len()]);
-        let mut first_sample = 0u64;
-        boundaries
-            .iter()
-            .zip(ends)
-            .enumerate()
-            .map(|(index, (&start, end))| {
-                let range = start..end;
-                let samples: u64 = self.samples[range.clone()].iter().sum();
-                let pts = (u128::from(first_sample) * u128::from(PTS_HZ) / u128::from(sample_rate)) as u64;
-                let mut data = id3_timestamp_tag(pts);
-                match self.reservoir.as_ref().and_then(|r| r.repack(range.clone())) {
-                    Some(repacked) => repacked.iter().for_each(|f| data.extend_from_slice(f)),
-                    // Not a stream we can repack: keep the frames exactly as they are.
-                    None => self.frames[range.clone()]
-                        .iter()
-                        .for_each(|f| data.extend_from_slice(f)),
-                }
-                first_sample += samples;
-                Segment {
-                    index,
-                    first_frame: start,
-                    frames: range.len(),
-                    duration_s: samples as f64 / sample_rate as f64,
-                    data,
-                }
-            })
-            .collect()
+        let samples: u64 = self.samples[range.clone()].iter().sum();
+        let pts = (u128::from(first_sample) * u128::from(PTS_HZ) / u128::from(sample_rate)) as u64;
+        let mut data = id3_timestamp_tag(pts);
+        match self.reservoir.as_ref().and_then(|r| r.repack(range.clone())) {
+            Some(repacked) => repacked.iter().for_each(|f| data.extend_from_slice(f)),
+            // Not a stream we can repack: keep the frames exactly as they are.
+            None => self.frames[range.clone()]
+                .iter()
+                .for_each(|f| data.extend_from_slice(f)),
+        }
+        Segment {
+            index,
+            first_frame,
+            frames: range.len(),
+            duration_s: samples as f64 / sample_rate as f64,
+            data,
+        }
     }
 }
 
@@ -460,16 +636,23 @@ struct ReservoirStream<'a> {
 }
 
 impl<'a> ReservoirStream<'a> {
-    /// `None` unless every frame parses and every main data lies inside the stream.
-    fn new(frames: &'a [Vec<u8>], layouts: &[Option<FrameLayout>]) -> Option<Self> {
+    /// `None` unless every frame parses and the main data of every frame
+    /// after the first `lead_in` lies inside the stream. The lead-in frames
+    /// are there for their slots only (frames after them may borrow from
+    /// them); their own main data may reach before the stream.
+    fn new(frames: &'a [Vec<u8>], layouts: &[Option<FrameLayout>], lead_in: usize) -> Option<Self> {
         let layouts: Vec<FrameLayout> = layouts.iter().copied().collect::<Option<_>>()?;
         let mut virtual_stream = Vec::new();
         let mut data_start = Vec::with_capacity(frames.len());
-        for (frame, layout) in frames.iter().zip(&layouts) {
+        for (j, (frame, layout)) in frames.iter().zip(&layouts).enumerate() {
             let slot_start = virtual_stream.len();
-            let start = slot_start.checked_sub(layout.main_data_begin)?;
+            let start = match slot_start.checked_sub(layout.main_data_begin) {
+                Some(start) => start,
+                None if j < lead_in => 0,
+                None => return None,
+            };
             // A frame's main data must end inside its own slot.
-            if start + layout.main_data_len > slot_start + layout.slot_len {
+            if j >= lead_in && start + layout.main_data_len > slot_start + layout.slot_len {
                 return None;
             }
             data_start.push(start);
@@ -483,12 +666,10 @@ impl<'a> ReservoirStream<'a> {
         })
     }
 
-    /// Whether frame `i` can open a segment: with nothing before it, all its
-    /// main data must fit its own slot, grown to the largest frame if need be.
+    /// Whether frame `i` can open a segment (see [`fits_alone`]).
+    #[cfg(test)]
     fn fits_as_first(&self, i: usize) -> bool {
-        let layout = &self.layouts[i];
-        layout.main_data_len <= layout.slot_len
-            || grow_frame(&layout.header, layout.slot_len, layout.main_data_len).is_some()
+        fits_alone(&self.layouts[i])
     }
 
     /// Lays the main data of `range` out afresh so that nothing refers to bytes
@@ -827,7 +1008,7 @@ mod tests {
     fn repacking_makes_a_cut_self_contained_and_keeps_the_data() {
         let frames = borrowing_stream();
         let layouts: Vec<_> = frames.iter().map(|f| FrameLayout::parse(f)).collect();
-        let stream = ReservoirStream::new(&frames, &layouts).unwrap();
+        let stream = ReservoirStream::new(&frames, &layouts, 0).unwrap();
 
         // Starting at frame 1: its 500 bytes do not fit a 381-byte slot, so the
         // frame grows to the next bitrate (160 kbit/s, 522 bytes, slot 486)… still
@@ -846,7 +1027,7 @@ mod tests {
         let old = &stream;
         for (k, i) in (1..3).enumerate() {
             let new_layouts: Vec<_> = repacked.iter().map(|f| FrameLayout::parse(f)).collect();
-            let new = ReservoirStream::new(&repacked, &new_layouts).unwrap();
+            let new = ReservoirStream::new(&repacked, &new_layouts, 0).unwrap();
             let len = old.layouts[i].main_data_len;
             assert_eq!(
                 &new.virtual_stream[new.data_start[k]..new.data_start[k] + len],
@@ -868,7 +1049,7 @@ mod tests {
             frame(11, 511, [2202; 4], 0x22),
         ];
         let layouts: Vec<_> = frames.iter().map(|f| FrameLayout::parse(f)).collect();
-        let stream = ReservoirStream::new(&frames, &layouts).unwrap();
+        let stream = ReservoirStream::new(&frames, &layouts, 0).unwrap();
         assert!(stream.fits_as_first(1));
         assert!(!stream.fits_as_first(2), "1101 bytes exceed a 320 kbit/s frame");
 
@@ -975,13 +1156,62 @@ mod with_lame {
         }
     }
 
+    /// Frames arriving a few at a time are cut exactly as the whole
+    /// renditions are: the same boundaries and, for every segment, the frames
+    /// a reservoir spanning the whole rendition gives when repacked there.
+    #[test]
+    fn streaming_cuts_match_the_whole_renditions() {
+        let audio = bursts(40.0);
+        let renditions: Vec<Vec<Vec<u8>>> = [64, 128, 192]
+            .iter()
+            .map(|&kbps| encode_mp3_frames(&audio, kbps).unwrap())
+            .collect();
+        let mut segmenter = Segmenter::new(3, 44_100);
+        let mut streamed: Vec<Vec<Segment>> = vec![Vec::new(); 3];
+        let len = renditions[0].len();
+        let mut at = 0;
+        while at < len {
+            let step = 1 + (at * 7919) % 97;
+            for (r, frames) in renditions.iter().enumerate() {
+                segmenter.push(r, frames[at..(at + step).min(len)].iter().cloned());
+            }
+            at += step;
+            while let Some(set) = segmenter.next_segments().unwrap() {
+                for (list, seg) in streamed.iter_mut().zip(set) {
+                    list.push(seg);
+                }
+            }
+        }
+        segmenter.finish();
+        while let Some(set) = segmenter.next_segments().unwrap() {
+            for (list, seg) in streamed.iter_mut().zip(set) {
+                list.push(seg);
+            }
+        }
+        assert_eq!(streamed, segment_renditions(&renditions, 44_100));
+        let mut moved = 0;
+        for (frames, segments) in renditions.iter().zip(&streamed) {
+            let layouts: Vec<_> = frames.iter().map(|f| FrameLayout::parse(f)).collect();
+            let whole = ReservoirStream::new(frames, &layouts, 0).expect("LAME output parses");
+            for seg in segments {
+                let range = seg.first_frame..seg.first_frame + seg.frames;
+                let expected: Vec<u8> = whole.repack(range).expect("repacks").concat();
+                let tag = crate::hls::id3::id3_tag_len(&seg.data).expect("tag");
+                assert_eq!(&seg.data[tag..], &expected[..], "segment {}", seg.index);
+                moved += usize::from(seg.first_frame % SEGMENT_FRAMES != 0);
+            }
+            assert_eq!(segments.iter().map(|s| s.frames).sum::<usize>(), frames.len());
+        }
+        eprintln!("{moved} boundaries moved");
+    }
+
     #[test]
     fn every_cut_that_can_open_a_segment_repacks_cleanly() {
         let audio = bursts(12.0);
         for kbps in [64, 128, 192] {
             let frames = encode_mp3_frames(&audio, kbps).unwrap();
             let layouts: Vec<_> = frames.iter().map(|f| FrameLayout::parse(f)).collect();
-            let stream = ReservoirStream::new(&frames, &layouts).expect("LAME output parses");
+            let stream = ReservoirStream::new(&frames, &layouts, 0).expect("LAME output parses");
             let largest = stream.layouts.iter().map(|l| l.main_data_len).max().unwrap_or(0);
             let mut unfit = 0;
             for start in 0..frames.len() - 40 {

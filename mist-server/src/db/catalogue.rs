@@ -666,7 +666,7 @@ pub async fn delete_track(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
                 .await?;
             super::library::close_gap!(tx, &playlist_id, position);
         }
-        sqlx::query("DELETE FROM jobs WHERE track_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM ingest_jobs WHERE track_id = $1").bind(id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM uploads WHERE track_id = $1").bind(id).execute(&mut *tx).await?;
         let deleted = sqlx::query("DELETE FROM tracks WHERE id = $1").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;

@@ -92,9 +92,11 @@ impl Db {
         }
     }
 
-    /// Applies pending migrations. On Postgres sqlx holds an advisory lock
-    /// while it migrates, so several nodes may run this at once. A database
-    /// that has migrations this build does not know is refused.
+    /// Applies pending migrations: ours, then apalis's (the job queue's
+    /// tables, tracked in a table of their own). On Postgres sqlx holds an
+    /// advisory lock while it migrates, so several nodes may run this at
+    /// once. A database that has migrations this build does not know is
+    /// refused.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         let result = match self {
             Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
@@ -106,7 +108,19 @@ impl Db {
                  upgraded by a newer mist-server; run that version (or newer) instead"
             ),
             other => anyhow::Error::new(other).context("database migration failed"),
-        })
+        })?;
+        // apalis's own migrations, which ours must never see as "unknown":
+        // a table of their own (named so `migrate-to` skips it like ours).
+        let mut queue = match self {
+            Db::Sqlite(_) => apalis_sqlite::SqliteStorage::<()>::migrations(),
+            Db::Postgres(_) => apalis_postgres::PostgresStorage::<()>::migrations(),
+        };
+        queue.dangerous_set_table_name("_sqlx_apalis_migrations");
+        let result = match self {
+            Db::Sqlite(pool) => queue.run(pool).await,
+            Db::Postgres(pool) => queue.run(pool).await,
+        };
+        result.context("job queue (apalis) migration failed")
     }
 
     /// Readiness: one round trip.

@@ -93,6 +93,11 @@ pub struct ReadyTrack<'a> {
     /// Segments encrypted with one key (`mist_core::hls::SEGMENTS_PER_KEY`
     /// for new ingests): the key period the quota charges by.
     pub segments_per_key: i64,
+    /// Where this attempt stored the HLS files (`tracks/{id}/hls/{token}/`).
+    pub hls_prefix: &'a str,
+    /// The ingest job and the claim under which they were made.
+    pub job_id: &'a str,
+    pub lease_token: &'a str,
 }
 
 /// A wrapped content key and its IV.
@@ -102,41 +107,75 @@ pub struct StoredKey {
     pub iv: Vec<u8>,
 }
 
-/// Makes a track ready in one transaction: its keys (replacing any from an
-/// earlier attempt) and its metadata. Until this commits, the track is not
-/// playable, so nothing half-written is ever served.
-pub async fn mark_ready(db: &Db, id: &str, track: &ReadyTrack<'_>, keys: &[StoredKey]) -> Result<(), sqlx::Error> {
-    let now = now_ms();
-    with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
-        sqlx::query("DELETE FROM track_keys WHERE track_id = $1").bind(id).execute(&mut *tx).await?;
-        for key in keys {
+/// In transaction `$tx`: replaces the track's keys and makes it ready with
+/// `$track`'s metadata. False when the track is gone.
+macro_rules! store_ready {
+    ($tx:ident, $id:expr, $track:expr, $keys:expr, $now:expr) => {{
+        sqlx::query("DELETE FROM track_keys WHERE track_id = $1")
+            .bind($id)
+            .execute(&mut *$tx)
+            .await?;
+        for key in $keys {
             sqlx::query("INSERT INTO track_keys (track_id, key_index, wrapped_key, iv) VALUES ($1, $2, $3, $4)")
-                .bind(id)
+                .bind($id)
                 .bind(key.index)
                 .bind(&key.wrapped)
                 .bind(&key.iv)
-                .execute(&mut *tx)
+                .execute(&mut *$tx)
                 .await?;
         }
         sqlx::query(
             "UPDATE tracks SET title = $2, artist = $3, album = $4, genre = $5, duration_ms = $6, \
-             segment_count = $7, key_count = $8, status = 'ready', error = NULL, updated_at = $9, \
-             segments_per_key = $10 WHERE id = $1",
+             segment_count = $7, key_count = $8, status = 'ready', error = NULL, updated_at = $9, hls_prefix = $10, \
+             segments_per_key = $11 WHERE id = $1",
         )
+        .bind($id)
+        .bind($track.title)
+        .bind($track.artist)
+        .bind($track.album)
+        .bind($track.genre)
+        .bind($track.duration_ms)
+        .bind($track.segment_count)
+        .bind($keys.len() as i64)
+        .bind($now)
+        .bind($track.hls_prefix)
+        .bind($track.segments_per_key)
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected()
+            == 1
+    }};
+}
+
+/// Makes a track ready in one transaction, if its ingest job is still
+/// claimed under `track.lease_token`: the job becomes ready, the keys replace
+/// any from an earlier attempt, and the track names the HLS files the keys
+/// encrypt. A worker that lost its claim (or whose track was deleted) changes
+/// nothing and gets `false`, so keys and segments always come from one
+/// attempt. Until this commits, the track is not playable, so nothing
+/// half-written is ever served.
+pub async fn mark_ready(db: &Db, id: &str, track: &ReadyTrack<'_>, keys: &[StoredKey]) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let job = sqlx::query(
+            "UPDATE ingest_jobs SET status = 'ready', progress = 100, error = NULL, lease_until = NULL, updated_at = $4 \
+             WHERE id = $1 AND track_id = $2 AND lease_token = $3 AND status = 'processing'",
+        )
+        .bind(track.job_id)
         .bind(id)
-        .bind(track.title)
-        .bind(track.artist)
-        .bind(track.album)
-        .bind(track.genre)
-        .bind(track.duration_ms)
-        .bind(track.segment_count)
-        .bind(keys.len() as i64)
+        .bind(track.lease_token)
         .bind(now)
-        .bind(track.segments_per_key)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await
+        if job.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if !store_ready!(tx, id, track, keys, now) {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
     })
 }
 
@@ -147,12 +186,41 @@ pub struct Playable {
     pub duration_ms: i64,
     pub key_count: i64,
     pub segments_per_key: i64,
+    /// Where its HLS files are (see [`Playable::hls_dir`]).
+    pub hls_prefix: Option<String>,
+}
+
+impl Playable {
+    /// Where the track's HLS files are stored: the directory its ready
+    /// attempt wrote (see [`mark_ready`]), or the one fixed layout of tracks
+    /// made before per-attempt directories.
+    pub fn hls_dir(&self) -> String {
+        self.hls_prefix
+            .clone()
+            .unwrap_or_else(|| crate::ingest::package::hls_prefix(&self.id))
+    }
 }
 
 /// The track, if it exists and is ready.
 pub async fn find_playable(db: &Db, id: &str) -> Result<Option<Playable>, sqlx::Error> {
-    let sql = "SELECT id, duration_ms, key_count, segments_per_key FROM tracks WHERE id = $1 AND status = 'ready'";
+    let sql = "SELECT id, duration_ms, key_count, segments_per_key, hls_prefix FROM tracks WHERE id = $1 AND status = 'ready'";
     with_pool!(db, pool => sqlx::query_as::<_, Playable>(sql).bind(id).fetch_optional(pool).await)
+}
+
+/// Makes a made-up track ready with these keys, without a job (tests and
+/// benchmarks; real tracks become ready through [`mark_ready`], fenced by
+/// their job). `job_id` and `lease_token` of `track` are not used.
+#[cfg(feature = "testing")]
+pub async fn set_ready(db: &Db, id: &str, track: &ReadyTrack<'_>, keys: &[StoredKey]) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        if !store_ready!(tx, id, track, keys, now) {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    })
 }
 
 pub async fn mark_failed(db: &Db, id: &str, error: &str) -> Result<(), sqlx::Error> {

@@ -1,7 +1,16 @@
-//! The `uploads` table: announced uploads.
+//! The `uploads` table: announced uploads, the originals a user stores, and
+//! the collection of tickets nobody completed.
 
 use super::Db;
 use crate::with_pool;
+
+/// How long after its ticket expires an upload may still be completed (a
+/// slow PUT that started in time finishes late).
+pub const COMPLETE_GRACE_MS: i64 = 30 * 60 * 1000;
+
+/// How long after its ticket expires an upload nobody completed is
+/// collected: well after the last moment it could still be completed.
+pub const COLLECT_AFTER_MS: i64 = 2 * COMPLETE_GRACE_MS;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UploadRow {
@@ -53,6 +62,82 @@ pub async fn find(db: &Db, id: &str) -> Result<Option<UploadRow>, sqlx::Error> {
 /// The job an upload was completed into, if it was: once there is one, the
 /// upload's ticket is spent.
 pub async fn completed_job(db: &Db, upload_id: &str) -> Result<Option<String>, sqlx::Error> {
-    let sql = "SELECT id FROM jobs WHERE upload_id = $1";
+    let sql = "SELECT id FROM ingest_jobs WHERE upload_id = $1";
     with_pool!(db, pool => sqlx::query_scalar::<_, String>(sql).bind(upload_id).fetch_optional(pool).await)
+}
+
+/// What a user's originals take, in bytes: every upload that became a job
+/// (its original is kept until the track is deleted or, failed, collected)
+/// and every ticket still open (its bytes may be on their way).
+const USED_BYTES: &str = "SELECT CAST(COALESCE(SUM(declared_size), 0) AS BIGINT) FROM uploads u WHERE u.user_id = $1 \
+     AND (u.expires_at > $2 OR EXISTS (SELECT 1 FROM ingest_jobs j WHERE j.upload_id = u.id))";
+
+/// Bytes of originals `user_id` stores or has announced (see [`USED_BYTES`]).
+pub async fn used_bytes(db: &Db, user_id: &str, now: i64) -> Result<i64, sqlx::Error> {
+    with_pool!(db, pool => sqlx::query_scalar::<_, i64>(USED_BYTES).bind(user_id).bind(now).fetch_one(pool).await)
+}
+
+/// Inserts the ticket unless it would take the user past `quota` bytes of
+/// originals (`None`: no limit). Returns the bytes used before it when it
+/// would. The check and the insert are one transaction that first writes the
+/// user's row, so two tickets announced at once are counted one after the
+/// other on both engines.
+pub async fn insert_within_quota(
+    db: &Db,
+    row: &UploadRow,
+    quota: Option<u64>,
+    now: i64,
+) -> Result<Result<(), i64>, sqlx::Error> {
+    let sql = concat!(
+        "INSERT INTO uploads (",
+        columns!(),
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    );
+    with_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
+            .bind(&row.user_id)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(quota) = quota {
+            let used: i64 = sqlx::query_scalar(USED_BYTES).bind(&row.user_id).bind(now).fetch_one(&mut *tx).await?;
+            if used.saturating_add(row.declared_size) > quota as i64 {
+                return Ok(Err(used));
+            }
+        }
+        sqlx::query(sql)
+            .bind(&row.id)
+            .bind(&row.user_id)
+            .bind(&row.track_id)
+            .bind(&row.filename)
+            .bind(&row.content_type)
+            .bind(row.declared_size)
+            .bind(&row.storage_key)
+            .bind(row.created_at)
+            .bind(row.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    })
+}
+
+/// Tickets that expired before `before` and never became a job: their
+/// bytes (if any arrived) are the sweeper's to delete, with the row.
+pub async fn expired_unused(db: &Db, before: i64, limit: i64) -> Result<Vec<UploadRow>, sqlx::Error> {
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM uploads u WHERE u.expires_at < $1 \
+          AND NOT EXISTS (SELECT 1 FROM ingest_jobs j WHERE j.upload_id = u.id) ORDER BY u.expires_at LIMIT $2"
+    );
+    with_pool!(db, pool => sqlx::query_as::<_, UploadRow>(sql).bind(before).bind(limit).fetch_all(pool).await)
+}
+
+/// Deletes an expired ticket's row unless a job took it meanwhile. True when
+/// deleted: only then are its bytes the caller's to remove.
+pub async fn delete_unused(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
+    let sql = "DELETE FROM uploads WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM ingest_jobs j WHERE j.upload_id = $1)";
+    let deleted = with_pool!(db, pool => sqlx::query(sql).bind(id).execute(pool).await.map(|r| r.rows_affected()))?;
+    Ok(deleted == 1)
 }

@@ -117,11 +117,12 @@ async fn render(state: &AppState) -> Response {
             Err(e) => tracing::warn!(error = %e, "metrics: cannot count jobs"),
         }
     }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
-        .into_response()
+    let mut text = state.metrics.render();
+    // The supervised worker process records the job series; show them too.
+    if let Some(worker) = state.worker_metrics.text().await {
+        text.push_str(&worker);
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
 /// Compares without stopping at the first difference, so the time taken

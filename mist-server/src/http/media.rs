@@ -36,7 +36,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::ApiPath;
 use crate::app::AppState;
 use crate::db::tracks::{self, Playable};
-use crate::ingest::package::{HLS_CONTENT_TYPE, hls_prefix};
+use crate::ingest::package::HLS_CONTENT_TYPE;
 use crate::storage::{ByteRange, ObjectStore};
 
 /// The longest a presigned segment URL in a served playlist stays valid.
@@ -146,10 +146,10 @@ async fn master(
     State(state): State<AppState>,
     ApiPath((capability, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
-    authorised(&state, &capability, &id).await?;
+    let (_, track) = authorised(&state, &capability, &id).await?;
     let body = state
         .store
-        .get_bytes(&format!("{}master.m3u8", hls_prefix(&id)))
+        .get_bytes(&format!("{}master.m3u8", track.hls_dir()))
         .await?;
     Ok(playlist_response(body.to_vec()))
 }
@@ -163,7 +163,7 @@ async fn rendition_file(
     if !valid_rendition(&rendition) || !(file == "index.m3u8" || valid_segment(&file)) {
         return Err(ApiError::NotFound("file"));
     }
-    let dir = format!("{}{rendition}/", hls_prefix(&id));
+    let dir = format!("{}{rendition}/", track.hls_dir());
     if file == "index.m3u8" {
         let stored = state.store.get_bytes(&format!("{dir}index.m3u8")).await?;
         let text = render_media_playlist(&state, &track, &capability, &dir, &stored).await?;

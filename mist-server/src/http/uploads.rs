@@ -5,6 +5,11 @@
 //! declared size and content type are signed in, so it cannot send more);
 //! with local storage it PUTs to `/api/v1/uploads/{id}/data`, which streams
 //! to disk and cuts the body off past the declared size.
+//!
+//! A ticket counts against the user's storage quota (bytes of originals, per
+//! plan) from the moment it is given: one that would pass it is refused
+//! before a byte is sent. A ticket nobody completes expires, and the worker's
+//! sweeper collects its row and bytes.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,7 +21,7 @@ use axum::routing::{get, post, put};
 use axum::{Router, middleware};
 use futures::TryStreamExt;
 use mist_core::api::{
-    CompleteUploadRequest, CompleteUploadResponse, CreateUploadRequest, ErrorBody, Job, Role, UploadTicket,
+    CompleteUploadRequest, CompleteUploadResponse, CreateUploadRequest, ErrorBody, Job, Plan, Role, UploadTicket,
 };
 
 use super::error::{ApiError, ApiResult};
@@ -67,7 +72,7 @@ fn may_upload(state: &AppState, user: &crate::db::users::UserRow) -> ApiResult<(
         (status = 201, body = UploadTicket),
         (status = 413, description = "declared size over the limit", body = ErrorBody),
         (status = 415, description = "not an audio file type", body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 422, description = "invalid field, or `storage_quota_exceeded`", body = ErrorBody),
     ))]
 pub async fn create(
     State(state): State<AppState>,
@@ -123,7 +128,20 @@ pub async fn create(
         storage_key: format!("uploads/{}/original.{ext}", row.id),
         ..row
     };
-    uploads::insert(&state.db, &row).await?;
+    let quota = storage_quota(&state, &user);
+    if let Err(used) = uploads::insert_within_quota(&state.db, &row, quota, now).await? {
+        let quota = quota.unwrap_or_default();
+        return Err(ApiError::unprocessable(
+            "storage_quota_exceeded",
+            format!(
+                "this file ({}) would take your stored uploads to {} of your {} storage quota; \
+                 delete some tracks first",
+                human_bytes(req.size),
+                human_bytes(used.max(0) as u64 + req.size),
+                human_bytes(quota)
+            ),
+        ));
+    }
 
     let presigned = state
         .store
@@ -150,6 +168,33 @@ pub async fn create(
         },
     };
     Ok((StatusCode::CREATED, ApiJson(ticket)))
+}
+
+/// The bytes of originals `user` may store: per plan, none for admins;
+/// `None` means no limit.
+fn storage_quota(state: &AppState, user: &crate::db::users::UserRow) -> Option<u64> {
+    let bytes = match (user.role(), user.plan()) {
+        (Role::Admin, _) => 0,
+        (_, Plan::Premium) => state.settings.storage_quota_premium_bytes,
+        (_, Plan::Free) => state.settings.storage_quota_free_bytes,
+    };
+    (bytes > 0).then_some(bytes)
+}
+
+/// `52428800` → `50.0 MiB`.
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// The owner's upload, or 404 (another user's upload is not theirs to know of).
@@ -217,6 +262,7 @@ pub async fn receive(
         (status = 202, body = CompleteUploadResponse),
         (status = 404, body = ErrorBody),
         (status = 409, description = "the bytes have not arrived", body = ErrorBody),
+        (status = 410, description = "the ticket expired before it was completed", body = ErrorBody),
         (status = 422, description = "size differs from the announced size", body = ErrorBody),
     ))]
 pub async fn complete(
@@ -240,6 +286,11 @@ pub async fn complete(
     let upload = owned_upload(&state, &user, &id).await?;
     if let Some(job_id) = uploads::completed_job(&state.db, &upload.id).await? {
         return Ok((StatusCode::ACCEPTED, ApiJson(CompleteUploadResponse { job_id })));
+    }
+    // A ticket past its time may already be in the sweeper's hands; a job
+    // made from it would lose its original.
+    if now_ms() > upload.expires_at + uploads::COMPLETE_GRACE_MS {
+        return Err(ApiError::Gone("this upload has expired; start a new one".into()));
     }
     let original_key = original_key(&upload);
     if upload.storage_key != original_key {

@@ -1,24 +1,32 @@
 //! Ingest: an uploaded file becomes multi-bitrate, AES-128-encrypted HLS.
 //!
-//! One decode feeds everything: the file is decoded once (symphonia),
-//! resampled to 44.1 kHz stereo, encoded by LAME at 64, 128 and 192 kbps in
-//! parallel, cut into ~6 s segments on the same frame boundaries in every
-//! rendition, encrypted with a new key every [`SEGMENTS_PER_KEY`] segments,
-//! and written to storage with the playlists. The track becomes `ready` in
-//! one database transaction at the very end, so nothing half-written is ever
-//! served; a retry rewrites the same keys in storage and replaces the keys in
-//! the database.
+//! One decode feeds everything, a chunk at a time: the file is decoded
+//! (symphonia) and resampled to 44.1 kHz stereo, and each chunk goes to the
+//! feature extractor and to LAME at 64, 128 and 192 kbps in parallel; the
+//! frames are cut into ~6 s segments on the same boundaries in every
+//! rendition, and each segment is encrypted and stored as soon as it exists
+//! ([`transcode`] on threads, [`package`] on the async side). Memory stays
+//! the same whatever the track's length, and a file longer than the limit
+//! (by its header, or by what it turns out to hold) stops with a reason.
+//!
+//! Each attempt writes under its own directory; the track becomes `ready`
+//! in one database transaction at the very end, conditional on the attempt
+//! still holding its job, so nothing half-written is ever served and keys
+//! always match segments. An attempt that fails, or loses its job, deletes
+//! what it wrote.
 
 pub mod package;
+pub mod transcode;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use futures::StreamExt;
 use mist_core::api::CompleteUploadRequest;
-use mist_core::audio::{self, AudioError, DecodedAudio};
+use mist_core::audio::{AudioError, DecodeLimits, Tags};
 use tokio::io::AsyncWriteExt;
 
-use crate::analysis;
+use crate::analysis::{self, TrackAnalysis};
 use crate::app::AppState;
 use crate::db::jobs::JobRow;
 use crate::db::{tracks, uploads};
@@ -27,16 +35,24 @@ use crate::worker::JobProgress;
 
 pub use mist_core::hls::SEGMENTS_PER_KEY;
 
+/// Peak level below which a track counts as silent: -60 dBFS.
+const SILENCE_PEAK: f32 = 0.001;
+
 /// Why a job did not finish.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    /// The file itself is the problem (not audio, empty, silent): retrying
-    /// cannot help. The message is for the uploader.
+    /// The file itself is the problem (not audio, empty, silent, too long):
+    /// retrying cannot help. The message is for the uploader.
     #[error("{0}")]
     Permanent(String),
     /// Storage or the database failed: worth retrying later.
     #[error("{0}")]
     Transient(String),
+    /// The attempt was stopped from outside: its claim was lost or its track
+    /// deleted, the worker is stopping, or its time ran out. Nothing it did
+    /// stands.
+    #[error("{0}")]
+    Cancelled(String),
 }
 
 impl From<StorageError> for IngestError {
@@ -63,14 +79,14 @@ impl From<AudioError> for IngestError {
     }
 }
 
-/// Runs the ingest job for `job`'s track.
-pub async fn run(state: &AppState, job: &JobRow, progress: &JobProgress) -> Result<(), IngestError> {
+/// Runs one attempt at `job`'s ingest, claimed under `token`.
+pub async fn run(state: &AppState, job: &JobRow, token: &str, progress: &Arc<JobProgress>) -> Result<(), IngestError> {
     let track = tracks::find(&state.db, &job.track_id)
         .await?
-        .ok_or_else(|| IngestError::Permanent("the track was deleted".into()))?;
+        .ok_or_else(|| IngestError::Cancelled("the track was deleted".into()))?;
     let upload = uploads::find(&state.db, &job.upload_id)
         .await?
-        .ok_or_else(|| IngestError::Permanent("the upload was deleted".into()))?;
+        .ok_or_else(|| IngestError::Cancelled("the upload was deleted".into()))?;
     let given: CompleteUploadRequest = serde_json::from_str(&job.payload).unwrap_or_default();
     progress.set(2);
 
@@ -78,35 +94,19 @@ pub async fn run(state: &AppState, job: &JobRow, progress: &JobProgress) -> Resu
     let ext = extension(&upload.filename);
     let local = dir.path().join(format!("original.{}", ext.as_deref().unwrap_or("bin")));
     download(state, &track.original_key, &local).await?;
-    progress.set(10);
+    progress.set(5);
 
-    let decode_path = local.clone();
-    // A truncated file fails: a track that stops short is not what was uploaded.
-    let decoded = blocking(move || audio::decode_file(&decode_path, ext.as_deref())?.require_complete()).await??;
-    if decoded.frames() == 0 {
-        return Err(IngestError::Permanent("the file contains no audio".into()));
-    }
-    if decoded.is_silent() {
-        return Err(IngestError::Permanent("the file contains only silence".into()));
-    }
-    progress.set(30);
-    if progress.lost() {
-        return Ok(());
-    }
+    let prefix = package::attempt_prefix(&track.id, token);
+    let result = transcode_and_store(state, &track.id, &prefix, &local, ext, progress).await;
+    let (transcoded, packaged) = match result {
+        Ok(done) => done,
+        Err(e) => {
+            remove_attempt(state, &track.id, &prefix).await;
+            return Err(e);
+        }
+    };
 
-    let metadata = Metadata::merge(&given, &decoded, &upload.filename);
-    // Features come from the same decoded samples (design.md §3); the closure
-    // hands `decoded` back, since `package` consumes it.
-    let (decoded, features) = blocking(move || {
-        let features = analysis::features_of(&decoded.samples);
-        (decoded, features)
-    })
-    .await?;
-    let features = features.map_err(|e| IngestError::Permanent(format!("the audio cannot be analysed: {e}")))?;
-    let packaged = package::package(state, &track.id, decoded, progress).await?;
-    if progress.lost() {
-        return Ok(());
-    }
+    let metadata = Metadata::merge(&given, &transcoded.report.tags, &upload.filename);
     let ready = tracks::ReadyTrack {
         title: &metadata.title,
         artist: metadata.artist.as_deref(),
@@ -115,18 +115,172 @@ pub async fn run(state: &AppState, job: &JobRow, progress: &JobProgress) -> Resu
         duration_ms: (packaged.duration_s * 1000.0).round() as i64,
         segment_count: packaged.segment_count as i64,
         segments_per_key: SEGMENTS_PER_KEY as i64,
+        hls_prefix: &packaged.hls_prefix,
+        job_id: &job.id,
+        lease_token: token,
     };
-    // Not visible before `mark_ready`, so a separate write is safe; a retry replaces it.
-    analysis::save(&state.db, &track.id, &features).await?;
-    tracks::mark_ready(&state.db, &track.id, &ready, &packaged.keys).await?;
+    let analysis = TrackAnalysis {
+        embedding: transcoded.features.embedding(),
+        features: transcoded.features,
+    };
+    let stored = async {
+        // Not visible before `mark_ready`, so a separate write is safe; a retry replaces it.
+        analysis::save(&state.db, &track.id, &analysis).await?;
+        tracks::mark_ready(&state.db, &track.id, &ready, &packaged.keys).await
+    }
+    .await;
+    match stored {
+        Ok(true) => {}
+        Ok(false) => {
+            remove_attempt(state, &track.id, &prefix).await;
+            return Err(IngestError::Cancelled(
+                "the job was taken over or its track deleted".into(),
+            ));
+        }
+        Err(e) => {
+            remove_attempt(state, &track.id, &prefix).await;
+            return Err(e.into());
+        }
+    }
+    // Earlier attempts that died or stalled left their directories behind.
+    remove_other_attempts(state, &track.id, &prefix).await;
     Ok(())
 }
 
-/// Runs CPU-heavy work off the async executor.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, IngestError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| IngestError::Transient(format!("worker task failed: {e}")))
+/// What a successful transcode and store leaves for the ready step.
+struct Stored {
+    report: mist_core::audio::DecodeReport,
+    features: mist_core::features::Features,
+}
+
+/// Decodes, encodes, segments, encrypts and stores, all at once; then
+/// refuses what is not a complete, audible track.
+async fn transcode_and_store(
+    state: &AppState,
+    track_id: &str,
+    prefix: &str,
+    path: &Path,
+    ext: Option<String>,
+    progress: &Arc<JobProgress>,
+) -> Result<(Stored, package::Packaged), IngestError> {
+    let limits = DecodeLimits {
+        max_duration_s: Some(state.settings.max_duration_secs as f64),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let (path, blocking_progress) = (path.to_owned(), progress.clone());
+    let transcode =
+        tokio::task::spawn_blocking(move || transcode::run(&path, ext.as_deref(), limits, blocking_progress, tx));
+    let mut packager = package::Packager::new(state, track_id, prefix.to_owned(), SEGMENTS_PER_KEY);
+    let mut stored = Ok(());
+    while let Some(set) = rx.recv().await {
+        if progress.stopped() {
+            break;
+        }
+        if let Err(e) = packager.add(set).await {
+            stored = Err(e);
+            progress.stop();
+            break;
+        }
+    }
+    // Let the transcoder see the closed channel and wind down.
+    drop(rx);
+    // A panic is a bug, or the system out of threads: another attempt may
+    // fare better, and the attempts cap ends it if not.
+    let transcoded = transcode.await.map_err(|e| {
+        tracing::error!(error = %e, "the transcoder panicked");
+        IngestError::Transient("the worker hit an internal error (it has been logged)".into())
+    });
+    let transcoded = match (stored, transcoded) {
+        (Err(e), _) => {
+            packager.abandon().await;
+            return Err(e);
+        }
+        (Ok(()), Err(e)) | (Ok(()), Ok(Err(e))) => {
+            packager.abandon().await;
+            return Err(e);
+        }
+        (Ok(()), Ok(Ok(t))) => t,
+    };
+    // A track that stops short is not what was uploaded.
+    if let Some(reason) = transcoded.report.truncated.clone() {
+        packager.abandon().await;
+        return Err(AudioError::Truncated(reason).into());
+    }
+    if transcoded.report.frames == 0 || transcoded.segments == 0 {
+        packager.abandon().await;
+        return Err(IngestError::Permanent("the file contains no audio".into()));
+    }
+    if transcoded.peak < SILENCE_PEAK {
+        packager.abandon().await;
+        return Err(IngestError::Permanent("the file contains only silence".into()));
+    }
+    let features = match transcoded.features {
+        Ok(features) => features,
+        Err(mist_core::features::FeatureError::Io(e)) => {
+            packager.abandon().await;
+            return Err(IngestError::Transient(format!("analysis scratch files: {e}")));
+        }
+        Err(e) => {
+            packager.abandon().await;
+            return Err(IngestError::Permanent(format!("the audio cannot be analysed: {e}")));
+        }
+    };
+    let packaged = packager.finish().await?;
+    progress.set(97);
+    Ok((
+        Stored {
+            report: transcoded.report,
+            features,
+        },
+        packaged,
+    ))
+}
+
+/// Deletes what one attempt wrote; when the track itself is gone (deleted
+/// while this attempt ran), everything left under it.
+async fn remove_attempt(state: &AppState, track_id: &str, prefix: &str) {
+    let gone = matches!(tracks::find(&state.db, track_id).await, Ok(None));
+    let target = if gone {
+        format!("tracks/{track_id}/")
+    } else {
+        prefix.to_owned()
+    };
+    match state.store.delete_prefix(&target).await {
+        Ok(n) => tracing::info!(track_id, prefix = %target, objects = n, "removed what the attempt wrote"),
+        Err(e) => tracing::warn!(track_id, prefix = %target, error = %e, "cannot remove what the attempt wrote"),
+    }
+}
+
+/// Deletes every HLS directory of the track but the ready one.
+async fn remove_other_attempts(state: &AppState, track_id: &str, ready: &str) {
+    let all = package::hls_prefix(track_id);
+    match state.store.list(&all).await {
+        Ok(keys) => {
+            let stale: std::collections::BTreeSet<String> = keys
+                .iter()
+                .filter(|k| !k.starts_with(ready))
+                .filter_map(|k| {
+                    // `tracks/{id}/hls/{token}/…`: the directory; older layouts' files one by one.
+                    let rest = k.strip_prefix(&all)?;
+                    Some(match rest.split_once('/') {
+                        Some((dir, _)) if !dir.ends_with('k') => format!("{all}{dir}/"),
+                        _ => k.clone(),
+                    })
+                })
+                .collect();
+            for stale in stale {
+                let removed = if stale.ends_with('/') {
+                    state.store.delete_prefix(&stale).await.map(|_| ())
+                } else {
+                    state.store.delete(&stale).await
+                };
+                if let Err(e) = removed {
+                    tracing::warn!(track_id, prefix = %stale, error = %e, "cannot remove an old attempt's files");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(track_id, error = %e, "cannot list the track's HLS files"),
+    }
 }
 
 async fn download(state: &AppState, key: &str, path: &Path) -> Result<(), IngestError> {
@@ -166,14 +320,14 @@ pub struct Metadata {
 }
 
 impl Metadata {
-    pub fn merge(given: &CompleteUploadRequest, decoded: &DecodedAudio, filename: &str) -> Self {
+    pub fn merge(given: &CompleteUploadRequest, tags: &Tags, filename: &str) -> Self {
         let pick = |given: &Option<String>, tag: &Option<String>| clean(given).or_else(|| clean(tag));
-        let title = pick(&given.title, &decoded.tags.title).unwrap_or_else(|| title_from_filename(filename));
+        let title = pick(&given.title, &tags.title).unwrap_or_else(|| title_from_filename(filename));
         Metadata {
             title,
-            artist: pick(&given.artist, &decoded.tags.artist),
-            album: pick(&given.album, &decoded.tags.album),
-            genre: pick(&given.genre, &decoded.tags.genre),
+            artist: pick(&given.artist, &tags.artist),
+            album: pick(&given.album, &tags.album),
+            genre: pick(&given.genre, &tags.genre),
         }
     }
 }

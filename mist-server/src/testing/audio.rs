@@ -113,6 +113,114 @@ fn wav_data(wav: &[u8]) -> &[u8] {
     panic!("ffmpeg's WAV output has no data chunk")
 }
 
+/// A FLAC file of `seconds` of a constant (DC) level in both channels: tiny
+/// however long (a few bytes a frame of 65 535 samples), like the hostile
+/// uploads that are hours of audio in a few hundred kilobytes. Its header
+/// announces `declared_seconds` (`None`: the true length; `Some(0.0)`:
+/// "unknown", as the format allows) — a header may lie.
+pub fn constant_flac(seconds: f64, declared_seconds: Option<f64>) -> Vec<u8> {
+    const RATE: u64 = 44_100;
+    const BLOCK: u64 = 65_535;
+    let total = (seconds * RATE as f64) as u64;
+    let declared = declared_seconds.map_or(total, |s| (s * RATE as f64) as u64);
+    let mut out = b"fLaC".to_vec();
+    // STREAMINFO, the last metadata block: 34 bytes.
+    out.extend_from_slice(&[0x80, 0, 0, 34]);
+    let mut bits = BitWriter::default();
+    bits.put(BLOCK, 16); // min block size
+    bits.put(BLOCK, 16); // max block size
+    bits.put(0, 24); // min frame size: unknown
+    bits.put(0, 24); // max frame size: unknown
+    bits.put(RATE, 20);
+    bits.put(1, 3); // channels - 1
+    bits.put(15, 5); // bits per sample - 1
+    bits.put(declared, 36);
+    out.extend_from_slice(&bits.bytes);
+    out.extend_from_slice(&[0u8; 16]); // MD5: not computed
+    let level: u16 = 0x2000; // about -12 dBFS
+    let mut frame_number = 0u64;
+    let mut done = 0u64;
+    while done < total {
+        let n = BLOCK.min(total - done);
+        let mut frame = vec![0xFF, 0xF8]; // sync, fixed block size
+        // Block size "16 bits at the end of the header", 44.1 kHz; stereo, 16-bit.
+        frame.push(0x79);
+        frame.push(0x18);
+        frame.extend_from_slice(&utf8_number(frame_number));
+        frame.extend_from_slice(&((n - 1) as u16).to_be_bytes());
+        frame.push(crc8(&frame));
+        for _ in 0..2 {
+            frame.push(0x00); // CONSTANT subframe, no wasted bits
+            frame.extend_from_slice(&level.to_be_bytes());
+        }
+        let crc = crc16(&frame);
+        frame.extend_from_slice(&crc.to_be_bytes());
+        out.extend_from_slice(&frame);
+        done += n;
+        frame_number += 1;
+    }
+    out
+}
+
+#[derive(Default)]
+struct BitWriter {
+    bytes: Vec<u8>,
+    used: u8,
+}
+
+impl BitWriter {
+    fn put(&mut self, value: u64, width: u32) {
+        for i in (0..width).rev() {
+            if self.used == 0 {
+                self.bytes.push(0);
+            }
+            let bit = ((value >> i) & 1) as u8;
+            if let Some(last) = self.bytes.last_mut() {
+                *last |= bit << (7 - self.used);
+            }
+            self.used = (self.used + 1) % 8;
+        }
+    }
+}
+
+/// FLAC's "UTF-8" coding of a frame number: `k` bytes carry `5k + 1` bits.
+fn utf8_number(n: u64) -> Vec<u8> {
+    if n < 0x80 {
+        return vec![n as u8];
+    }
+    let k = (2..=7u32).find(|&k| n < 1u64 << (5 * k + 1)).unwrap_or(7);
+    let lead = ((0xFFu16 << (8 - k)) as u8) | (n >> (6 * (k - 1))) as u8;
+    let mut out = vec![lead];
+    out.extend((0..k - 1).rev().map(|i| 0x80 | ((n >> (6 * i)) & 0x3F) as u8));
+    out
+}
+
+fn crc8(data: &[u8]) -> u8 {
+    let mut crc = 0u8;
+    for &byte in data {
+        crc ^= byte;
+        for _ in 0..8 {
+            crc = if crc & 0x80 != 0 { (crc << 1) ^ 0x07 } else { crc << 1 };
+        }
+    }
+    crc
+}
+
+fn crc16(data: &[u8]) -> u16 {
+    let mut crc = 0u16;
+    for &byte in data {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x8005
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
 /// The best normalised correlation of `b` against `a` over lags
 /// `0..=max_lag` (b delayed relative to a), computed on the overlap.
 /// Returns `(lag, correlation)`.
@@ -160,6 +268,22 @@ fn correlation(a: &[f32], b: &[f32]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hand-made FLAC decodes to its true length, whatever its header says.
+    #[test]
+    fn constant_flac_decodes() {
+        let flac = constant_flac(10.0, None);
+        assert!(flac.len() < 200, "{} bytes", flac.len());
+        let audio = mist_core::audio::decode_bytes(flac, Some("flac")).expect("decodes");
+        assert_eq!(audio.frames(), 441_000);
+        assert!(audio.samples.iter().all(|&s| (s - 0.25).abs() < 1e-6));
+        assert_eq!(audio.truncated, None);
+        let unknown = mist_core::audio::decode_bytes(constant_flac(3.0, Some(0.0)), Some("flac")).expect("decodes");
+        assert_eq!(unknown.frames(), 3 * 44_100);
+        assert_eq!(utf8_number(0x7F), [0x7F]);
+        assert_eq!(utf8_number(0x80), [0xC2, 0x80]);
+        assert_eq!(utf8_number(0x800), [0xE0, 0xA0, 0x80]);
+    }
 
     #[test]
     fn correlation_finds_a_delay() {

@@ -5,7 +5,7 @@ use mist_core::api::Quota;
 
 use crate::app::AppState;
 use crate::db::catalogue::insert_ready_tracks;
-use crate::db::tracks::{ReadyTrack, StoredKey, TrackRow, mark_ready};
+use crate::db::tracks::{ReadyTrack, StoredKey, TrackRow, set_ready};
 use crate::db::{new_id, now_ms};
 
 /// Descriptive fields of a made-up track.
@@ -68,8 +68,11 @@ pub async fn insert_ready_track(state: &AppState, uploader_id: &str, track: &Fak
         duration_ms,
         segment_count: key_count * segments_per_key,
         segments_per_key,
+        hls_prefix: &crate::ingest::package::hls_prefix(&id),
+        job_id: "",
+        lease_token: "",
     };
-    mark_ready(&state.db, &id, &ready, &keys).await.expect("mark ready");
+    assert!(set_ready(&state.db, &id, &ready, &keys).await.expect("mark ready"));
     id
 }
 

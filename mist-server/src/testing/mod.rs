@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 
 pub mod audio;
 pub mod catalogue;
+pub mod process;
 pub mod upload;
 
 use crate::app::{AppState, Application};
@@ -56,8 +57,12 @@ pub enum Store {
 pub struct TestOptions {
     pub backend: Backend,
     pub store: Store,
-    /// Run the job worker in-process (as `serve` does by default).
+    /// Run a job worker alongside the server.
     pub worker: bool,
+    /// With `worker`: run it as `mist-server serve` does, a supervised child
+    /// process started from this binary (pass `env!("CARGO_BIN_EXE_mist-server")`);
+    /// `None`: in this process (faster; the default).
+    pub worker_exe: Option<std::path::PathBuf>,
     /// Applied to the settings before the server starts.
     pub tweak: fn(&mut RawSettings),
 }
@@ -68,6 +73,7 @@ impl TestOptions {
             backend,
             store: Store::Local,
             worker: true,
+            worker_exe: None,
             tweak: |_| {},
         }
     }
@@ -87,6 +93,7 @@ pub struct TestApp {
     pub state: AppState,
     pub settings: Settings,
     pub data_dir: tempfile::TempDir,
+    worker_exe: Option<std::path::PathBuf>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -133,7 +140,7 @@ impl TestApp {
         let mut settings = self.settings.clone();
         settings.listen = "127.0.0.1:0".parse().expect("addr");
         let data_dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("temp dir"));
-        start(settings, data_dir).await
+        start(settings, data_dir, self.worker_exe.clone()).await
     }
 }
 
@@ -172,15 +179,15 @@ pub async fn spawn_with(options: TestOptions) -> TestApp {
     (options.tweak)(&mut raw);
     let mut settings: Settings = raw.finish().expect("test settings");
     settings.run_worker = options.worker;
-    start(settings, data_dir).await
+    start(settings, data_dir, options.worker_exe).await
 }
 
 /// Starts a server with exactly these settings (a port of 0 picks one).
 pub async fn spawn_settings(settings: Settings) -> TestApp {
-    start(settings, tempfile::tempdir().expect("temp dir")).await
+    start(settings, tempfile::tempdir().expect("temp dir"), None).await
 }
 
-async fn start(mut settings: Settings, data_dir: tempfile::TempDir) -> TestApp {
+async fn start(mut settings: Settings, data_dir: tempfile::TempDir, worker_exe: Option<std::path::PathBuf>) -> TestApp {
     // The public URL must carry the real port, known only after binding.
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -188,9 +195,12 @@ async fn start(mut settings: Settings, data_dir: tempfile::TempDir) -> TestApp {
     let addr = listener.local_addr().expect("bound address");
     settings.listen = addr;
     settings.public_url = format!("http://{addr}").parse().expect("url");
-    let app = Application::build_on(settings.clone(), listener)
+    let mut app = Application::build_on(settings.clone(), listener)
         .await
         .expect("server starts");
+    if let Some(exe) = worker_exe.clone() {
+        app = app.supervise_worker(exe);
+    }
     let state = app.state().clone();
     let metrics_addr = app.metrics_addr();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -204,6 +214,7 @@ async fn start(mut settings: Settings, data_dir: tempfile::TempDir) -> TestApp {
         state,
         settings,
         data_dir,
+        worker_exe,
         stop: Some(stop_tx),
         task: Some(task),
     }
