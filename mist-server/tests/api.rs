@@ -1046,6 +1046,72 @@ async fn a_stalled_request_body_times_out() {
     );
 }
 
+/// A slow but steady upload is not cut off by the request time limit (a
+/// large file over a slow link takes minutes); only a body that stops
+/// arriving is (above). A slow JSON request still ends in a JSON 408.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_steady_upload_outlasts_the_request_time_limit() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_with(TestOptions {
+        worker: false,
+        tweak: |s| {
+            s.request_timeout_secs = 1;
+            s.body_timeout_secs = 2;
+        },
+        ..TestOptions::new(Backend::Sqlite)
+    })
+    .await;
+    let (client, token) = registered(&app, "slowpoke").await;
+    let ticket = client
+        .create_upload(&mist_core::api::CreateUploadRequest {
+            filename: "slow.wav".into(),
+            size: 1000,
+            content_type: "audio/wav".into(),
+        })
+        .await
+        .expect("ticket");
+    let path = format!("/api/v1/uploads/{}/data", ticket.upload_id);
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: mist\r\nAuthorization: Bearer {token}\r\nContent-Type: audio/wav\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    // 1000 bytes over ~3 s: three times the request time limit.
+    for _ in 0..10 {
+        stream.write_all(&[b'x'; 100]).await.expect("write");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let mut answer = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("answered and closed")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 20"), "{answer}");
+
+    // A JSON body dribbled past the limit (each piece within the body
+    // timeout) gets the JSON error shape.
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
+    stream
+        .write_all(b"POST /api/v1/auth/login HTTP/1.1\r\nHost: mist\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n")
+        .await
+        .expect("write");
+    for _ in 0..4 {
+        if stream.write_all(b" ").await.is_err() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let mut answer = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("answered and closed")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
+}
+
 /// An upload ticket is dead once its upload is completed: the local route
 /// refuses it (410), and on S3, where a presigned PUT cannot be recalled,
 /// it can only write to a staging key nothing reads: the track's original,

@@ -28,7 +28,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
@@ -56,7 +55,9 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(middleware::from_fn(record_metrics))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(middleware::from_fn(move |request: Request, next: Next| async move {
+            time_limit(timeout, request, next).await
+        }))
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()
         }))
@@ -64,6 +65,27 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// A handler that runs past `request_timeout_secs` is dropped and the client
+/// gets a 408 in the same JSON shape as every other error. The local upload
+/// route has no total limit: a large file over a slow link takes minutes, and
+/// its body is bounded by its declared size and the body timeout (a body
+/// that stops arriving still ends in 408, `serve.rs`).
+async fn time_limit(limit: Duration, request: Request, next: Next) -> Response {
+    let streams_a_body = request
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|path| path.as_str() == uploads::DATA_ROUTE);
+    if streams_a_body {
+        return next.run(request).await;
+    }
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            ApiError::RequestTimeout(format!("the request took longer than {} s", limit.as_secs())).into_response()
+        }
+    }
 }
 
 async fn not_found() -> ApiError {

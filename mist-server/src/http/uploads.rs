@@ -42,6 +42,9 @@ const UPLOAD_TTL: Duration = Duration::from_secs(3600);
 /// File types the decoder reads. Anything else is refused up front.
 const AUDIO_EXTENSIONS: &[&str] = &["mp3", "m4a", "mp4", "aac", "flac", "wav", "wave", "ogg", "oga", "caf"];
 
+/// The local store's upload route (what a ticket's `upload_url` names there).
+pub const DATA_ROUTE: &str = "/api/v1/uploads/{id}/data";
+
 pub fn router(state: AppState) -> Router<AppState> {
     let limited = Router::new()
         .route("/api/v1/uploads", post(create))
@@ -49,10 +52,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .merge(limited)
         // The body limit is the upload's own declared size, enforced while streaming.
-        .route(
-            "/api/v1/uploads/{id}/data",
-            put(receive).layer(DefaultBodyLimit::disable()),
-        )
+        .route(DATA_ROUTE, put(receive).layer(DefaultBodyLimit::disable()))
         .route("/api/v1/uploads/{id}/complete", post(complete))
         .route("/api/v1/jobs/{id}", get(job))
 }
