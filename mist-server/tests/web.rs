@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use mist_core::api::{CompleteUploadRequest, JobStatus, LoginRequest};
 use mist_server::testing::audio::generate_wav;
-use mist_server::testing::upload::{upload_file, user_client, wait_for_job};
+use mist_server::testing::upload::{admin_client, upload_file, wait_for_job};
 use mist_server::testing::{Backend, Store, TestOptions, spawn_app, spawn_with};
 use reqwest::StatusCode;
 use reqwest::header;
@@ -186,14 +186,22 @@ async fn with_s3_the_policy_lets_the_page_reach_the_bucket() {
 async fn a_listener_registers_uploads_searches_and_plays_in_chromium_until_the_quota_ends() {
     require_web_tools(true);
     let mut options = TestOptions::new(Backend::Sqlite);
-    options.tweak = |raw| raw.free_daily_seconds = 25;
+    options.tweak = |raw| {
+        raw.free_daily_seconds = 25;
+        raw.registration = "invite".into();
+    };
     let app = spawn_with(options).await;
     let work = app.data_dir.path();
     let track = work.join("aurora.wav");
     generate_wav(&track, 40.0);
 
     // A neighbour, so "similar tracks" has something to show.
-    let other = user_client(&app, "uploader").await;
+    let other = admin_client(&app).await;
+    let invite = other
+        .create_invite(&mist_core::api::CreateInviteRequest::default())
+        .await
+        .expect("invite")
+        .code;
     let neighbour = work.join("borealis.wav");
     generate_wav(&neighbour, 12.0);
     let meta = CompleteUploadRequest {
@@ -231,6 +239,8 @@ async fn a_listener_registers_uploads_searches_and_plays_in_chromium_until_the_q
                 username,
                 "--password",
                 password,
+                "--invite",
+                &invite,
             ])
             .arg("--audio")
             .arg(&track_arg)

@@ -4,9 +4,10 @@
 // and runs this; it can also be run by hand:
 //
 //   node e2e/e2e.mjs --url http://127.0.0.1:8080 --out /tmp/shots --audio track.wav \
-//     --email web@example.com --username web --password web-password
+//     --email web@example.com --username web --password web-password [--invite CODE]
 //
-// As a new user it registers, uploads the file through the page and waits
+// As a new user it registers (on an invite-only server: first without the
+// code, which must be refused with a message, then with it), uploads the file through the page and waits
 // until it is ready; likes it through the API and loads the page twenty times,
 // checking that its heart is never drawn empty, then unlikes it with one click
 // (exactly one DELETE); finds it by live search and by genre, likes it and adds
@@ -31,6 +32,7 @@ const { values: opt } = parseArgs({
     email: { type: 'string' },
     username: { type: 'string' },
     password: { type: 'string' },
+    invite: { type: 'string' },
     chromium: { type: 'string', default: process.env.MIST_CHROMIUM || '/usr/bin/chromium' },
   },
 });
@@ -161,7 +163,14 @@ try {
   await page.fill('#auth-email', opt.email);
   await page.fill('#auth-username', opt.username);
   await page.fill('#auth-password', opt.password);
-  await page.click('#auth-submit');
+  if (opt.invite) {
+    check(await page.isVisible('#auth-invite'), 'the register form should have an invite field');
+    await page.click('#auth-submit');
+    await page.waitForFunction(() => /invite/i.test(document.getElementById('auth-error').textContent));
+    check(await page.isHidden('#app'), 'no account without the invite code');
+    await page.fill('#auth-invite', opt.invite);
+    await page.click('#auth-submit');
+  }
   await page.waitForSelector('#app:not([hidden])');
   const stored = await page.evaluate(() => ({ token: sessionStorage.getItem('mist.token'), cookie: document.cookie }));
   check(stored.token && !stored.cookie, 'the token should be in sessionStorage and in no cookie');

@@ -112,8 +112,11 @@ export class Api {
     this.remember(await this.request('POST', '/api/v1/auth/login', { email, password }));
   }
 
-  async register(email, username, password) {
-    this.remember(await this.request('POST', '/api/v1/auth/register', { email, username, password }));
+  /** `invite`: the code of an invite-only server; empty when there is none. */
+  async register(email, username, password, invite) {
+    const body = { email, username, password };
+    if (invite) body.invite = invite;
+    this.remember(await this.request('POST', '/api/v1/auth/register', body));
   }
 
   searchTracks({ q, genre, cursor }) {

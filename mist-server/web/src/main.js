@@ -65,6 +65,7 @@ function setAuthMode(register) {
   $('tab-login').setAttribute('aria-selected', String(!register));
   $('tab-register').setAttribute('aria-selected', String(register));
   $('auth-username-row').hidden = !register;
+  $('auth-invite-row').hidden = !register;
   $('auth-username').required = register;
   $('auth-password').autocomplete = register ? 'new-password' : 'current-password';
   $('auth-submit').textContent = register ? 'Create account' : 'Log in';
@@ -84,7 +85,7 @@ async function submitAuth(event) {
   }
   $('auth-submit').disabled = true;
   try {
-    if (registering) await api.register(email, username, password);
+    if (registering) await api.register(email, username, password, $('auth-invite').value.trim());
     else await api.login(email, password);
     $('auth-password').value = '';
     enterApp();

@@ -104,6 +104,8 @@ pub enum Effect {
         password: String,
         /// Set to register a new account.
         username: Option<String>,
+        /// The invite code to register with, if one was given.
+        invite: Option<String>,
     },
     LoadMe,
     LoadGenres,
@@ -287,6 +289,8 @@ pub enum LoginField {
     Server,
     Email,
     Username,
+    /// Registration only; optional (servers with invite-only registration ask for one).
+    Invite,
     Password,
 }
 
@@ -295,6 +299,7 @@ pub struct LoginForm {
     pub server: Input,
     pub email: Input,
     pub username: Input,
+    pub invite: Input,
     pub password: Input,
     pub register: bool,
     pub focus: LoginField,
@@ -308,6 +313,7 @@ impl LoginForm {
             server: Input::with(server),
             email: Input::default(),
             username: Input::default(),
+            invite: Input::default(),
             password: Input::default(),
             register: false,
             focus: LoginField::Email,
@@ -320,6 +326,7 @@ impl LoginForm {
         let mut fields = vec![LoginField::Server, LoginField::Email];
         if self.register {
             fields.push(LoginField::Username);
+            fields.push(LoginField::Invite);
         }
         fields.push(LoginField::Password);
         fields
@@ -330,6 +337,7 @@ impl LoginForm {
             LoginField::Server => &mut self.server,
             LoginField::Email => &mut self.email,
             LoginField::Username => &mut self.username,
+            LoginField::Invite => &mut self.invite,
             LoginField::Password => &mut self.password,
         }
     }
@@ -972,7 +980,8 @@ impl App {
                     form.move_focus(true);
                     return Vec::new();
                 }
-                if let Some(empty) = fields.iter().find(|f| form.input(**f).text.trim().is_empty()) {
+                let required = fields.iter().filter(|f| **f != LoginField::Invite);
+                if let Some(empty) = required.into_iter().find(|f| form.input(**f).text.trim().is_empty()) {
                     form.error = Some(format!("{} is empty", field_name(*empty)));
                     form.focus = *empty;
                     return Vec::new();
@@ -984,6 +993,7 @@ impl App {
                     email: form.email.text.trim().to_string(),
                     password: form.password.text.clone(),
                     username: form.register.then(|| form.username.text.trim().to_string()),
+                    invite: Some(form.invite.text.trim().to_string()).filter(|code| form.register && !code.is_empty()),
                 }]
             }
             _ => {
@@ -1527,6 +1537,7 @@ fn field_name(field: LoginField) -> &'static str {
         LoginField::Server => "the server",
         LoginField::Email => "the email",
         LoginField::Username => "the username",
+        LoginField::Invite => "the invite code",
         LoginField::Password => "the password",
     }
 }
@@ -1858,9 +1869,42 @@ pub(crate) mod tests {
                 server: "http://h".into(),
                 email: "a@b.c".into(),
                 password: "pw".into(),
-                username: None
+                username: None,
+                invite: None,
             }]
         );
+    }
+
+    /// Registering: the invite code is optional (open servers need none)
+    /// and, when typed, goes with the request.
+    #[test]
+    fn registering_takes_an_optional_invite_code() {
+        let register = |invite: &str| {
+            let (mut app, _) = App::new("http://h", Keymap::default(), false);
+            app.update(Msg::Key(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL)));
+            for (text, _) in [
+                ("a@b.c", "email"),
+                ("ann", "username"),
+                (invite, "invite"),
+                ("pw", "password"),
+            ] {
+                for c in text.chars() {
+                    app.update(key(KeyCode::Char(c)));
+                }
+                app.update(key(KeyCode::Tab));
+            }
+            app.update(key(KeyCode::BackTab));
+            app.update(key(KeyCode::Enter))
+        };
+        let login = |invite: Option<&str>| Effect::Login {
+            server: "http://h".into(),
+            email: "a@b.c".into(),
+            password: "pw".into(),
+            username: Some("ann".into()),
+            invite: invite.map(str::to_owned),
+        };
+        assert_eq!(register(""), vec![login(None)]);
+        assert_eq!(register("K7-QX"), vec![login(Some("K7-QX"))]);
     }
 
     /// The table's tracks and the one selected.

@@ -222,11 +222,12 @@ impl Runner {
             email,
             password,
             username,
+            invite,
         } = effect
         {
             let paths = self.settings.paths.clone();
             return self.spawn(async move {
-                let result = login(&paths, &server, email, password, username).await;
+                let result = login(&paths, &server, email, password, username, invite).await;
                 Msg::LoggedIn(result)
             });
         }
@@ -373,17 +374,20 @@ async fn login(
     email: String,
     password: String,
     username: Option<String>,
+    invite: Option<String>,
 ) -> Result<LoginOk, NetError> {
     let client = Client::new(server).map_err(net)?;
     let auth = match username {
         Some(username) => {
-            client
-                .register(&RegisterRequest {
-                    email,
-                    username,
-                    password,
-                })
-                .await
+            let request = RegisterRequest {
+                email,
+                username,
+                password,
+            };
+            match &invite {
+                Some(code) => client.register_with_invite(&request, code).await,
+                None => client.register(&request).await,
+            }
         }
         None => client.login(&LoginRequest { email, password }).await,
     }

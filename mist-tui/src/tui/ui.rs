@@ -625,6 +625,7 @@ fn draw_login(frame: &mut Frame<'_>, form: &LoginForm) {
             LoginField::Server => ("Server", &form.server),
             LoginField::Email => ("Email", &form.email),
             LoginField::Username => ("Username", &form.username),
+            LoginField::Invite => ("Invite", &form.invite),
             LoginField::Password => ("Password", &form.password),
         };
         let focused = *field == form.focus;
@@ -644,13 +645,17 @@ fn draw_login(frame: &mut Frame<'_>, form: &LoginForm) {
             Style::new()
         };
         let marker = if focused { "▸ " } else { "  " };
-        frame.render_widget(
-            Paragraph::new(Line::from(vec![
-                Span::styled(format!("{marker}{label:<10}"), label_style),
-                Span::styled(shown, value_style),
-            ])),
-            area,
-        );
+        let mut line = vec![
+            Span::styled(format!("{marker}{label:<10}"), label_style),
+            Span::styled(shown, value_style),
+        ];
+        if *field == LoginField::Invite && input.text.is_empty() && !focused {
+            line.push(Span::styled(
+                "only if the server asks for one",
+                Style::new().fg(Color::DarkGray),
+            ));
+        }
+        frame.render_widget(Paragraph::new(Line::from(line)), area);
         if focused && !form.busy {
             set_cursor(frame, input, area, 12);
         }
