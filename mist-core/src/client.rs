@@ -488,6 +488,18 @@ impl Client {
         self.post_json("/api/v1/admin/invites", request).await
     }
 
+    /// `GET /api/v1/admin/invites` (admins): the codes that could still be spent.
+    pub async fn list_invites(&self) -> Result<crate::api::Page<crate::api::Invite>, ClientError> {
+        self.json(self.request(Method::GET, "/api/v1/admin/invites")?).await
+    }
+
+    /// `DELETE /api/v1/admin/invites/{code}` (admins; 204, 404 if not unspent).
+    pub async fn revoke_invite(&self, code: &str) -> Result<(), ClientError> {
+        self.send(self.request(Method::DELETE, &api_path(&["admin", "invites", code])?)?)
+            .await
+            .map(|_| ())
+    }
+
     // --- escape hatch -------------------------------------------------------
 
     /// A request to `path` under the base URL (`/api/v1/...`, may carry a

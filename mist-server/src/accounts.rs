@@ -397,6 +397,30 @@ pub async fn create_invite(
     Ok((code, expires_at))
 }
 
+/// Open invite codes shown at most (more than anyone hands out by hand).
+pub const OPEN_INVITES_SHOWN: i64 = 200;
+
+/// The codes that could still be spent, newest first (at most
+/// [`OPEN_INVITES_SHOWN`]), with when each expires.
+pub async fn open_invites(db: &Db) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>)>, AccountError> {
+    let rows = users::open_invites(db, db::now_ms(), OPEN_INVITES_SHOWN).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(code, expires)| {
+            (
+                code,
+                chrono::DateTime::from_timestamp_millis(expires).unwrap_or_default(),
+            )
+        })
+        .collect())
+}
+
+/// Takes back an unspent code. False when there is no such code (or it was
+/// spent already: the account it made stays).
+pub async fn revoke_invite(db: &Db, code: &str) -> Result<bool, AccountError> {
+    Ok(users::revoke_invite(db, code.trim()).await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -111,6 +111,17 @@ pub async fn invite(settings: Settings, command: InviteCommand) -> anyhow::Resul
                 state.settings.registration.as_str()
             );
         }
+        InviteCommand::List => {
+            for (code, expires_at) in accounts::open_invites(&state.db).await? {
+                println!("{code}  valid until {}", expires_at.format("%Y-%m-%d %H:%M UTC"));
+            }
+        }
+        InviteCommand::Revoke { code } => {
+            if !accounts::revoke_invite(&state.db, &code).await? {
+                anyhow::bail!("no unspent invite code {code:?}");
+            }
+            eprintln!("revoked");
+        }
     }
     state.db.close().await;
     Ok(())

@@ -114,6 +114,13 @@ pub enum InviteCommand {
         #[arg(long, value_name = "HOURS")]
         expires_in_hours: Option<u32>,
     },
+    /// List the codes that could still be spent, newest first.
+    List,
+    /// Take back an unspent code.
+    Revoke {
+        /// The code, as `invite create` printed it.
+        code: String,
+    },
 }
 
 fn parse_plan(value: &str) -> Result<Plan, String> {

@@ -582,6 +582,41 @@ async fn invite_only_registration_needs_a_code_used_once(backend: Backend) {
         3,
         "admin, jon and one racer"
     );
+
+    // Admins see the codes that could still be spent and take one back.
+    let kept = admin.create_invite(&Default::default()).await.expect("invite").code;
+    let taken_back = admin.create_invite(&Default::default()).await.expect("invite").code;
+    let open: Vec<String> = admin
+        .list_invites()
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .map(|i| i.code)
+        .collect();
+    assert!(open.contains(&kept) && open.contains(&taken_back), "{open:?}");
+    assert!(!open.contains(&code), "a spent code is not open: {open:?}");
+    assert_eq!(refusal(jons.list_invites().await).0, Some(403));
+    assert_eq!(refusal(jons.revoke_invite(&kept).await).0, Some(403));
+    admin.revoke_invite(&taken_back).await.expect("revoke");
+    assert_eq!(refusal(admin.revoke_invite(&taken_back).await).0, Some(404));
+    assert_eq!(
+        refusal(admin.revoke_invite(&code).await).0,
+        Some(404),
+        "a spent code stays spent"
+    );
+    assert_eq!(
+        refusal(
+            app.client()
+                .register_with_invite(&register_request("late"), &taken_back)
+                .await
+        ),
+        (Some(403), "invalid_invite".into())
+    );
+    app.client()
+        .register_with_invite(&register_request("punctual"), &kept)
+        .await
+        .expect("the other code still works");
 }
 
 async fn closed_registration_refuses_everyone(backend: Backend) {
@@ -1255,6 +1290,14 @@ async fn user_and_invite_commands_work_end_to_end(backend: Backend) {
         clients.push(app.client().with_token(auth.token));
     }
     let (uma, vic) = (&clients[0], &clients[1]);
+    // An unspent code is listed and can be taken back; then it registers nobody.
+    let spare = stdout_of(&mist_server(&app, &["invite", "create"])).trim().to_owned();
+    let open = stdout_of(&mist_server(&app, &["invite", "list"]));
+    assert_eq!(open.lines().count(), 1, "only the unspent code: {open}");
+    assert!(open.starts_with(&spare), "{open}");
+    stdout_of(&mist_server(&app, &["invite", "revoke", &spare]));
+    assert!(stdout_of(&mist_server(&app, &["invite", "list"])).is_empty());
+    assert!(!mist_server(&app, &["invite", "revoke", &spare]).status.success());
 
     let listed = stdout_of(&mist_server(&app, &["user", "list"]));
     for needle in ["USERNAME", "admin", "uma@example.com", "vic", "active", "free"] {

@@ -404,6 +404,22 @@ pub async fn insert_invite(
     })
 }
 
+/// Codes that could still be spent at `now` (unused, unexpired), newest
+/// first, at most `limit`: `(code, expires_at)`.
+pub async fn open_invites(db: &Db, now: i64, limit: i64) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    let sql = "SELECT code, expires_at FROM invites WHERE used_at IS NULL AND expires_at > $1 \
+               ORDER BY created_at DESC, code LIMIT $2";
+    with_pool!(db, pool => sqlx::query_as::<_, (String, i64)>(sql).bind(now).bind(limit).fetch_all(pool).await)
+}
+
+/// Deletes an unspent code (a spent one stays: it records who used it).
+/// True when there was one.
+pub async fn revoke_invite(db: &Db, code: &str) -> Result<bool, sqlx::Error> {
+    let sql = "DELETE FROM invites WHERE code = $1 AND used_at IS NULL";
+    let deleted = with_pool!(db, pool => sqlx::query(sql).bind(code).execute(pool).await.map(|r| r.rows_affected()))?;
+    Ok(deleted == 1)
+}
+
 /// Whether `code` could be spent now (exists, unused, unexpired).
 pub async fn invite_usable(db: &Db, code: &str) -> Result<bool, sqlx::Error> {
     let sql = "SELECT EXISTS (SELECT 1 FROM invites WHERE code = $1 AND used_at IS NULL AND expires_at > $2)";

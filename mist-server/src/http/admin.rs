@@ -7,7 +7,7 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, patch, post};
+use axum::routing::{delete, get, patch, post};
 use mist_core::api::{CreateInviteRequest, ErrorBody, Invite, Page, SetPasswordRequest, UpdateUserRequest, User};
 use serde::Deserialize;
 
@@ -26,7 +26,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/admin/users/{id}/disable", post(disable_user))
         .route("/api/v1/admin/users/{id}/enable", post(enable_user))
         .route("/api/v1/admin/users/{id}/password", post(set_password))
-        .route("/api/v1/admin/invites", post(create_invite))
+        .route("/api/v1/admin/invites", post(create_invite).get(list_invites))
+        .route("/api/v1/admin/invites/{code}", delete(revoke_invite))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -150,6 +151,44 @@ pub async fn set_password(
     accounts::set_password(&state.db, &id, &req.password).await?;
     tracing::info!(user_id = %id, admin_id = %admin.id, "password reset by an admin");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The invite codes that could still be spent, newest first (at most 200;
+/// never a next page).
+#[utoipa::path(get, path = "/api/v1/admin/invites", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = Page<Invite>), (status = 403, body = ErrorBody)))]
+pub async fn list_invites(
+    State(state): State<AppState>,
+    AdminUser(_admin): AdminUser,
+) -> ApiResult<ApiJson<Page<Invite>>> {
+    let open = accounts::open_invites(&state.db).await?;
+    Ok(ApiJson(Page {
+        items: open
+            .into_iter()
+            .map(|(code, expires_at)| Invite { code, expires_at })
+            .collect(),
+        next_cursor: None,
+    }))
+}
+
+/// Take back an unspent invite code.
+#[utoipa::path(delete, path = "/api/v1/admin/invites/{code}", tag = "admin", security(("bearer" = [])),
+    params(("code" = String, Path)),
+    responses(
+        (status = 204),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "no such unspent code", body = ErrorBody),
+    ))]
+pub async fn revoke_invite(
+    State(state): State<AppState>,
+    AdminUser(_admin): AdminUser,
+    ApiPath(code): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    if accounts::revoke_invite(&state.db, &code).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("invite"))
+    }
 }
 
 /// Make a single-use invite code (for `registration = "invite"`).

@@ -60,6 +60,8 @@ use crate::app::AppState;
         super::admin::delete_user,
         super::admin::set_password,
         super::admin::create_invite,
+        super::admin::list_invites,
+        super::admin::revoke_invite,
     ),
     modifiers(&BearerAuth),
     tags((name = "auth"), (name = "uploads"), (name = "tracks"), (name = "playback"), (name = "admin"), (name = "operations"))
