@@ -376,6 +376,18 @@ pub struct SimilarTrack {
     pub distance: f32,
 }
 
+impl SimilarTrack {
+    /// Players show only tracks closer than this cosine distance: further
+    /// ones do not sound alike to a listener (the web page mirrors it as
+    /// `SIMILAR_WITHIN` in `web/src/format.js`).
+    pub const SHOWN_WITHIN: f32 = 0.5;
+
+    /// Whether a player should offer it as "sounds like".
+    pub fn sounds_alike(&self) -> bool {
+        self.distance <= Self::SHOWN_WITHIN
+    }
+}
+
 /// `GET /api/v1/tracks/{id}/features`: what the analysis found in a track's audio.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

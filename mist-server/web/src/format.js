@@ -36,7 +36,8 @@ export function bitrate(bps) {
   return bps ? `${Math.round(bps / 1000)} kbps` : '';
 }
 
-/** Similar tracks further than this cosine distance are not shown: they do not sound alike. */
+/** Similar tracks further than this cosine distance are not shown: they do not sound alike
+ *  (`SimilarTrack::SHOWN_WITHIN` in mist-core, which the terminal player uses). */
 export const SIMILAR_WITHIN = 0.5;
 
 /** A cosine distance as a person reads it: 0.11 → "89 % alike". */

@@ -259,7 +259,12 @@ impl Runner {
                 track_id,
             } => self.spawn_tracks(generation, view, async move {
                 let page = client.similar(&track_id, Some(50)).await?;
-                Ok(page.items.into_iter().map(|s| s.track).collect())
+                Ok(page
+                    .items
+                    .into_iter()
+                    .filter(|s| s.sounds_alike())
+                    .map(|s| s.track)
+                    .collect())
             }),
             Effect::LoadLikes { generation, view } => self.spawn_tracks(generation, view, async move {
                 client.likes(Some(100), None).await.map(|p| p.items)
