@@ -1576,9 +1576,109 @@ mod library {
         assert!(app.state.store.list("covers/").await.expect("list").is_empty());
     }
 
+    async fn edits_move_tracks_between_albums_and_owners_replace_covers(backend: Backend) {
+        use mist_core::api::UpdateTrackRequest;
+        use mist_server::testing::catalogue::{FakeTrack, insert_ready_track};
+
+        let app = spawn_app(backend).await;
+        let ann = user_client(&app, "ann").await;
+        let bob = user_client(&app, "bob").await;
+        let ann_id = ann.me().await.expect("me").id;
+        let fake = |title: &str| FakeTrack {
+            title: title.into(),
+            artist: Some("Artist".into()),
+            album: Some("Old".into()),
+            genre: Some("Jazz".into()),
+            duration_s: 60.0,
+            ..FakeTrack::default()
+        };
+        let one = insert_ready_track(&app.state, &ann_id, &fake("One")).await;
+        let two = insert_ready_track(&app.state, &ann_id, &fake("Two")).await;
+        let old = ann.track(&one).await.expect("track").album_id.expect("an album");
+        assert_eq!(
+            ann.track(&two).await.expect("track").album_id.as_deref(),
+            Some(old.as_str())
+        );
+
+        let edit = UpdateTrackRequest {
+            album: Some("New".into()),
+            track_number: Some(3),
+            year: Some(1999),
+            composer: Some("Someone".into()),
+            ..UpdateTrackRequest::default()
+        };
+        let err = bob.update_track(&one, &edit).await.expect_err("not his");
+        assert_eq!(err.status(), Some(403));
+        let moved = ann.update_track(&one, &edit).await.expect("edit");
+        let new = moved.album_id.clone().expect("an album");
+        assert_ne!(new, old);
+        assert_eq!((moved.track_number, moved.year), (Some(3), Some(1999)));
+        assert_eq!(moved.composer.as_deref(), Some("Someone"));
+        let album: AlbumDetail = get_json(&ann, &format!("/api/v1/albums/{new}")).await;
+        assert_eq!((album.album.title.as_str(), album.album.year), ("New", Some(1999)));
+        let bad = UpdateTrackRequest {
+            year: Some(5000),
+            ..UpdateTrackRequest::default()
+        };
+        assert_eq!(
+            ann.update_track(&one, &bad).await.expect_err("range").status(),
+            Some(422)
+        );
+        let cleared = UpdateTrackRequest {
+            track_number: Some(0),
+            ..UpdateTrackRequest::default()
+        };
+        assert_eq!(ann.update_track(&one, &cleared).await.expect("edit").track_number, None);
+
+        // The last track leaving an album takes it away.
+        let follow = UpdateTrackRequest {
+            album: Some("new".into()),
+            ..UpdateTrackRequest::default()
+        };
+        assert_eq!(
+            ann.update_track(&two, &follow).await.expect("edit").album_id.as_deref(),
+            Some(new.as_str())
+        );
+        let gone = get(&ann, &format!("/api/v1/albums/{old}")).await;
+        assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+
+        // Covers: the owner replaces them; not-pictures and others are refused.
+        let dir = tempfile::tempdir().expect("tmp");
+        let png = std::fs::read(cover_png(dir.path())).expect("read");
+        let put = |client: &Client, body: Vec<u8>| {
+            client
+                .request(Method::PUT, &format!("/api/v1/tracks/{one}/cover"))
+                .expect("request")
+                .header("content-type", "image/png")
+                .body(body)
+                .send()
+        };
+        assert_eq!(
+            put(&bob, png.clone()).await.expect("PUT").status(),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            put(&ann, b"not a picture".to_vec()).await.expect("PUT").status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(put(&ann, png).await.expect("PUT").status(), StatusCode::NO_CONTENT);
+        let cover = get(&ann, &format!("/api/v1/albums/{new}/cover?size=64")).await;
+        assert_eq!(cover.status(), StatusCode::OK);
+        let cover = get(&bob, &format!("/api/v1/tracks/{two}/cover"))
+            .await
+            .bytes()
+            .await
+            .expect("body");
+        assert_eq!(picture_size(&cover, dir.path()), (300, 225), "the album's cover");
+        ann.delete_track(&one).await.expect("delete");
+        ann.delete_track(&two).await.expect("delete");
+        assert!(app.state.store.list("covers/").await.expect("list").is_empty());
+    }
+
     mist_server::on_both!(
         albums_group_tagged_files_with_covers_lyrics_and_loudness,
         the_same_bytes_twice_fail_as_a_duplicate_naming_the_first,
         a_hostile_cover_is_refused_and_the_track_still_ingests,
+        edits_move_tracks_between_albums_and_owners_replace_covers,
     );
 }
