@@ -1097,7 +1097,9 @@ async fn one_users_pile_of_uploads_does_not_starve_another_user(backend: Backend
     let dir = tempfile::tempdir().expect("tmp");
     let path = source(dir.path(), 1.0, "wav", &[]);
     let mut busy_jobs = Vec::new();
-    for _ in 0..3 {
+    // Different bytes each time: the same file twice is a duplicate.
+    for seconds in [1.0, 1.1, 1.2] {
+        let path = source(dir.path(), seconds, "wav", &[]);
         busy_jobs.push(upload_file(&busy, &path, CompleteUploadRequest::default()).await);
     }
     let other_job = upload_file(&other, &path, CompleteUploadRequest::default()).await;
