@@ -617,6 +617,15 @@ mod tests {
     }
 
     #[test]
+    fn album_loudness_leaves_out_tracks_without_blocks() {
+        assert_eq!(album_loudness(&[]), (None, None));
+        assert_eq!(
+            album_loudness(&[(None, Some(0.5)), (Some(b"junk".to_vec()), Some(0.9))]),
+            (None, None)
+        );
+    }
+
+    #[test]
     fn like_patterns_escape_wildcards() {
         assert_eq!(contains_pattern("50% Off_"), "%50\\% off\\_%");
     }

@@ -405,3 +405,22 @@ pub async fn lyrics(
             .collect(),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_asked_size_is_served_from_a_stored_one() {
+        for (asked, served) in [
+            (None, 300),
+            (Some(0), 64),
+            (Some(64), 64),
+            (Some(65), 300),
+            (Some(600), 600),
+            (Some(u32::MAX), 600),
+        ] {
+            assert_eq!(served_size(asked), served, "{asked:?}");
+        }
+    }
+}
