@@ -223,6 +223,13 @@ pub struct Job {
     /// Why it failed, for a person.
     pub error: Option<String>,
     pub track_id: String,
+    /// Why it failed, for a program: `duplicate` when the uploader already
+    /// has a track made from the same bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// With `duplicate`: that track.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub existing_track_id: Option<String>,
 }
 
 /// A track's processing state.
@@ -272,6 +279,31 @@ pub struct Track {
     pub play_count: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The album record the track belongs to (`GET /api/v1/albums/{id}`).
+    #[serde(default)]
+    pub album_id: Option<String>,
+    #[serde(default)]
+    pub album_artist: Option<String>,
+    #[serde(default)]
+    pub track_number: Option<i64>,
+    #[serde(default)]
+    pub disc_number: Option<i64>,
+    #[serde(default)]
+    pub year: Option<i64>,
+    #[serde(default)]
+    pub composer: Option<String>,
+    /// ReplayGain 2.0 (reference −18 LUFS, EBU R128): the gain in dB that
+    /// brings the track to the reference; `None` when silent or not measured.
+    #[serde(default)]
+    pub track_gain_db: Option<f64>,
+    /// Linear true peak (1.0 = full scale).
+    #[serde(default)]
+    pub track_peak: Option<f64>,
+    /// The same over the album's tracks gated together.
+    #[serde(default)]
+    pub album_gain_db: Option<f64>,
+    #[serde(default)]
+    pub album_peak: Option<f64>,
 }
 
 /// A page of a list endpoint. `next_cursor` is opaque; pass it back as
@@ -481,6 +513,21 @@ pub struct UpdateTrackRequest {
     pub album: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub genre: Option<String>,
+    /// Applies to the album: the track moves to the album of this album
+    /// artist and its album title (made if new).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub album_artist: Option<String>,
+    /// 1–999; 0 clears.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track_number: Option<i64>,
+    /// 1–99; 0 clears.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disc_number: Option<i64>,
+    /// 1000–2999; 0 clears. Applies to the track and its album.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub year: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub composer: Option<String>,
 }
 
 /// An entry of `GET /api/v1/genres` or `GET /api/v1/artists`: a name and
@@ -653,3 +700,120 @@ pub struct Invite {
 /// object `GET /api/v1/me/quota` returns, so players show "left today" the
 /// moment it changes instead of polling.
 pub const QUOTA_HEADER: &str = "mist-quota";
+
+/// An album: its album artist and title (matched folding case and accents),
+/// and what its ready tracks add up to. `cover_url` is absent without a cover;
+/// add `?size=64|300|600` (default 300).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Album {
+    pub id: String,
+    pub title: String,
+    /// The album artist ("Various Artists" for compilations without one).
+    pub artist: Option<String>,
+    #[serde(default)]
+    pub artist_id: Option<String>,
+    pub year: Option<i64>,
+    pub genre: Option<String>,
+    pub track_count: i64,
+    pub duration_s: f64,
+    pub cover_url: Option<String>,
+}
+
+/// `GET /api/v1/albums/{id}`: the album and its tracks in disc and track order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AlbumDetail {
+    #[serde(flatten)]
+    pub album: Album,
+    pub tracks: Vec<Track>,
+}
+
+/// How `GET /api/v1/albums` orders its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AlbumSort {
+    /// Most recently added first (the default).
+    Newest,
+    /// By title, A–Z.
+    Name,
+    /// Most recent release year first.
+    Year,
+    /// By album artist, A–Z.
+    Artist,
+    /// Most plays of its tracks (all time) first.
+    MostPlayed,
+    /// Most recently played by the caller first.
+    RecentlyPlayed,
+}
+
+/// `GET /api/v1/albums`: sort, filters, paging (as `GET /api/v1/tracks`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct AlbumQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>, example = "newest"))]
+    pub sort: Option<AlbumSort>,
+    /// An artist's id, or name (any case).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artist: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genre: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub year: Option<i64>,
+    /// 1–100, default 20.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+/// An artist record: the ready tracks it performs and the albums it is the
+/// album artist of.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Artist {
+    pub id: String,
+    pub name: String,
+    pub track_count: i64,
+    pub album_count: i64,
+}
+
+/// `GET /api/v1/artists/{id}`: the artist, its albums and its most played tracks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ArtistDetail {
+    #[serde(flatten)]
+    pub artist: Artist,
+    pub albums: Vec<Album>,
+    pub top_tracks: Vec<Track>,
+}
+
+/// `GET /api/v1/search`: tracks (as `GET /api/v1/tracks?q=`, first page),
+/// albums and artists matching `q`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SearchResults {
+    pub tracks: Vec<Track>,
+    pub albums: Vec<Album>,
+    pub artists: Vec<Artist>,
+}
+
+/// `GET /api/v1/tracks/{id}/lyrics`: the words, and timed lines when known
+/// (empty when the lyrics are unsynchronised).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Lyrics {
+    pub plain: String,
+    pub lines: Vec<LyricLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LyricLine {
+    pub time_ms: u64,
+    pub text: String,
+}

@@ -64,6 +64,7 @@ fn row(uploader: &str, title: &str, artist: &str, album: &str, genre: &str, n: i
         play_count: n % 17,
         created_at: now - n * 1000,
         updated_at: now,
+        ..Default::default()
     }
 }
 
@@ -414,6 +415,7 @@ async fn edits_are_searchable_at_once_and_only_by_the_uploader_or_an_admin(backe
         artist: Some("Zoë Keating".into()),
         album: Some(String::new()),
         genre: None,
+        ..UpdateTrackRequest::default()
     };
     let err = bob.update_track(&target.id, &edit).await.expect_err("not his");
     assert_eq!(err.status(), Some(403));

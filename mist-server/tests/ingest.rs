@@ -1102,7 +1102,9 @@ async fn one_users_pile_of_uploads_does_not_starve_another_user(backend: Backend
     let dir = tempfile::tempdir().expect("tmp");
     let path = source(dir.path(), 1.0, "wav", &[]);
     let mut busy_jobs = Vec::new();
-    for _ in 0..3 {
+    // Different bytes each time: the same file twice is a duplicate.
+    for seconds in [1.0, 1.1, 1.2] {
+        let path = source(dir.path(), seconds, "wav", &[]);
         busy_jobs.push(upload_file(&busy, &path, CompleteUploadRequest::default()).await);
     }
     let other_job = upload_file(&other, &path, CompleteUploadRequest::default()).await;
@@ -1188,5 +1190,502 @@ async fn jobs_without_a_queue_task_get_one_when_a_worker_starts(backend: Backend
     assert_eq!(
         mist_server::worker::try_execute_task(&app.state).await.expect("step"),
         mist_server::worker::Outcome::Ready(job_id)
+    );
+}
+
+/// The music library from real tagged files: albums, artists, covers,
+/// lyrics, loudness, duplicates and a hostile cover.
+mod library {
+    use std::io::Write;
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    use mist_core::api::{AlbumDetail, ArtistDetail, CompleteUploadRequest, JobStatus, Lyrics, Page, SearchResults};
+    use mist_core::client::Client;
+    use mist_server::testing::audio::run;
+    use mist_server::testing::upload::{upload_file, user_client, wait_for_job};
+    use mist_server::testing::{Backend, spawn_app};
+    use reqwest::{Method, StatusCode};
+
+    use super::{JOB_TIMEOUT, ingest};
+
+    /// A stereo 44.1 kHz sine of `seconds` at `gain_db`.
+    fn sine(dir: &Path, name: &str, freq: u32, seconds: f64, gain_db: f64) -> PathBuf {
+        let out = dir.join(format!("{name}.wav"));
+        run(Command::new("sox")
+            .args(["-n", "-r", "44100", "-b", "16", "-c", "2"])
+            .arg(&out)
+            .args([
+                "synth",
+                &seconds.to_string(),
+                "sine",
+                &freq.to_string(),
+                "gain",
+                &gain_db.to_string(),
+            ]));
+        out
+    }
+
+    /// A 640 × 480 test picture.
+    fn cover_png(dir: &Path) -> PathBuf {
+        let out = dir.join("cover.png");
+        run(Command::new("ffmpeg")
+            .args([
+                "-v",
+                "error",
+                "-y",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=size=640x480",
+                "-frames:v",
+                "1",
+            ])
+            .arg(&out));
+        out
+    }
+
+    /// `wav` encoded to `out` (by its extension) with `tags`, and `picture`
+    /// as the attached front cover (ID3v2.3 APIC in MP3, PICTURE in FLAC).
+    fn tagged(wav: &Path, picture: Option<&Path>, out: &Path, tags: &[(&str, &str)]) {
+        let mut cmd = Command::new("ffmpeg");
+        cmd.args(["-v", "error", "-y", "-i"]).arg(wav);
+        if let Some(picture) = picture {
+            cmd.arg("-i").arg(picture).args([
+                "-map",
+                "0",
+                "-map",
+                "1",
+                "-c:v",
+                "copy",
+                "-disposition:v",
+                "attached_pic",
+            ]);
+        }
+        for (k, v) in tags {
+            cmd.arg("-metadata").arg(format!("{k}={v}"));
+        }
+        match out.extension().and_then(|e| e.to_str()) {
+            Some("mp3") => cmd.args(["-c:a", "libmp3lame", "-b:a", "192k", "-id3v2_version", "3"]),
+            _ => cmd.args(["-c:a", "flac"]),
+        };
+        run(cmd.arg(out));
+    }
+
+    /// ffmpeg's `ebur128` integrated loudness of a file, in LUFS.
+    fn reference_lufs(path: &Path) -> f64 {
+        let out = Command::new("ffmpeg")
+            .args(["-nostats", "-hide_banner", "-i"])
+            .arg(path)
+            .args(["-filter_complex", "ebur128", "-f", "null", "-"])
+            .output()
+            .expect("ffmpeg");
+        let log = String::from_utf8_lossy(&out.stderr);
+        log.lines()
+            .rev()
+            .filter_map(|l| l.trim().strip_prefix("I:"))
+            .filter_map(|l| l.trim().strip_suffix("LUFS"))
+            .find_map(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no integrated loudness in:\n{log}"))
+    }
+
+    /// Width and height of a picture, by ffprobe.
+    fn picture_size(bytes: &[u8], dir: &Path) -> (u32, u32) {
+        let path = dir.join("thumbnail.jpg");
+        std::fs::write(&path, bytes).expect("write");
+        let out = Command::new("ffprobe")
+            .args(["-v", "error", "-show_entries", "stream=width,height", "-of", "csv=p=0"])
+            .arg(&path)
+            .output()
+            .expect("ffprobe");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (w, h) = text.trim().split_once(',').expect("width,height");
+        (w.parse().expect("width"), h.parse().expect("height"))
+    }
+
+    async fn get(client: &Client, path: &str) -> reqwest::Response {
+        client
+            .request(Method::GET, path)
+            .expect("request")
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(client: &Client, path: &str) -> T {
+        let response = get(client, path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        response.json().await.expect("json")
+    }
+
+    async fn albums_group_tagged_files_with_covers_lyrics_and_loudness(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let client = user_client(&app, "ann").await;
+        let dir = tempfile::tempdir().expect("tmp");
+        let cover = cover_png(dir.path());
+        let loud = sine(dir.path(), "loud", 440, 6.0, -3.0);
+        let quiet = sine(dir.path(), "quiet", 660, 6.0, -9.0);
+        let mp3 = dir.path().join("two.mp3");
+        tagged(
+            &loud,
+            Some(&cover),
+            &mp3,
+            &[
+                ("title", "Second"),
+                ("artist", "Zoë Keating"),
+                ("album_artist", "Zoë Keating"),
+                ("album", "Blue Album"),
+                ("track", "2/2"),
+                ("disc", "1/1"),
+                ("date", "2001"),
+                ("composer", "Someone Else"),
+            ],
+        );
+        let flac = dir.path().join("one.flac");
+        tagged(
+            &quiet,
+            Some(&cover),
+            &flac,
+            &[
+                ("TITLE", "First"),
+                ("ARTIST", "ZOE KEATING"),
+                ("ALBUMARTIST", "ZOE KEATING"),
+                ("ALBUM", "blue album"),
+                ("TRACKNUMBER", "1"),
+                ("DISCNUMBER", "1"),
+                ("DATE", "2001"),
+                ("LYRICS", "[00:01.00]first line\n[00:03.50]second \u{1b}[31mline"),
+            ],
+        );
+        let two = ingest(&client, &mp3, CompleteUploadRequest::default()).await;
+        let given = CompleteUploadRequest {
+            title: Some("The Uploader's Title".into()),
+            ..CompleteUploadRequest::default()
+        };
+        let one = ingest(&client, &flac, given).await;
+        assert_eq!(one.title, "The Uploader's Title", "the uploader's values win over tags");
+        let album_id = two.album_id.clone().expect("an album");
+        assert_eq!(
+            one.album_id.as_deref(),
+            Some(album_id.as_str()),
+            "case and accents folded"
+        );
+        assert_eq!(
+            (two.track_number, two.disc_number, two.year),
+            (Some(2), Some(1), Some(2001))
+        );
+        assert_eq!((one.track_number, one.disc_number), (Some(1), Some(1)));
+        assert_eq!(two.composer.as_deref(), Some("Someone Else"));
+        assert_eq!(two.album_artist.as_deref(), Some("Zoë Keating"));
+
+        // The album: tracks in disc and track order, total length.
+        let album: AlbumDetail = get_json(&client, &format!("/api/v1/albums/{album_id}")).await;
+        let order: Vec<&str> = album.tracks.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(order, [one.id.as_str(), two.id.as_str()]);
+        assert_eq!(album.album.title, "Blue Album");
+        assert_eq!(album.album.artist.as_deref(), Some("Zoë Keating"));
+        assert_eq!((album.album.track_count, album.album.year), (2, Some(2001)));
+        assert!(
+            (album.album.duration_s - 12.0).abs() < 0.2,
+            "{}",
+            album.album.duration_s
+        );
+        let cover_url = album.album.cover_url.clone().expect("a cover");
+        for (query, found) in [
+            ("sort=name", true),
+            ("sort=year", true),
+            ("sort=most_played", true),
+            ("sort=recently_played", true),
+            ("artist=zoë%20keating", true),
+            ("year=2001&genre=", false),
+            ("year=1999", false),
+        ] {
+            let page: Page<mist_core::api::Album> = get_json(&client, &format!("/api/v1/albums?{query}")).await;
+            assert_eq!(page.items.iter().any(|a| a.id == album_id), found, "{query}");
+        }
+        let err = get(&client, "/api/v1/albums?cursor=nonsense").await;
+        assert_eq!(err.status(), StatusCode::BAD_REQUEST);
+
+        // The artist and search.
+        let artist_id = album.album.artist_id.clone().expect("an artist record");
+        let artist: ArtistDetail = get_json(&client, &format!("/api/v1/artists/{artist_id}")).await;
+        assert_eq!((artist.artist.track_count, artist.artist.album_count), (2, 1));
+        assert_eq!(artist.albums.len(), 1);
+        assert_eq!(artist.top_tracks.len(), 2);
+        let found: SearchResults = get_json(&client, "/api/v1/search?q=BLUE").await;
+        assert!(found.albums.iter().any(|a| a.id == album_id), "{found:?}");
+        let found: SearchResults = get_json(&client, "/api/v1/search?q=keating").await;
+        assert!(found.artists.iter().any(|a| a.id == artist_id), "{found:?}");
+
+        // Covers at each size, cached for good, 304 on a match.
+        assert!(
+            cover_url.ends_with(&format!("/api/v1/albums/{album_id}/cover")),
+            "{cover_url}"
+        );
+        for (size, expected) in [(64, (64, 48)), (300, (300, 225)), (600, (600, 450))] {
+            let response = get(&client, &format!("/api/v1/albums/{album_id}/cover?size={size}")).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            let headers = response.headers().clone();
+            assert_eq!(headers["content-type"], "image/jpeg");
+            assert!(headers["cache-control"].to_str().expect("ascii").contains("immutable"));
+            let etag = headers["etag"].to_str().expect("ascii").to_owned();
+            let bytes = response.bytes().await.expect("body");
+            assert_eq!(picture_size(&bytes, dir.path()), expected, "size {size}");
+            let again = client
+                .request(Method::GET, &format!("/api/v1/albums/{album_id}/cover?size={size}"))
+                .expect("request")
+                .header("if-none-match", &etag)
+                .send()
+                .await
+                .expect("GET");
+            assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "size {size}");
+            assert_eq!(again.headers()["etag"], etag.as_str());
+        }
+        let track_cover = get(&client, &format!("/api/v1/tracks/{}/cover?size=64", two.id)).await;
+        assert_eq!(track_cover.status(), StatusCode::OK);
+        let stored = app.state.store.list("covers/").await.expect("list");
+        assert_eq!(stored.len(), 3, "one picture stored once, three sizes: {stored:?}");
+
+        // Lyrics: timed lines, escape codes stripped.
+        let lyrics: Lyrics = get_json(&client, &format!("/api/v1/tracks/{}/lyrics", one.id)).await;
+        let lines: Vec<(u64, &str)> = lyrics.lines.iter().map(|l| (l.time_ms, l.text.as_str())).collect();
+        assert_eq!(lines, [(1000, "first line"), (3500, "second [31mline")]);
+        assert_eq!(lyrics.plain, "first line\nsecond [31mline");
+        let none = get(&client, &format!("/api/v1/tracks/{}/lyrics", two.id)).await;
+        assert_eq!(none.status(), StatusCode::NOT_FOUND);
+
+        // Loudness: within 0.5 LU of ffmpeg's ebur128 on the same files.
+        for (track, file) in [(&one, &flac), (&two, &mp3)] {
+            let reference = -18.0 - reference_lufs(file);
+            let gain = track.track_gain_db.expect("a track gain");
+            assert!(
+                (gain - reference).abs() < 0.5,
+                "{}: {gain} dB vs {reference} dB",
+                track.title
+            );
+            assert!(track.track_peak.expect("a peak") > 0.0);
+        }
+        let one = client.track(&one.id).await.expect("track");
+        let two = client.track(&two.id).await.expect("track");
+        let album_gain = two.album_gain_db.expect("an album gain");
+        assert_eq!(one.album_gain_db, Some(album_gain));
+        let (g1, g2) = (one.track_gain_db.expect("gain"), two.track_gain_db.expect("gain"));
+        assert!(
+            album_gain > g1.min(g2) && album_gain < g1.max(g2),
+            "{g1} {g2} {album_gain}"
+        );
+
+        // Deleting: the album follows its tracks, then goes with its cover.
+        client.delete_track(&one.id).await.expect("delete");
+        let two = client.track(&two.id).await.expect("track");
+        let left = two.album_gain_db.expect("album gain");
+        assert!(
+            (left - two.track_gain_db.expect("gain")).abs() < 0.05,
+            "the album is its one track now"
+        );
+        client.delete_track(&two.id).await.expect("delete");
+        let gone = get(&client, &format!("/api/v1/albums/{album_id}")).await;
+        assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+        let stored = app.state.store.list("covers/").await.expect("list");
+        assert!(stored.is_empty(), "{stored:?}");
+    }
+
+    async fn the_same_bytes_twice_fail_as_a_duplicate_naming_the_first(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let ann = user_client(&app, "ann").await;
+        let bob = user_client(&app, "bob").await;
+        let dir = tempfile::tempdir().expect("tmp");
+        let wav = sine(dir.path(), "once", 500, 3.0, -6.0);
+        let first = ingest(&ann, &wav, CompleteUploadRequest::default()).await;
+        let job_id = upload_file(&ann, &wav, CompleteUploadRequest::default()).await;
+        let job = wait_for_job(&ann, &job_id, JOB_TIMEOUT).await;
+        assert_eq!(job.status, JobStatus::Failed, "{job:?}");
+        assert_eq!(job.error_code.as_deref(), Some("duplicate"));
+        assert_eq!(job.existing_track_id.as_deref(), Some(first.id.as_str()));
+        assert!(job.error.as_deref().unwrap_or("").contains(&first.id), "{job:?}");
+        // Another user's copy is theirs.
+        let theirs = ingest(&bob, &wav, CompleteUploadRequest::default()).await;
+        assert_ne!(theirs.id, first.id);
+    }
+
+    /// `flac` with a PICTURE metadata block holding `picture` (a PNG) added
+    /// after STREAMINFO, without decoding anything.
+    fn add_flac_picture(flac: &[u8], picture: &[u8], width: u32, height: u32) -> Vec<u8> {
+        assert_eq!(&flac[..4], b"fLaC");
+        let streaminfo_len = u32::from_be_bytes([0, flac[5], flac[6], flac[7]]) as usize;
+        let was_last = flac[4] & 0x80 != 0;
+        let mut block = Vec::new();
+        let mime = b"image/png";
+        block.extend_from_slice(&3u32.to_be_bytes()); // front cover
+        block.extend_from_slice(&(mime.len() as u32).to_be_bytes());
+        block.extend_from_slice(mime);
+        block.extend_from_slice(&0u32.to_be_bytes()); // no description
+        for v in [width, height, 1, 0] {
+            block.extend_from_slice(&v.to_be_bytes());
+        }
+        block.extend_from_slice(&(picture.len() as u32).to_be_bytes());
+        block.extend_from_slice(picture);
+        let mut out = Vec::new();
+        out.extend_from_slice(b"fLaC");
+        out.push(flac[4] & 0x7f);
+        out.extend_from_slice(&flac[5..8 + streaminfo_len]);
+        let len = (block.len() as u32).to_be_bytes();
+        out.push(if was_last { 0x80 | 6 } else { 6 });
+        out.extend_from_slice(&len[1..]);
+        out.extend_from_slice(&block);
+        out.extend_from_slice(&flac[8 + streaminfo_len..]);
+        out
+    }
+
+    /// A 20,000 × 20,000 one-bit PNG: ~50 KB of file, 400 MB as 8-bit grey.
+    fn huge_png() -> Vec<u8> {
+        let (width, height) = (20_000u32, 20_000u32);
+        let mut out = Vec::new();
+        let mut encoder = png::Encoder::new(&mut out, width, height);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::One);
+        encoder.set_compression(png::Compression::Fast);
+        let mut writer = encoder.write_header().expect("header");
+        let mut stream = writer.stream_writer().expect("stream");
+        let row = vec![0u8; (width as usize).div_ceil(8)];
+        for _ in 0..height {
+            stream.write_all(&row).expect("row");
+        }
+        stream.finish().expect("finish");
+        drop(writer);
+        out
+    }
+
+    async fn a_hostile_cover_is_refused_and_the_track_still_ingests(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let client = user_client(&app, "ann").await;
+        let dir = tempfile::tempdir().expect("tmp");
+        let wav = sine(dir.path(), "bomb", 330, 3.0, -6.0);
+        let plain = dir.path().join("plain.flac");
+        tagged(
+            &wav,
+            None,
+            &plain,
+            &[("ALBUM", "Bombs"), ("ARTIST", "Nobody"), ("TRACKNUMBER", "7")],
+        );
+        let png = huge_png();
+        assert!(png.len() < 1_000_000, "{} bytes", png.len());
+        let hostile = dir.path().join("hostile.flac");
+        let bytes = add_flac_picture(&std::fs::read(&plain).expect("read"), &png, 20_000, 20_000);
+        std::fs::write(&hostile, bytes).expect("write");
+        let track = ingest(&client, &hostile, CompleteUploadRequest::default()).await;
+        assert_eq!(track.track_number, Some(7), "the tags around the picture were read");
+        let album_id = track.album_id.clone().expect("an album");
+        let album: AlbumDetail = get_json(&client, &format!("/api/v1/albums/{album_id}")).await;
+        assert_eq!(album.album.cover_url, None);
+        let cover = get(&client, &format!("/api/v1/tracks/{}/cover", track.id)).await;
+        assert_eq!(cover.status(), StatusCode::NOT_FOUND);
+        assert!(app.state.store.list("covers/").await.expect("list").is_empty());
+    }
+
+    async fn edits_move_tracks_between_albums_and_owners_replace_covers(backend: Backend) {
+        use mist_core::api::UpdateTrackRequest;
+        use mist_server::testing::catalogue::{FakeTrack, insert_ready_track};
+
+        let app = spawn_app(backend).await;
+        let ann = user_client(&app, "ann").await;
+        let bob = user_client(&app, "bob").await;
+        let ann_id = ann.me().await.expect("me").id;
+        let fake = |title: &str| FakeTrack {
+            title: title.into(),
+            artist: Some("Artist".into()),
+            album: Some("Old".into()),
+            genre: Some("Jazz".into()),
+            duration_s: 60.0,
+            ..FakeTrack::default()
+        };
+        let one = insert_ready_track(&app.state, &ann_id, &fake("One")).await;
+        let two = insert_ready_track(&app.state, &ann_id, &fake("Two")).await;
+        let old = ann.track(&one).await.expect("track").album_id.expect("an album");
+        assert_eq!(
+            ann.track(&two).await.expect("track").album_id.as_deref(),
+            Some(old.as_str())
+        );
+
+        let edit = UpdateTrackRequest {
+            album: Some("New".into()),
+            track_number: Some(3),
+            year: Some(1999),
+            composer: Some("Someone".into()),
+            ..UpdateTrackRequest::default()
+        };
+        let err = bob.update_track(&one, &edit).await.expect_err("not his");
+        assert_eq!(err.status(), Some(403));
+        let moved = ann.update_track(&one, &edit).await.expect("edit");
+        let new = moved.album_id.clone().expect("an album");
+        assert_ne!(new, old);
+        assert_eq!((moved.track_number, moved.year), (Some(3), Some(1999)));
+        assert_eq!(moved.composer.as_deref(), Some("Someone"));
+        let album: AlbumDetail = get_json(&ann, &format!("/api/v1/albums/{new}")).await;
+        assert_eq!((album.album.title.as_str(), album.album.year), ("New", Some(1999)));
+        let bad = UpdateTrackRequest {
+            year: Some(5000),
+            ..UpdateTrackRequest::default()
+        };
+        assert_eq!(
+            ann.update_track(&one, &bad).await.expect_err("range").status(),
+            Some(422)
+        );
+        let cleared = UpdateTrackRequest {
+            track_number: Some(0),
+            ..UpdateTrackRequest::default()
+        };
+        assert_eq!(ann.update_track(&one, &cleared).await.expect("edit").track_number, None);
+
+        // The last track leaving an album takes it away.
+        let follow = UpdateTrackRequest {
+            album: Some("new".into()),
+            ..UpdateTrackRequest::default()
+        };
+        assert_eq!(
+            ann.update_track(&two, &follow).await.expect("edit").album_id.as_deref(),
+            Some(new.as_str())
+        );
+        let gone = get(&ann, &format!("/api/v1/albums/{old}")).await;
+        assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+
+        // Covers: the owner replaces them; not-pictures and others are refused.
+        let dir = tempfile::tempdir().expect("tmp");
+        let png = std::fs::read(cover_png(dir.path())).expect("read");
+        let put = |client: &Client, body: Vec<u8>| {
+            client
+                .request(Method::PUT, &format!("/api/v1/tracks/{one}/cover"))
+                .expect("request")
+                .header("content-type", "image/png")
+                .body(body)
+                .send()
+        };
+        assert_eq!(
+            put(&bob, png.clone()).await.expect("PUT").status(),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            put(&ann, b"not a picture".to_vec()).await.expect("PUT").status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(put(&ann, png).await.expect("PUT").status(), StatusCode::NO_CONTENT);
+        let cover = get(&ann, &format!("/api/v1/albums/{new}/cover?size=64")).await;
+        assert_eq!(cover.status(), StatusCode::OK);
+        let cover = get(&bob, &format!("/api/v1/tracks/{two}/cover"))
+            .await
+            .bytes()
+            .await
+            .expect("body");
+        assert_eq!(picture_size(&cover, dir.path()), (300, 225), "the album's cover");
+        ann.delete_track(&one).await.expect("delete");
+        ann.delete_track(&two).await.expect("delete");
+        assert!(app.state.store.list("covers/").await.expect("list").is_empty());
+    }
+
+    mist_server::on_both!(
+        albums_group_tagged_files_with_covers_lyrics_and_loudness,
+        the_same_bytes_twice_fail_as_a_duplicate_naming_the_first,
+        a_hostile_cover_is_refused_and_the_track_still_ingests,
+        edits_move_tracks_between_albums_and_owners_replace_covers,
     );
 }

@@ -133,6 +133,9 @@ async fn postgres_s3_two_api_nodes_and_two_workers() {
     let dir = tempfile::tempdir().expect("tmp");
     let wav = dir.path().join("short.wav");
     generate_wav(&wav, 12.0);
+    // Other bytes: the same file twice from one user is a duplicate.
+    let other_wav = dir.path().join("other.wav");
+    generate_wav(&other_wav, 12.5);
     let job_a = upload_file(
         &on_a,
         &wav,
@@ -144,7 +147,7 @@ async fn postgres_s3_two_api_nodes_and_two_workers() {
     .await;
     let job_b = upload_file(
         &on_b,
-        &wav,
+        &other_wav,
         CompleteUploadRequest {
             title: Some("Via B".into()),
             ..Default::default()

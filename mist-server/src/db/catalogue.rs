@@ -49,13 +49,8 @@ pub const MAX_TERMS: usize = 8;
 /// Terms shorter than this are matched as prefixes only, never corrected.
 const MIN_TYPO_LEN: usize = 4;
 
-/// The columns of `tracks` for [`TrackRow`], prefixed with the alias `t.`.
-macro_rules! track_columns {
-    () => {
-        "t.id, t.uploader_id, t.title, t.artist, t.album, t.genre, t.duration_ms, t.status, t.error, \
-         t.original_key, t.segment_count, t.key_count, t.play_count, t.created_at, t.updated_at"
-    };
-}
+// The columns of `tracks t` for `TrackRow` (db/tracks.rs).
+use crate::track_row_columns as track_columns;
 
 /// How a track list is ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

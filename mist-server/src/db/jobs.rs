@@ -69,7 +69,16 @@ impl JobRow {
             progress: self.progress.clamp(0, 100) as u8,
             error: self.error.clone(),
             track_id: self.track_id.clone(),
+            error_code: self.duplicate_of().map(|_| "duplicate".to_owned()),
+            existing_track_id: self.duplicate_of().map(str::to_owned),
         }
+    }
+
+    /// The uploader's existing track when this job failed as a duplicate
+    /// (`ingest::IngestError::Duplicate`'s message names it).
+    fn duplicate_of(&self) -> Option<&str> {
+        let id = self.error.as_deref()?.strip_prefix(crate::ingest::DUPLICATE_PREFIX)?;
+        (!id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')).then_some(id)
     }
 }
 

@@ -15,12 +15,7 @@ use super::tracks::TrackRow;
 use super::{Db, now_ms, split_page};
 use crate::with_pool;
 
-macro_rules! track_columns {
-    () => {
-        "t.id, t.uploader_id, t.title, t.artist, t.album, t.genre, t.duration_ms, t.status, t.error, \
-         t.original_key, t.segment_count, t.key_count, t.play_count, t.created_at, t.updated_at"
-    };
-}
+use crate::track_row_columns as track_columns;
 
 /// Likes `track_id` for `user_id`; true when it was not liked before.
 pub async fn like(db: &Db, user_id: &str, track_id: &str) -> Result<bool, sqlx::Error> {

@@ -7,6 +7,7 @@
 //! matches on [`Db`] and says why. Only this module tree knows SQL; row
 //! structs stay here and are converted before they reach the wire.
 
+pub mod albums;
 pub mod catalogue;
 pub mod embeddings;
 pub mod jobs;

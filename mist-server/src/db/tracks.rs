@@ -5,7 +5,7 @@ use mist_core::api::{Track, TrackStatus};
 use super::{Db, ms_to_datetime, now_ms};
 use crate::with_pool;
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
 pub struct TrackRow {
     pub id: String,
     pub uploader_id: String,
@@ -22,6 +22,33 @@ pub struct TrackRow {
     pub play_count: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    // The library's columns (db/albums.rs). `default`: a query that does not
+    // select them still reads a row.
+    #[sqlx(default)]
+    pub album_id: Option<String>,
+    #[sqlx(default)]
+    pub artist_id: Option<String>,
+    #[sqlx(default)]
+    pub album_artist: Option<String>,
+    #[sqlx(default)]
+    pub track_number: Option<i64>,
+    #[sqlx(default)]
+    pub disc_number: Option<i64>,
+    #[sqlx(default)]
+    pub year: Option<i64>,
+    #[sqlx(default)]
+    pub composer: Option<String>,
+    #[sqlx(default)]
+    pub loudness_lufs: Option<f64>,
+    #[sqlx(default)]
+    pub true_peak: Option<f64>,
+    #[sqlx(default)]
+    pub cover_hash: Option<String>,
+    /// From the album's row.
+    #[sqlx(default)]
+    pub album_loudness_lufs: Option<f64>,
+    #[sqlx(default)]
+    pub album_true_peak: Option<f64>,
 }
 
 impl TrackRow {
@@ -45,19 +72,42 @@ impl TrackRow {
             play_count: self.play_count,
             created_at: ms_to_datetime(self.created_at),
             updated_at: ms_to_datetime(self.updated_at),
+            album_id: self.album_id.clone(),
+            album_artist: self.album_artist.clone(),
+            track_number: self.track_number,
+            disc_number: self.disc_number,
+            year: self.year,
+            composer: self.composer.clone(),
+            track_gain_db: self.loudness_lufs.map(replay_gain_db),
+            track_peak: self.loudness_lufs.and(self.true_peak),
+            album_gain_db: self.album_loudness_lufs.map(replay_gain_db),
+            album_peak: self.album_loudness_lufs.and(self.album_true_peak),
         }
     }
 }
 
-macro_rules! columns {
-    () => {
-        "id, uploader_id, title, artist, album, genre, duration_ms, status, error, original_key, \
-         segment_count, key_count, play_count, created_at, updated_at"
-    };
+/// ReplayGain 2.0: the gain that brings `lufs` to the reference level.
+fn replay_gain_db(lufs: f64) -> f64 {
+    mist_core::library::loudness::REFERENCE_LUFS - lufs
 }
 
+/// The columns of `tracks t` for [`TrackRow`], the library's included (the
+/// album's loudness from its row). Other modules listing tracks use it too.
+#[macro_export]
+macro_rules! track_row_columns {
+    () => {
+        "t.id, t.uploader_id, t.title, t.artist, t.album, t.genre, t.duration_ms, t.status, t.error, \
+         t.original_key, t.segment_count, t.key_count, t.play_count, t.created_at, t.updated_at, \
+         t.album_id, t.artist_id, t.album_artist, t.track_number, t.disc_number, t.year, t.composer, \
+         t.loudness_lufs, t.true_peak, t.cover_hash, \
+         (SELECT a.loudness_lufs FROM albums a WHERE a.id = t.album_id) AS album_loudness_lufs, \
+         (SELECT a.true_peak FROM albums a WHERE a.id = t.album_id) AS album_true_peak"
+    };
+}
+use crate::track_row_columns as columns;
+
 pub async fn find(db: &Db, id: &str) -> Result<Option<TrackRow>, sqlx::Error> {
-    let sql = concat!("SELECT ", columns!(), " FROM tracks WHERE id = $1");
+    let sql = concat!("SELECT ", columns!(), " FROM tracks t WHERE t.id = $1");
     with_pool!(db, pool => sqlx::query_as::<_, TrackRow>(sql).bind(id).fetch_optional(pool).await)
 }
 
@@ -70,7 +120,7 @@ pub async fn find_many(db: &Db, ids: &[&str]) -> Result<Vec<TrackRow>, sqlx::Err
     let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
     // Only placeholders are spliced in; the ids are bound.
     let sql = format!(
-        concat!("SELECT ", columns!(), " FROM tracks WHERE id IN ({})"),
+        concat!("SELECT ", columns!(), " FROM tracks t WHERE t.id IN ({})"),
         placeholders.join(", ")
     );
     with_pool!(db, pool => {
@@ -98,6 +148,8 @@ pub struct ReadyTrack<'a> {
     /// The ingest job and the claim under which they were made.
     pub job_id: &'a str,
     pub lease_token: &'a str,
+    /// Album, artist, numbers, loudness, lyrics, cover (db/albums.rs).
+    pub library: super::albums::LibraryFields,
 }
 
 /// A wrapped content key and its IV.
@@ -108,7 +160,8 @@ pub struct StoredKey {
 }
 
 /// In transaction `$tx`: replaces the track's keys and makes it ready with
-/// `$track`'s metadata. False when the track is gone.
+/// `$track`'s metadata, joined to its album and artist. False when the track
+/// is gone.
 macro_rules! store_ready {
     ($tx:ident, $id:expr, $track:expr, $keys:expr, $now:expr) => {{
         sqlx::query("DELETE FROM track_keys WHERE track_id = $1")
@@ -124,7 +177,7 @@ macro_rules! store_ready {
                 .execute(&mut *$tx)
                 .await?;
         }
-        sqlx::query(
+        let updated = sqlx::query(
             "UPDATE tracks SET title = $2, artist = $3, album = $4, genre = $5, duration_ms = $6, \
              segment_count = $7, key_count = $8, status = 'ready', error = NULL, updated_at = $9, hls_prefix = $10, \
              segments_per_key = $11 WHERE id = $1",
@@ -143,7 +196,11 @@ macro_rules! store_ready {
         .execute(&mut *$tx)
         .await?
         .rows_affected()
-            == 1
+            == 1;
+        if updated {
+            super::albums::attach!($tx, $id, $track, $now);
+        }
+        updated
     }};
 }
 

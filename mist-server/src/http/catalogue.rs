@@ -19,6 +19,7 @@ use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::tracks::{to_api, visible_track};
 use crate::app::AppState;
 use crate::auth::AuthUser;
+use crate::db::albums::{self, LibraryEdit};
 use crate::db::catalogue::{self, Cursor, Facet, KeyKind, Sort, TrackEdit, clamp_limit};
 use crate::db::now_ms;
 use crate::db::users::UserRow;
@@ -174,7 +175,7 @@ pub async fn artists(
 
 /// The track, if the caller may change it: 404 when they cannot see it,
 /// 403 when they can but it is not theirs.
-async fn owned_track(state: &AppState, user: &UserRow, id: &str) -> ApiResult<crate::db::tracks::TrackRow> {
+pub(super) async fn owned_track(state: &AppState, user: &UserRow, id: &str) -> ApiResult<crate::db::tracks::TrackRow> {
     let row = visible_track(state, user, id).await?;
     if row.uploader_id != user.id && user.role() != Role::Admin {
         return Err(ApiError::Forbidden(
@@ -200,7 +201,21 @@ fn field<'a>(name: &str, value: Option<&'a str>, required: bool) -> ApiResult<Op
     Ok(Some(v))
 }
 
+/// A number field: 0 clears it, else it must be in `range`.
+fn number(name: &str, value: Option<i64>, range: std::ops::RangeInclusive<i64>) -> ApiResult<Option<i64>> {
+    match value {
+        Some(v) if v != 0 && !range.contains(&v) => Err(ApiError::unprocessable(
+            "invalid_field",
+            format!("{name} must be 0 (none) or {}–{}", range.start(), range.end()),
+        )),
+        other => Ok(other),
+    }
+}
+
 /// Edit a track's metadata (uploader or admin). Search follows at once.
+/// Album artist, year and genre apply to the album: a new album artist or
+/// album title moves the track to that album (made if new; the old one goes
+/// when it is left empty).
 #[utoipa::path(patch, path = "/api/v1/tracks/{id}", tag = "tracks", security(("bearer" = [])),
     params(("id" = String, Path)), request_body = UpdateTrackRequest,
     responses(
@@ -222,7 +237,20 @@ pub async fn update(
         album: field("album", req.album.as_deref(), false)?,
         genre: field("genre", req.genre.as_deref(), false)?,
     };
-    let row = catalogue::update_track(&state.db, &id, &edit)
+    let library = LibraryEdit {
+        album_artist: field("album_artist", req.album_artist.as_deref(), false)?,
+        track_number: number("track_number", req.track_number, 1..=999)?,
+        disc_number: number("disc_number", req.disc_number, 1..=99)?,
+        year: number("year", req.year, 1000..=2999)?,
+        composer: field("composer", req.composer.as_deref(), false)?,
+        genre: edit.genre,
+        relink: edit.artist.is_some() || edit.album.is_some(),
+    };
+    catalogue::update_track(&state.db, &id, &edit)
+        .await?
+        .ok_or(ApiError::NotFound("track"))?;
+    albums::apply_edit(&state.db, &id, &library).await?;
+    let row = crate::db::tracks::find(&state.db, &id)
         .await?
         .ok_or(ApiError::NotFound("track"))?;
     Ok(ApiJson(to_api(&state, &user, &row)))
@@ -238,12 +266,21 @@ pub async fn delete(
     AuthUser(user): AuthUser,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    owned_track(&state, &user, &id).await?;
+    let row = owned_track(&state, &user, &id).await?;
     if !catalogue::delete_track(&state.db, &id).await? {
         return Err(ApiError::NotFound("track"));
     }
     // The id came from the database (a UUID), so the prefix is safe to use.
     let removed = state.store.delete_prefix(&format!("tracks/{id}/")).await?;
     tracing::info!(track_id = %id, objects = removed, "track deleted");
+    // Its album goes with its last track, and covers nothing shows any more.
+    let mut covers: Vec<String> = row.cover_hash.clone().into_iter().collect();
+    if let Some(album) = &row.album_id {
+        covers.extend(crate::db::albums::cover_hash(&state.db, album).await?);
+        crate::db::albums::track_removed(&state.db, album).await?;
+    }
+    for cover in covers {
+        super::albums::remove_cover_if_unused(&state, &cover).await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,6 +4,7 @@
 //! routes and methods.
 
 pub mod admin;
+pub mod albums;
 pub mod auth;
 pub mod catalogue;
 pub mod error;
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .merge(tracks::router())
         .merge(catalogue::router())
         .merge(library::router())
+        .merge(albums::router())
         .merge(similar::router())
         .merge(playback::router())
         .merge(admin::router())

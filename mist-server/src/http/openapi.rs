@@ -62,9 +62,17 @@ use crate::app::AppState;
         super::admin::create_invite,
         super::admin::list_invites,
         super::admin::revoke_invite,
+        super::albums::list,
+        super::albums::album,
+        super::albums::artist,
+        super::albums::search,
+        super::albums::album_cover,
+        super::albums::track_cover,
+        super::albums::put_cover,
+        super::albums::lyrics,
     ),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "uploads"), (name = "tracks"), (name = "playback"), (name = "admin"), (name = "operations"))
+    tags((name = "auth"), (name = "uploads"), (name = "tracks"), (name = "playback"), (name = "admin"), (name = "operations"), (name = "library"))
 )]
 pub struct ApiDoc;
 

@@ -338,6 +338,7 @@ pub async fn complete(
         play_count: 0,
         created_at: 0,
         updated_at: 0,
+        ..Default::default()
     };
     let payload = serde_json::to_string(&given).map_err(ApiError::internal)?;
     let job = jobs::enqueue_ingest(&state.db, &track, &upload.id, &payload).await?;

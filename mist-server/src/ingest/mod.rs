@@ -15,6 +15,7 @@
 //! always match segments. An attempt that fails, or loses its job, deletes
 //! what it wrote.
 
+pub mod library;
 pub mod package;
 pub mod transcode;
 
@@ -24,10 +25,12 @@ use std::sync::Arc;
 use futures::StreamExt;
 use mist_core::api::CompleteUploadRequest;
 use mist_core::audio::{AudioError, DecodeLimits, Tags};
+use mist_core::library::tags::TrackTags;
 use tokio::io::AsyncWriteExt;
 
 use crate::analysis::{self, TrackAnalysis};
 use crate::app::AppState;
+use crate::db::albums::{self, LibraryFields};
 use crate::db::jobs::JobRow;
 use crate::db::{tracks, uploads};
 use crate::storage::StorageError;
@@ -53,7 +56,14 @@ pub enum IngestError {
     /// stands.
     #[error("{0}")]
     Cancelled(String),
+    /// The uploader already has a track made from the same bytes (its id):
+    /// permanent, like [`IngestError::Permanent`].
+    #[error("{DUPLICATE_PREFIX}{0}")]
+    Duplicate(String),
 }
+
+/// How a duplicate's failure begins; the existing track's id follows.
+pub const DUPLICATE_PREFIX: &str = "duplicate: you already uploaded this file as track ";
 
 impl From<StorageError> for IngestError {
     fn from(err: StorageError) -> Self {
@@ -93,7 +103,15 @@ pub async fn run(state: &AppState, job: &JobRow, token: &str, progress: &Arc<Job
     let dir = tempfile::tempdir().map_err(|e| IngestError::Transient(format!("temp dir: {e}")))?;
     let ext = extension(&upload.filename);
     let local = dir.path().join(format!("original.{}", ext.as_deref().unwrap_or("bin")));
-    download(state, &track.original_key, &local).await?;
+    let sha256 = download(state, &track.original_key, &local).await?;
+    if let Some(existing) = albums::track_with_hash(&state.db, &track.uploader_id, &sha256)
+        .await?
+        .filter(|existing| *existing != track.id)
+    {
+        return Err(IngestError::Duplicate(existing));
+    }
+    let mut file_tags = library::read_tags(&local).await;
+    let cover_hash = library::embedded_cover(state, &mut file_tags).await?;
     progress.set(5);
 
     let prefix = package::attempt_prefix(&track.id, token);
@@ -106,7 +124,12 @@ pub async fn run(state: &AppState, job: &JobRow, token: &str, progress: &Arc<Job
         }
     };
 
-    let metadata = Metadata::merge(&given, &transcoded.report.tags, &upload.filename);
+    let metadata = Metadata::merge(&given, &file_tags, &transcoded.report.tags, &upload.filename);
+    let (lyrics_text, lyrics_lines) = file_tags.lyrics.as_ref().map(library::clean_lyrics).unwrap_or_default();
+    let loudness = transcoded
+        .loudness
+        .map_err(|e| tracing::warn!(track_id = %track.id, error = %e, "loudness not measured"))
+        .ok();
     let ready = tracks::ReadyTrack {
         title: &metadata.title,
         artist: metadata.artist.as_deref(),
@@ -118,6 +141,19 @@ pub async fn run(state: &AppState, job: &JobRow, token: &str, progress: &Arc<Job
         hls_prefix: &packaged.hls_prefix,
         job_id: &job.id,
         lease_token: token,
+        library: LibraryFields {
+            album_artist: clean(&file_tags.album_artist),
+            track_number: file_tags.track_number.map(i64::from),
+            disc_number: file_tags.disc_number.map(i64::from),
+            year: file_tags.year.map(i64::from),
+            composer: clean(&file_tags.composer),
+            compilation: file_tags.compilation,
+            sha256: Some(sha256.clone()),
+            loudness,
+            lyrics_text,
+            lyrics_lines,
+            cover_hash,
+        },
     };
     let analysis = TrackAnalysis {
         embedding: transcoded.features.embedding(),
@@ -139,6 +175,14 @@ pub async fn run(state: &AppState, job: &JobRow, token: &str, progress: &Arc<Job
         }
         Err(e) => {
             remove_attempt(state, &track.id, &prefix).await;
+            // The same bytes became ready for this uploader meanwhile (the
+            // unique index on uploader and hash).
+            if let Some(existing) = albums::track_with_hash(&state.db, &track.uploader_id, &sha256)
+                .await?
+                .filter(|existing| *existing != track.id)
+            {
+                return Err(IngestError::Duplicate(existing));
+            }
             return Err(e.into());
         }
     }
@@ -151,6 +195,7 @@ pub async fn run(state: &AppState, job: &JobRow, token: &str, progress: &Arc<Job
 struct Stored {
     report: mist_core::audio::DecodeReport,
     features: mist_core::features::Features,
+    loudness: Result<mist_core::library::loudness::Loudness, mist_core::library::loudness::LoudnessError>,
 }
 
 /// Decodes, encodes, segments, encrypts and stores, all at once; then
@@ -231,6 +276,7 @@ async fn transcode_and_store(
         Stored {
             report: transcoded.report,
             features,
+            loudness: transcoded.loudness,
         },
         packaged,
     ))
@@ -283,14 +329,18 @@ async fn remove_other_attempts(state: &AppState, track_id: &str, ready: &str) {
     }
 }
 
-async fn download(state: &AppState, key: &str, path: &Path) -> Result<(), IngestError> {
+/// Copies the original to `path`, hashing it on the way; returns its
+/// SHA-256 (hex).
+async fn download(state: &AppState, key: &str, path: &Path) -> Result<String, IngestError> {
     let object = state.store.get(key, None).await?;
     let mut file = tokio::fs::File::create(path)
         .await
         .map_err(|e| IngestError::Transient(format!("temp file: {e}")))?;
     let mut body = object.body;
+    let mut hasher = mist_core::library::hash::Hasher::new();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| IngestError::Transient(format!("reading the upload from storage: {e}")))?;
+        hasher.update(&chunk);
         file.write_all(&chunk)
             .await
             .map_err(|e| IngestError::Transient(format!("temp file: {e}")))?;
@@ -298,7 +348,7 @@ async fn download(state: &AppState, key: &str, path: &Path) -> Result<(), Ingest
     file.flush()
         .await
         .map_err(|e| IngestError::Transient(format!("temp file: {e}")))?;
-    Ok(())
+    Ok(hasher.finish().to_hex())
 }
 
 /// The lower-cased extension of a file name, if any.
@@ -310,7 +360,7 @@ pub fn extension(filename: &str) -> Option<String> {
 }
 
 /// A track's descriptive fields: what the uploader gave wins, then the
-/// file's tags, then the file name.
+/// file's tags (lofty's, then the decoder's), then the file name.
 #[derive(Debug, PartialEq)]
 pub struct Metadata {
     pub title: String,
@@ -320,14 +370,16 @@ pub struct Metadata {
 }
 
 impl Metadata {
-    pub fn merge(given: &CompleteUploadRequest, tags: &Tags, filename: &str) -> Self {
-        let pick = |given: &Option<String>, tag: &Option<String>| clean(given).or_else(|| clean(tag));
-        let title = pick(&given.title, &tags.title).unwrap_or_else(|| title_from_filename(filename));
+    pub fn merge(given: &CompleteUploadRequest, file: &TrackTags, tags: &Tags, filename: &str) -> Self {
+        let pick = |given: &Option<String>, file: &Option<String>, tag: &Option<String>| {
+            clean(given).or_else(|| clean(file)).or_else(|| clean(tag))
+        };
+        let title = pick(&given.title, &file.title, &tags.title).unwrap_or_else(|| title_from_filename(filename));
         Metadata {
             title,
-            artist: pick(&given.artist, &tags.artist),
-            album: pick(&given.album, &tags.album),
-            genre: pick(&given.genre, &tags.genre),
+            artist: pick(&given.artist, &file.artist, &tags.artist),
+            album: pick(&given.album, &file.album, &tags.album),
+            genre: pick(&given.genre, &file.genre, &tags.genre),
         }
     }
 }

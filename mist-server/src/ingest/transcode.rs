@@ -1,9 +1,10 @@
-//! The CPU side of an ingest: decode → features and three LAME encoders →
-//! segmenter, each on its own thread, on bounded chunks.
+//! The CPU side of an ingest: decode → features, loudness and three LAME
+//! encoders → segmenter, each on its own thread, on bounded chunks.
 //!
 //! The decoder hands out about 0.74 s of 44.1 kHz stereo at a time; each
-//! chunk goes (shared, not copied) to the feature extractor and to the 64,
-//! 128 and 192 kbit/s encoders through channels two chunks deep, their frames
+//! chunk goes (shared, not copied) to the feature extractor, the loudness
+//! meter (EBU R128, `mist_core::library::loudness`) and the 64, 128 and
+//! 192 kbit/s encoders through channels two chunks deep, their frames
 //! to the segmenter, and each finished segment (one per rendition, on shared
 //! boundaries) to the async side, which encrypts and stores it. Every channel
 //! is bounded, so a slow stage holds the others back instead of letting data
@@ -20,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use mist_core::audio::{BITRATES_KBPS, DecodeLimits, DecodeReport, Mp3Encoder, SAMPLE_RATE, StreamDecoder};
 use mist_core::features::{Extractor, FeatureError, Features};
 use mist_core::hls::{Segment, Segmenter};
+use mist_core::library::loudness::{Loudness, LoudnessError, LoudnessMeter};
 
 use super::IngestError;
 use crate::worker::JobProgress;
@@ -33,6 +35,8 @@ pub struct Transcoded {
     /// Largest absolute sample value: silence is refused.
     pub peak: f32,
     pub features: Result<Features, FeatureError>,
+    /// EBU R128 loudness of the decoded audio (what is played).
+    pub loudness: Result<Loudness, LoudnessError>,
     pub segments: usize,
 }
 
@@ -78,7 +82,7 @@ pub fn run(
         error: Mutex::new(None),
         progress: progress.clone(),
     };
-    let (result, features, segment_count) = std::thread::scope(|scope| {
+    let (result, features, loudness, segment_count) = std::thread::scope(|scope| {
         let (frames_tx, frames_rx) = sync_channel::<Frames>(4 * BITRATES_KBPS.len());
         let mut chunk_txs: Vec<SyncSender<Arc<Vec<f32>>>> = Vec::new();
         for (r, &kbps) in BITRATES_KBPS.iter().enumerate() {
@@ -111,6 +115,23 @@ pub fn run(
                 }
             })
         };
+        let (loudness_tx, loudness_rx) = sync_channel::<Arc<Vec<f32>>>(CHUNKS_IN_FLIGHT);
+        let loudness = {
+            let progress = &progress;
+            spawn_named(scope, "loudness", move || {
+                let mut meter = LoudnessMeter::default();
+                let mut failed = None;
+                for chunk in loudness_rx {
+                    if failed.is_none() && !progress.stopped() {
+                        failed = meter.add(&chunk).err();
+                    }
+                }
+                match failed {
+                    Some(e) => Err(e),
+                    None => Ok(meter.finish()),
+                }
+            })
+        };
         let segmenter = {
             let failure = &failure;
             spawn_named(scope, "segment", move || {
@@ -132,7 +153,7 @@ pub fn run(
                 }
                 peak = chunk.iter().fold(peak, |m, s| m.max(s.abs()));
                 let chunk = Arc::new(chunk);
-                for tx in chunk_txs.iter().chain([&features_tx]) {
+                for tx in chunk_txs.iter().chain([&features_tx, &loudness_tx]) {
                     // A closed channel: that stage failed and said why.
                     if tx.send(chunk.clone()).is_err() {
                         return Ok(());
@@ -144,14 +165,18 @@ pub fn run(
         })();
         drop(chunk_txs);
         drop(features_tx);
+        drop(loudness_tx);
         if let Err(e) = decoded {
             failure.set(e);
         }
         let features = features
             .join()
             .unwrap_or_else(|_| Err(FeatureError::Io("the feature thread panicked".into())));
+        let loudness = loudness
+            .join()
+            .unwrap_or_else(|_| Err(LoudnessError::Meter("the loudness thread panicked".into())));
         let segment_count = segmenter.join().unwrap_or(0);
-        ((peak, decoder), features, segment_count)
+        ((peak, decoder), features, loudness, segment_count)
     });
     if let Some(error) = failure.take() {
         return Err(error);
@@ -164,6 +189,7 @@ pub fn run(
         report: decoder.finish()?,
         peak,
         features,
+        loudness,
         segments: segment_count,
     })
 }

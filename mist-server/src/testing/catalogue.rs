@@ -43,6 +43,7 @@ pub async fn insert_ready_track(state: &AppState, uploader_id: &str, track: &Fak
         play_count: 0,
         created_at: now,
         updated_at: now,
+        ..Default::default()
     };
     insert_ready_tracks(&state.db, std::slice::from_ref(&row))
         .await
@@ -71,6 +72,7 @@ pub async fn insert_ready_track(state: &AppState, uploader_id: &str, track: &Fak
         hls_prefix: &crate::ingest::package::hls_prefix(&id),
         job_id: "",
         lease_token: "",
+        library: Default::default(),
     };
     assert!(set_ready(&state.db, &id, &ready, &keys).await.expect("mark ready"));
     id

@@ -325,6 +325,7 @@ async fn settle(
             fail(db, job, token, &reason, counter).await
         }
         Err(IngestError::Permanent(reason)) => fail(db, job, token, &reason, counter).await,
+        Err(e @ IngestError::Duplicate(_)) => fail(db, job, token, &e.to_string(), counter).await,
     }
 }
 

@@ -1358,7 +1358,7 @@ impl App {
                         self.history.push(now.track);
                     }
                     self.now = Some(NowPlaying {
-                        track,
+                        track: *track,
                         position_s: 0.0,
                         rendition: String::new(),
                         paused: false,
@@ -1702,7 +1702,7 @@ pub(crate) mod tests {
         );
         // The audio thread moves on by itself at the end of t1.
         let effects = app.update(Msg::Player(Update::Loading {
-            track: track("t2", "Two", 90.0),
+            track: Box::new(track("t2", "Two", 90.0)),
             advanced: true,
         }));
         assert!(app.queue.is_empty());

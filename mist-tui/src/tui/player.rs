@@ -61,7 +61,8 @@ pub enum Command {
 pub enum Update {
     /// Opening a session on `track`; `advanced` when it is the queued next
     /// track taking over at the end of the previous one.
-    Loading { track: Track, advanced: bool },
+    /// (Boxed: a track is far larger than the other updates.)
+    Loading { track: Box<Track>, advanced: bool },
     Position {
         track_id: String,
         position_s: f64,
@@ -291,7 +292,7 @@ impl Worker {
 
     fn start(&mut self, track: Track, advanced: bool) {
         (self.send)(Update::Loading {
-            track: track.clone(),
+            track: Box::new(track.clone()),
             advanced,
         });
         let task = match self.preload.take() {
