@@ -1029,31 +1029,29 @@ async fn idle_connections_close_on_http1_and_http2() {
     assert!(ended.is_ok(), "idle HTTP/2 connection left open");
 }
 
-/// A body that stops arriving ends in 408 after the body timeout, on a JSON
-/// route and on the local upload route (where nothing is kept).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stalled_request_body_times_out() {
+/// Writes `head` on a raw connection, then each of `pieces` with `gap`
+/// before the next (stopping if the server closed), and reads the whole
+/// answer (the server must answer and close within 10 s).
+async fn raw_exchange(app: &TestApp, head: &str, pieces: &[&[u8]], gap: std::time::Duration) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let app = spawn_with(TestOptions {
-        tweak: |s| s.body_timeout_secs = 1,
-        ..TestOptions::new(Backend::Sqlite)
-    })
-    .await;
     let mut stream = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
-    stream
-        .write_all(b"POST /api/v1/auth/login HTTP/1.1\r\nHost: mist\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"email\":")
-        .await
-        .expect("write");
+    stream.write_all(head.as_bytes()).await.expect("write");
+    for piece in pieces {
+        if stream.write_all(piece).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(gap).await;
+    }
     let mut answer = Vec::new();
     tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer))
         .await
         .expect("answered and closed")
         .expect("read");
-    let answer = String::from_utf8_lossy(&answer);
-    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(answer.contains("request_timeout"), "{answer}");
+    String::from_utf8_lossy(&answer).into_owned()
+}
 
-    let (client, token) = registered(&app, "sal").await;
+/// A 1000-byte upload ticket for `client`; the head of a raw PUT of it.
+async fn raw_upload_head(client: &Client, token: &str) -> String {
     let ticket = client
         .create_upload(&mist_core::api::CreateUploadRequest {
             filename: "slow.wav".into(),
@@ -1062,18 +1060,33 @@ async fn a_stalled_request_body_times_out() {
         })
         .await
         .expect("ticket");
-    let path = format!("/api/v1/uploads/{}/data", ticket.upload_id);
-    let mut stream = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
-    let head = format!(
-        "PUT {path} HTTP/1.1\r\nHost: mist\r\nAuthorization: Bearer {token}\r\nContent-Type: audio/wav\r\nContent-Length: 1000\r\n\r\nRIFF"
-    );
-    stream.write_all(head.as_bytes()).await.expect("write");
-    let mut answer = Vec::new();
-    tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer))
-        .await
-        .expect("answered and closed")
-        .expect("read");
-    let answer = String::from_utf8_lossy(&answer);
+    format!(
+        "PUT /api/v1/uploads/{}/data HTTP/1.1\r\nHost: mist\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: audio/wav\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n",
+        ticket.upload_id
+    )
+}
+
+const LOGIN_HEAD: &str =
+    "POST /api/v1/auth/login HTTP/1.1\r\nHost: mist\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n";
+
+/// A body that stops arriving ends in 408 after the body timeout, on a JSON
+/// route and on the local upload route (where nothing is kept).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_request_body_times_out() {
+    let app = spawn_with(TestOptions {
+        tweak: |s| s.body_timeout_secs = 1,
+        ..TestOptions::new(Backend::Sqlite)
+    })
+    .await;
+    let no_gap = std::time::Duration::ZERO;
+    let answer = raw_exchange(&app, LOGIN_HEAD, &[b"{\"email\":"], no_gap).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+
+    let (client, token) = registered(&app, "sal").await;
+    let head = raw_upload_head(&client, &token).await;
+    let answer = raw_exchange(&app, &head, &[b"RIFF"], no_gap).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(
         app.state.store.list("").await.expect("list").is_empty(),
@@ -1086,7 +1099,6 @@ async fn a_stalled_request_body_times_out() {
 /// arriving is (above). A slow JSON request still ends in a JSON 408.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_steady_upload_outlasts_the_request_time_limit() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = spawn_with(TestOptions {
         worker: false,
         tweak: |s| {
@@ -1097,52 +1109,15 @@ async fn a_slow_steady_upload_outlasts_the_request_time_limit() {
     })
     .await;
     let (client, token) = registered(&app, "slowpoke").await;
-    let ticket = client
-        .create_upload(&mist_core::api::CreateUploadRequest {
-            filename: "slow.wav".into(),
-            size: 1000,
-            content_type: "audio/wav".into(),
-        })
-        .await
-        .expect("ticket");
-    let path = format!("/api/v1/uploads/{}/data", ticket.upload_id);
-    let mut stream = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
-    let head = format!(
-        "PUT {path} HTTP/1.1\r\nHost: mist\r\nAuthorization: Bearer {token}\r\nContent-Type: audio/wav\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(head.as_bytes()).await.expect("write");
+    let head = raw_upload_head(&client, &token).await;
     // 1000 bytes over ~3 s: three times the request time limit.
-    for _ in 0..10 {
-        stream.write_all(&[b'x'; 100]).await.expect("write");
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    }
-    let mut answer = Vec::new();
-    tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer))
-        .await
-        .expect("answered and closed")
-        .expect("read");
-    let answer = String::from_utf8_lossy(&answer);
+    let pieces = [&[b'x'; 100][..]; 10];
+    let answer = raw_exchange(&app, &head, &pieces, std::time::Duration::from_millis(300)).await;
     assert!(answer.starts_with("HTTP/1.1 20"), "{answer}");
 
     // A JSON body dribbled past the limit (each piece within the body
     // timeout) gets the JSON error shape.
-    let mut stream = tokio::net::TcpStream::connect(app.addr).await.expect("connect");
-    stream
-        .write_all(b"POST /api/v1/auth/login HTTP/1.1\r\nHost: mist\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n")
-        .await
-        .expect("write");
-    for _ in 0..4 {
-        if stream.write_all(b" ").await.is_err() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
-    let mut answer = Vec::new();
-    tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut answer))
-        .await
-        .expect("answered and closed")
-        .expect("read");
-    let answer = String::from_utf8_lossy(&answer);
+    let answer = raw_exchange(&app, LOGIN_HEAD, &[&b" "[..]; 4], std::time::Duration::from_millis(500)).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
 }
