@@ -239,6 +239,7 @@ pub async fn delete(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     owned_track(&state, &user, &id).await?;
+    let _forget = state.cache.forget_track_after(&id);
     if !catalogue::delete_track(&state.db, &id).await? {
         return Err(ApiError::NotFound("track"));
     }

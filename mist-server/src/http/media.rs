@@ -35,7 +35,7 @@ use sha2::Sha256;
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiPath;
 use crate::app::AppState;
-use crate::db::tracks::{self, Playable};
+use crate::db::tracks::Playable;
 use crate::ingest::package::HLS_CONTENT_TYPE;
 use crate::storage::{ByteRange, ObjectStore};
 
@@ -122,10 +122,17 @@ pub fn master_url(state: &AppState, user_id: &str, track_id: &str) -> String {
 }
 
 /// The track behind a media request: the capability must hold for it, and
-/// it must be ready.
-async fn authorised(state: &AppState, capability: &str, id: &str) -> ApiResult<(Capability, Playable)> {
+/// it must be ready. `catch_up`: whether to hear first of changes other
+/// processes made (`crate::cache`); segment requests, the bulk of the
+/// traffic, skip it: a deleted track's files are deleted with it, so a
+/// stale cached row finds nothing to serve, and a ready track's files never
+/// change.
+async fn authorised(state: &AppState, capability: &str, id: &str, catch_up: bool) -> ApiResult<(Capability, Playable)> {
     let capability = Capability::verify(state, capability, id)?;
-    let track = tracks::find_playable(&state.db, id)
+    if catch_up {
+        state.cache.catch_up(&state.db).await?;
+    }
+    let track = crate::cache::find_playable(&state.cache, &state.db, id)
         .await?
         .ok_or(ApiError::NotFound("track"))?;
     Ok((capability, track))
@@ -146,7 +153,7 @@ async fn master(
     State(state): State<AppState>,
     ApiPath((capability, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
-    let (_, track) = authorised(&state, &capability, &id).await?;
+    let (_, track) = authorised(&state, &capability, &id, true).await?;
     let body = state
         .store
         .get_bytes(&format!("{}master.m3u8", track.hls_dir()))
@@ -159,12 +166,13 @@ async fn rendition_file(
     ApiPath((capability, id, rendition, file)): ApiPath<(String, String, String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let (capability, track) = authorised(&state, &capability, &id).await?;
-    if !valid_rendition(&rendition) || !(file == "index.m3u8" || valid_segment(&file)) {
+    let playlist = file == "index.m3u8";
+    let (capability, track) = authorised(&state, &capability, &id, playlist).await?;
+    if !valid_rendition(&rendition) || !(playlist || valid_segment(&file)) {
         return Err(ApiError::NotFound("file"));
     }
     let dir = format!("{}{rendition}/", track.hls_dir());
-    if file == "index.m3u8" {
+    if playlist {
         let stored = state.store.get_bytes(&format!("{dir}index.m3u8")).await?;
         let text = render_media_playlist(&state, &track, &capability, &dir, &stored).await?;
         return Ok(playlist_response(text.into_bytes()));
