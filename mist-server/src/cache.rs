@@ -48,6 +48,8 @@ pub const ENTRY_TTL: Duration = Duration::from_secs(60);
 pub const CHANNEL: &str = "mist_cache";
 
 const MAX_USERS: usize = 100_000;
+/// `cache_events` rows applied one by one; more at once empty the cache.
+const CATCH_UP_ROWS: usize = 1000;
 const MAX_TRACKS: usize = 50_000;
 const MAX_UNLOCKED: usize = 200_000;
 
@@ -340,13 +342,27 @@ impl HotCache {
             return Ok(());
         }
         let rows: Vec<(i64, String, String)> =
-            sqlx::query_as("SELECT id, kind, key FROM cache_events WHERE id > $1 ORDER BY id LIMIT 1000")
+            sqlx::query_as("SELECT id, kind, key FROM cache_events WHERE id > $1 ORDER BY id LIMIT $2")
                 .bind(seen)
+                .bind(CATCH_UP_ROWS as i64)
                 .fetch_all(pool)
                 .await?;
         let Some(last) = rows.last().map(|row| row.0) else {
             return Ok(());
         };
+        if rows.len() >= CATCH_UP_ROWS {
+            // More may wait behind these (a bulk change): forget everything.
+            let max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM cache_events")
+                .fetch_one(pool)
+                .await?;
+            self.clear();
+            self.seen_event.fetch_max(max, Ordering::SeqCst);
+            sqlx::query("DELETE FROM cache_events WHERE id <= $1")
+                .bind(max)
+                .execute(pool)
+                .await?;
+            return Ok(());
+        }
         for (_, kind, key) in &rows {
             self.apply(kind, key);
         }
