@@ -37,6 +37,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+
 use crate::db::Db;
 use crate::db::tracks::{self, Playable, StoredKey};
 use crate::db::users::{self, TokenHolder, UserRow};
@@ -48,6 +50,8 @@ pub const ENTRY_TTL: Duration = Duration::from_secs(60);
 pub const CHANNEL: &str = "mist_cache";
 
 const MAX_USERS: usize = 100_000;
+/// Segment bytes kept in memory (a 6 s segment at 192 kbit/s is ~144 KB).
+const MAX_SEGMENT_BYTES: usize = 64 * 1024 * 1024;
 /// `cache_events` rows applied one by one; more at once empty the cache.
 const CATCH_UP_ROWS: usize = 1000;
 const MAX_TRACKS: usize = 50_000;
@@ -100,6 +104,15 @@ pub struct HotCache {
     tracks: Mutex<HashMap<String, CachedTrack>>,
     /// `user/track/day/key`: keys the user was given on that UTC day.
     unlocked: Mutex<HashSet<String>>,
+    /// Recently served segments of local storage, by track then object key.
+    segments: Mutex<Segments>,
+}
+
+/// Segment bytes, at most [`MAX_SEGMENT_BYTES`] in all (emptied when full).
+#[derive(Default)]
+struct Segments {
+    by_track: HashMap<String, HashMap<String, Bytes>>,
+    bytes: usize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -121,6 +134,7 @@ impl HotCache {
             users: Mutex::new(HashMap::new()),
             tracks: Mutex::new(HashMap::new()),
             unlocked: Mutex::new(HashSet::new()),
+            segments: Mutex::new(Segments::default()),
         }
     }
 
@@ -249,6 +263,42 @@ impl HotCache {
         unlocked.insert(Self::unlock_entry(user_id, track_id, day, index));
     }
 
+    /// Whether segments of track `track_id` are in memory: then a request
+    /// catches up ([`HotCache::catch_up`]) before its track lookup, so a
+    /// track deleted by another process is not served from memory.
+    pub fn has_segments(&self, track_id: &str) -> bool {
+        self.on() && lock(&self.segments).by_track.contains_key(track_id)
+    }
+
+    /// Segment `key` of track `track_id`, if in memory. The bytes of a ready
+    /// track never change; they are dropped with the track.
+    pub fn segment(&self, track_id: &str, key: &str) -> Option<Bytes> {
+        if !self.on() {
+            return None;
+        }
+        let segments = lock(&self.segments);
+        segments.by_track.get(track_id)?.get(key).cloned()
+    }
+
+    pub fn put_segment(&self, epoch: u64, track_id: &str, key: &str, bytes: Bytes) {
+        let mut segments = lock(&self.segments);
+        if !self.storable(epoch) || bytes.len() > MAX_SEGMENT_BYTES / 64 {
+            return;
+        }
+        if segments.bytes + bytes.len() > MAX_SEGMENT_BYTES {
+            *segments = Segments::default();
+        }
+        segments.bytes += bytes.len();
+        let previous = segments
+            .by_track
+            .entry(track_id.to_owned())
+            .or_default()
+            .insert(key.to_owned(), bytes);
+        if let Some(previous) = previous {
+            segments.bytes -= previous.len();
+        }
+    }
+
     fn bump(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
     }
@@ -268,6 +318,11 @@ impl HotCache {
         let mut tracks = lock(&self.tracks);
         self.bump();
         tracks.remove(track_id);
+        drop(tracks);
+        let mut segments = lock(&self.segments);
+        if let Some(gone) = segments.by_track.remove(track_id) {
+            segments.bytes -= gone.values().map(Bytes::len).sum::<usize>();
+        }
     }
 
     /// Forgets user `user_id` when dropped: taken by a handler before it
@@ -306,6 +361,7 @@ impl HotCache {
         users.clear();
         tracks.clear();
         lock(&self.unlocked).clear();
+        *lock(&self.segments) = Segments::default();
     }
 
     /// Turns the cache on (empty) or off.

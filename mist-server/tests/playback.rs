@@ -1130,15 +1130,26 @@ async fn the_hot_path_cache_never_serves_a_stale_plan_token_user_or_track(backen
     assert_eq!(get(&format!("{base}/128k/seg_00001.mp3")).await.0, 404);
     assert_eq!(get(&master_url).await.0, 404);
 
-    // A track deleted by another process.
+    // A track deleted by another process (its files stay: only the row
+    // goes), its segments served from memory before.
     let other = track(&app, 60.0).await;
+    store_hls(&app, &other, 3).await;
     max.key(&other, 0).await.expect("key");
+    let other_master = max.track(&other).await.expect("track").master_url.expect("url");
+    let other_segment = format!("{}/64k/seg_00002.mp3", other_master.rsplit_once('/').expect("url").0);
+    for _ in 0..2 {
+        assert_eq!(
+            get(&other_segment).await,
+            (200, "audio/mpeg".into(), "segment 64k 2".into())
+        );
+    }
     sqlx_execute(&app, "DELETE FROM tracks WHERE id = $1", &other).await;
     if backend == Backend::Sqlite {
+        assert_eq!(get(&other_segment).await.0, 404);
         assert_eq!(code_of(max.key(&other, 0).await).map(|c| c.0), Some(404));
     }
     eventually("the track deleted by another process", || async {
-        code_of(max.key(&other, 0).await).map(|c| c.0) == Some(404)
+        code_of(max.key(&other, 0).await).map(|c| c.0) == Some(404) && get(&other_segment).await.0 == 404
     })
     .await;
 }
