@@ -1,6 +1,7 @@
 //! The listening hot path's in-process cache: what every key request,
 //! heartbeat and media request reads and almost never changes: the token
-//! holder (user row, and which token ids were found not revoked), the
+//! holder (user row, and which token ids were found not revoked; SQLite
+//! only, see [`find_token_holder`]), the
 //! playable track row, its wrapped keys, and which keys a user already
 //! unlocked today.
 //!
@@ -447,6 +448,13 @@ pub async fn find_token_holder(
     user_id: &str,
     jti: &str,
 ) -> Result<Option<TokenHolder>, sqlx::Error> {
+    // On PostgreSQL a change is heard by NOTIFY a moment after it commits,
+    // which is too late for "a disabled user or a revoked token is refused
+    // at once" (`mist-server user …` on another host, another node): token
+    // holders are read from the database there, every time.
+    if matches!(db, Db::Postgres(_)) {
+        return users::find_token_holder(db, user_id, jti).await;
+    }
     cache.catch_up(db).await?;
     if let Some(user) = cache.token_holder(user_id, jti) {
         return Ok(Some(TokenHolder { user, revoked: false }));
