@@ -1185,7 +1185,7 @@ async fn postgres_two_nodes_never_serve_a_stale_plan_token_user_or_track() {
     let ada_id = on_a.me().await.expect("me").id;
     let token = on_a.token().expect("token").to_owned();
     let on_b = b.client().with_token(token);
-    // B caches the user (free) and the track.
+    // B caches the track (users are read from PostgreSQL on every request).
     for _ in 0..2 {
         assert_code(on_b.key(&id, 0).await, 403, "no_session");
     }
