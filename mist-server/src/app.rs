@@ -40,6 +40,8 @@ pub struct AppContext {
     pub playback_limits: crate::quota::PlaybackLimits,
     /// Where the supervised worker process serves its metrics.
     pub worker_metrics: crate::worker::metrics::WorkerMetrics,
+    /// What the listening hot path reads on every request (`crate::cache`).
+    pub cache: Arc<crate::cache::HotCache>,
 }
 
 impl Deref for AppState {
@@ -62,6 +64,8 @@ impl AppState {
         let auth_limiter = RateLimiter::new(settings.auth_rate_limit_per_minute, Duration::from_secs(60));
         let upload_limiter = RateLimiter::new(settings.upload_rate_limit_per_minute, Duration::from_secs(60));
         let playback_limits = crate::quota::PlaybackLimits::new(&settings);
+        // On PostgreSQL other nodes change the data too: off until LISTENing.
+        let cache = Arc::new(crate::cache::HotCache::new(matches!(db, Db::Sqlite(_))));
         Ok(AppState(Arc::new(AppContext {
             settings: Arc::new(settings),
             db,
@@ -73,6 +77,7 @@ impl AppState {
             clock: crate::clock::Clock::default(),
             playback_limits,
             worker_metrics: Default::default(),
+            cache,
         })))
     }
 }
@@ -161,6 +166,16 @@ impl Application {
                 })),
             }
         });
+        let cache_sync = {
+            let mut rx = stop_rx.clone();
+            tokio::spawn(crate::cache::run_sync(
+                self.state.cache.clone(),
+                self.state.db.clone(),
+                async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                },
+            ))
+        };
         let limits = ConnectionLimits::from_settings(&self.state.settings);
         let metrics = self.metrics_listener.map(|listener| {
             let mut rx = stop_rx.clone();
@@ -182,6 +197,7 @@ impl Application {
         if let Some(handle) = worker {
             handle.await.context("worker task failed")??;
         }
+        let _ = cache_sync.await;
         self.state.db.close().await;
         served
     }

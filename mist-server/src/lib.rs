@@ -8,6 +8,7 @@ pub mod admin_cli;
 pub mod analysis;
 pub mod app;
 pub mod auth;
+pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;

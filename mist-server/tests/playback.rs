@@ -39,6 +39,7 @@ mist_server::on_both!(
     bad_reports_are_refused,
     opens_reports_and_keys_are_rate_limited_per_user,
     media_urls_are_capabilities,
+    the_hot_path_cache_never_serves_a_stale_plan_token_user_or_track,
 );
 
 const LIMIT_MS: i64 = 300_000;
@@ -1023,4 +1024,214 @@ async fn postgres_s3_segments_are_presigned_under_a_capability() {
     }
     let forged = session.master_url.replacen("/media/", "/media/x", 1);
     assert_eq!(get(&forged).await.0, 403);
+}
+
+/// Polls `check` until it holds: on PostgreSQL another node hears a change
+/// by NOTIFY, a moment after it commits. Fails after a generous bound.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("never saw: {what}");
+}
+
+fn code_of<T>(result: Result<T, ClientError>) -> Option<(u16, String)> {
+    result
+        .err()
+        .map(|e| (e.status().unwrap_or(0), e.code().unwrap_or_default().to_owned()))
+}
+
+/// The cache behind keys, heartbeats and media (src/cache.rs) is dropped on
+/// every change: the next request sees a new plan, a revoked token, a
+/// disabled user and a deleted track, also when the change is made in the
+/// database by another process (the worker, `mist-server user …`), which
+/// triggers announce (on PostgreSQL by NOTIFY, heard a moment later).
+async fn the_hot_path_cache_never_serves_a_stale_plan_token_user_or_track(backend: Backend) {
+    let app = spawn_app(backend).await;
+    if backend == Backend::Postgres {
+        eventually("the LISTEN connection", || async { app.state.cache.is_live() }).await;
+    }
+    let id = track(&app, 60.0).await;
+    store_hls(&app, &id, 3).await;
+    let admin = admin_client(&app).await;
+    let max = user_client(&app, "max").await;
+    let max_id = max.me().await.expect("me").id;
+    // Free: no key without a session (twice: the second from the cache).
+    for _ in 0..2 {
+        assert_code(max.key(&id, 0).await, 403, "no_session");
+    }
+    assert!(app.state.cache.playable(&id).is_some(), "the track is cached");
+    let plan = |plan| UpdateUserRequest {
+        plan: Some(plan),
+        role: None,
+    };
+    admin.update_user(&max_id, &plan(Plan::Premium)).await.expect("premium");
+    assert_eq!(max.key(&id, 0).await.expect("premium key").len(), 16);
+    admin.update_user(&max_id, &plan(Plan::Free)).await.expect("free");
+    assert_code(max.key(&id, 1).await, 403, "no_session");
+
+    // The same change made in the database by another process.
+    sqlx_execute(&app, "UPDATE users SET plan = 'premium' WHERE id = $1", &max_id).await;
+    if backend == Backend::Sqlite {
+        assert_eq!(max.key(&id, 1).await.expect("premium at once").len(), 16);
+    }
+    eventually("the plan changed by another process", || async {
+        max.key(&id, 1).await.is_ok()
+    })
+    .await;
+
+    // Media: served from the cache, then not once the track is gone.
+    let master_url = max.track(&id).await.expect("track").master_url.expect("url");
+    let base = master_url.rsplit_once('/').expect("url").0.to_owned();
+    for _ in 0..2 {
+        assert_eq!(get(&format!("{base}/128k/seg_00001.mp3")).await.0, 200);
+    }
+
+    // A second device logs out: that token is refused, the first still works.
+    let login = mist_core::api::LoginRequest {
+        email: "max@example.com".into(),
+        password: "max-password".into(),
+    };
+    let second = app
+        .client()
+        .with_token(app.client().login(&login).await.expect("login").token);
+    second.me().await.expect("second device");
+    second.logout().await.expect("logout");
+    assert_eq!(code_of(second.me().await), Some((401, "token_revoked".into())));
+    max.me().await.expect("the first device stays signed in");
+
+    // Disabled (through the API, then by a direct write after re-enabling).
+    admin.set_user_disabled(&max_id, true).await.expect("disable");
+    assert_eq!(code_of(max.key(&id, 1).await), Some((401, "account_disabled".into())));
+    admin.set_user_disabled(&max_id, false).await.expect("enable");
+    let max = app
+        .client()
+        .with_token(app.client().login(&login).await.expect("login").token);
+    max.key(&id, 1).await.expect("enabled again");
+    sqlx_execute(&app, "UPDATE users SET disabled_at = 1 WHERE id = $1", &max_id).await;
+    eventually("disabled by another process", || async {
+        code_of(max.me().await) == Some((401, "account_disabled".into()))
+    })
+    .await;
+    sqlx_execute(&app, "UPDATE users SET disabled_at = NULL WHERE id = $1", &max_id).await;
+    eventually("enabled by another process", || async { max.me().await.is_ok() }).await;
+
+    // The track deleted: its keys and segments are gone at once.
+    max.key(&id, 2).await.expect("cached again");
+    admin.delete_track(&id).await.expect("delete");
+    assert_eq!(code_of(max.key(&id, 2).await).map(|c| c.0), Some(404));
+    assert_eq!(get(&format!("{base}/128k/seg_00001.mp3")).await.0, 404);
+    assert_eq!(get(&master_url).await.0, 404);
+
+    // A track deleted by another process (its files stay: only the row
+    // goes), its segments served from memory before.
+    let other = track(&app, 60.0).await;
+    store_hls(&app, &other, 3).await;
+    max.key(&other, 0).await.expect("key");
+    let other_master = max.track(&other).await.expect("track").master_url.expect("url");
+    let other_segment = format!("{}/64k/seg_00002.mp3", other_master.rsplit_once('/').expect("url").0);
+    for _ in 0..2 {
+        assert_eq!(
+            get(&other_segment).await,
+            (200, "audio/mpeg".into(), "segment 64k 2".into())
+        );
+    }
+    sqlx_execute(&app, "DELETE FROM tracks WHERE id = $1", &other).await;
+    if backend == Backend::Sqlite {
+        assert_eq!(get(&other_segment).await.0, 404);
+        assert_eq!(code_of(max.key(&other, 0).await).map(|c| c.0), Some(404));
+    }
+    eventually("the track deleted by another process", || async {
+        code_of(max.key(&other, 0).await).map(|c| c.0) == Some(404) && get(&other_segment).await.0 == 404
+    })
+    .await;
+}
+
+/// One statement on the test's database, as another process would run it
+/// (nothing in this server's process hears of it but through the database).
+async fn sqlx_execute(app: &TestApp, sql: &'static str, id: &str) {
+    match &app.state.db {
+        mist_server::db::Db::Sqlite(pool) => {
+            sqlx::query(sql).bind(id).execute(pool).await.expect("execute");
+        }
+        mist_server::db::Db::Postgres(pool) => {
+            sqlx::query(sql).bind(id).execute(pool).await.expect("execute");
+        }
+    }
+}
+
+/// Two API nodes on one PostgreSQL database: a change made through one is
+/// seen by the other (NOTIFY), whose cache held the old state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_nodes_never_serve_a_stale_plan_token_user_or_track() {
+    let a = spawn_app(Backend::Postgres).await;
+    let mut settings = a.settings.clone();
+    settings.listen = "127.0.0.1:0".parse().expect("addr");
+    settings.run_worker = false;
+    let b = mist_server::testing::spawn_settings(settings).await;
+    for node in [&a, &b] {
+        eventually("the LISTEN connection", || async { node.state.cache.is_live() }).await;
+    }
+    let id = track(&a, 60.0).await;
+    let admin = admin_client(&a).await;
+    let on_a = user_client(&a, "ada").await;
+    let ada_id = on_a.me().await.expect("me").id;
+    let token = on_a.token().expect("token").to_owned();
+    let on_b = b.client().with_token(token);
+    // B caches the track (users are read from PostgreSQL on every request).
+    for _ in 0..2 {
+        assert_code(on_b.key(&id, 0).await, 403, "no_session");
+    }
+    assert!(b.state.cache.playable(&id).is_some(), "B cached the track");
+
+    // Plan changed on A: B gives keys without a session.
+    let premium = UpdateUserRequest {
+        plan: Some(Plan::Premium),
+        role: None,
+    };
+    admin.update_user(&ada_id, &premium).await.expect("premium");
+    eventually("B sees the premium plan", || async { on_b.key(&id, 0).await.is_ok() }).await;
+    assert!(b.state.cache.key(&id, 0).is_some(), "B cached the key");
+
+    // Logout on A (the same token): B refuses it.
+    on_a.logout().await.expect("logout");
+    eventually("B refuses the revoked token", || async {
+        code_of(on_b.me().await) == Some((401, "token_revoked".into()))
+    })
+    .await;
+
+    // A new token; disabled on A: B refuses it.
+    let login = mist_core::api::LoginRequest {
+        email: "ada@example.com".into(),
+        password: "ada-password".into(),
+    };
+    let on_b = b
+        .client()
+        .with_token(b.client().login(&login).await.expect("login").token);
+    on_b.key(&id, 1).await.expect("key on B");
+    admin.set_user_disabled(&ada_id, true).await.expect("disable");
+    eventually("B refuses the disabled user", || async {
+        code_of(on_b.me().await) == Some((401, "account_disabled".into()))
+    })
+    .await;
+    admin.set_user_disabled(&ada_id, false).await.expect("enable");
+    let on_b = b
+        .client()
+        .with_token(b.client().login(&login).await.expect("login").token);
+
+    // Deleted on A: B answers 404 for its keys.
+    on_b.key(&id, 2).await.expect("key on B");
+    admin.delete_track(&id).await.expect("delete");
+    eventually("B forgets the deleted track", || async {
+        code_of(on_b.key(&id, 2).await).map(|c| c.0) == Some(404)
+    })
+    .await;
+    assert!(b.state.cache.playable(&id).is_none());
 }

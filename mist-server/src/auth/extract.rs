@@ -1,9 +1,10 @@
 //! [`AuthUser`]: the caller, from `Authorization: Bearer <token>`.
 //!
-//! The user row is read on every request, with whether the token was
-//! revoked, in one indexed lookup; so a deleted or disabled user, a changed
-//! role or plan, a logout or a password change takes effect at once rather
-//! than when the token expires.
+//! The user row is read with whether the token was revoked, in one indexed
+//! lookup, through the hot-path cache (`crate::cache`), which forgets a user
+//! whenever their row changes or one of their tokens is revoked; so a
+//! deleted or disabled user, a changed role or plan, a logout or a password
+//! change takes effect at once rather than when the token expires.
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -12,7 +13,7 @@ use mist_core::api::Role;
 
 use super::token::{Claims, TokenError};
 use crate::app::AppState;
-use crate::db::users::{self, UserRow};
+use crate::db::users::UserRow;
 use crate::http::error::ApiError;
 
 /// A caller with a valid token whose user still exists and is active.
@@ -47,7 +48,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<AuthToken, ApiE
         TokenError::Expired => ApiError::unauthorized("token_expired", "token expired; log in again"),
         _ => ApiError::unauthorized("invalid_token", "token is not valid"),
     })?;
-    let holder = users::find_token_holder(&state.db, &claims.sub, &claims.jti)
+    let holder = crate::cache::find_token_holder(&state.cache, &state.db, &claims.sub, &claims.jti)
         .await?
         .ok_or_else(|| ApiError::unauthorized("invalid_token", "token is not valid"))?;
     if holder.user.is_disabled() {

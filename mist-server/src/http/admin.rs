@@ -72,6 +72,7 @@ pub async fn update_user(
     let mut user = users::find_by_id(&state.db, &id)
         .await?
         .ok_or(ApiError::NotFound("user"))?;
+    let _forget = state.cache.forget_user_after(&id);
     if let Some(role) = req.role {
         user = accounts::set_role(&state.db, &id, role).await?;
     }
@@ -96,6 +97,7 @@ pub async fn disable_user(
     AdminUser(admin): AdminUser,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<ApiJson<User>> {
+    let _forget = state.cache.forget_user_after(&id);
     let user = accounts::set_disabled(&state.db, &id, true).await?;
     tracing::info!(user_id = %id, admin_id = %admin.id, "user disabled");
     Ok(ApiJson(user.to_api()))
@@ -110,6 +112,7 @@ pub async fn enable_user(
     AdminUser(_admin): AdminUser,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<ApiJson<User>> {
+    let _forget = state.cache.forget_user_after(&id);
     Ok(ApiJson(accounts::set_disabled(&state.db, &id, false).await?.to_api()))
 }
 
@@ -128,6 +131,8 @@ pub async fn delete_user(
     AdminUser(admin): AdminUser,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
+    // The user's tracks go too.
+    let _forget = state.cache.clear_after();
     accounts::delete_user(&state.db, &state.store, &id).await?;
     tracing::info!(user_id = %id, admin_id = %admin.id, "user deleted");
     Ok(StatusCode::NO_CONTENT)
@@ -148,6 +153,7 @@ pub async fn set_password(
     ApiPath(id): ApiPath<String>,
     ApiJson(req): ApiJson<SetPasswordRequest>,
 ) -> ApiResult<StatusCode> {
+    let _forget = state.cache.forget_user_after(&id);
     accounts::set_password(&state.db, &id, &req.password).await?;
     tracing::info!(user_id = %id, admin_id = %admin.id, "password reset by an admin");
     Ok(StatusCode::NO_CONTENT)

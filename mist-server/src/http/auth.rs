@@ -126,6 +126,7 @@ pub async fn login(
     responses((status = 204), (status = 401, body = ErrorBody)))]
 pub async fn logout(State(state): State<AppState>, token: AuthToken) -> ApiResult<StatusCode> {
     let AuthToken { user, claims } = token;
+    let _forget = state.cache.forget_user_after(&user.id);
     if claims.jti.is_empty() {
         // A token from before token ids: it can only be ended with all the others.
         users::revoke_all_tokens(&state.db, &user.id).await?;
@@ -152,6 +153,7 @@ pub async fn change_password(
     AuthUser(user): AuthUser,
     ApiJson(req): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<ApiJson<AuthResponse>> {
+    let _forget = state.cache.forget_user_after(&user.id);
     let user = accounts::change_password(&state.db, &user, &req.current_password, &req.new_password).await?;
     tracing::info!(user_id = %user.id, "password changed; older tokens revoked");
     Ok(ApiJson(issue(&state, &user)?))

@@ -267,6 +267,7 @@ pub async fn delete(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let row = owned_track(&state, &user, &id).await?;
+    let _forget = state.cache.forget_track_after(&id);
     if !catalogue::delete_track(&state.db, &id).await? {
         return Err(ApiError::NotFound("track"));
     }

@@ -35,7 +35,7 @@ use sha2::Sha256;
 use super::error::{ApiError, ApiResult};
 use super::extract::ApiPath;
 use crate::app::AppState;
-use crate::db::tracks::{self, Playable};
+use crate::db::tracks::Playable;
 use crate::ingest::package::HLS_CONTENT_TYPE;
 use crate::storage::{ByteRange, ObjectStore};
 
@@ -122,10 +122,17 @@ pub fn master_url(state: &AppState, user_id: &str, track_id: &str) -> String {
 }
 
 /// The track behind a media request: the capability must hold for it, and
-/// it must be ready.
-async fn authorised(state: &AppState, capability: &str, id: &str) -> ApiResult<(Capability, Playable)> {
+/// it must be ready. `catch_up`: whether to hear first of changes other
+/// processes made (`crate::cache`); segment requests read from disk, the
+/// bulk of the traffic when the track's segments are not in memory, skip
+/// it: a deleted track's files are deleted with it, so a stale cached row
+/// finds nothing to serve, and a ready track's files never change.
+async fn authorised(state: &AppState, capability: &str, id: &str, catch_up: bool) -> ApiResult<(Capability, Playable)> {
     let capability = Capability::verify(state, capability, id)?;
-    let track = tracks::find_playable(&state.db, id)
+    if catch_up {
+        state.cache.catch_up(&state.db).await?;
+    }
+    let track = crate::cache::find_playable(&state.cache, &state.db, id)
         .await?
         .ok_or(ApiError::NotFound("track"))?;
     Ok((capability, track))
@@ -146,7 +153,7 @@ async fn master(
     State(state): State<AppState>,
     ApiPath((capability, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
-    let (_, track) = authorised(&state, &capability, &id).await?;
+    let (_, track) = authorised(&state, &capability, &id, true).await?;
     let body = state
         .store
         .get_bytes(&format!("{}master.m3u8", track.hls_dir()))
@@ -159,17 +166,70 @@ async fn rendition_file(
     ApiPath((capability, id, rendition, file)): ApiPath<(String, String, String, String)>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let (capability, track) = authorised(&state, &capability, &id).await?;
-    if !valid_rendition(&rendition) || !(file == "index.m3u8" || valid_segment(&file)) {
+    let playlist = file == "index.m3u8";
+    let whole = headers.get(header::RANGE).is_none() && matches!(state.store, ObjectStore::Local(_));
+    // A segment served from memory is served after hearing of changes, as a
+    // playlist is: its bytes outlive a delete's removal of the files.
+    let catch_up = playlist || (whole && state.cache.has_segments(&id));
+    let (capability, track) = authorised(&state, &capability, &id, catch_up).await?;
+    if !valid_rendition(&rendition) || !(playlist || valid_segment(&file)) {
         return Err(ApiError::NotFound("file"));
     }
     let dir = format!("{}{rendition}/", track.hls_dir());
-    if file == "index.m3u8" {
+    if playlist {
         let stored = state.store.get_bytes(&format!("{dir}index.m3u8")).await?;
         let text = render_media_playlist(&state, &track, &capability, &dir, &stored).await?;
         return Ok(playlist_response(text.into_bytes()));
     }
-    segment_response(&state.store, &format!("{dir}{file}"), &headers).await
+    let key = format!("{dir}{file}");
+    if whole {
+        if let Some(bytes) = catch_up.then(|| state.cache.segment(&track.id, &key)).flatten() {
+            let length = bytes.len() as u64;
+            return Ok(segment_headers(Response::new(Body::from(bytes)), length));
+        }
+        let epoch = state.cache.epoch();
+        let object = state.store.get(&key, None).await?;
+        if object.content_length <= MEMORY_SEGMENT_MAX {
+            let length = object.content_length;
+            let bytes = collect(object.body).await?;
+            state.cache.put_segment(epoch, &track.id, &key, bytes.clone());
+            return Ok(segment_headers(Response::new(Body::from(bytes)), length));
+        }
+        return Ok(segment_headers(
+            Response::new(Body::from_stream(object.body)),
+            object.content_length,
+        ));
+    }
+    segment_response(&state.store, &key, &headers).await
+}
+
+/// Segments up to this size are kept in memory once served (`crate::cache`).
+const MEMORY_SEGMENT_MAX: u64 = 1024 * 1024;
+
+/// A small object's bytes (one chunk from local storage).
+async fn collect(mut body: crate::storage::ByteStream) -> ApiResult<bytes::Bytes> {
+    use futures::StreamExt;
+    let mut chunks = Vec::new();
+    while let Some(chunk) = body.next().await {
+        chunks.push(chunk.map_err(|e| ApiError::internal(anyhow::anyhow!("reading a segment: {e}")))?);
+    }
+    Ok(match chunks.len() {
+        1 => chunks.swap_remove(0),
+        _ => bytes::Bytes::from(chunks.concat()),
+    })
+}
+
+/// The headers of a segment answer (see [`segment_response`]).
+fn segment_headers(mut response: Response, length: u64) -> Response {
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/mpeg"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=31536000, immutable"),
+    );
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    response
 }
 
 /// The stored media playlist of `track` as served to this request: key URIs
@@ -235,15 +295,7 @@ async fn segment_response(store: &ObjectStore, key: &str, headers: &HeaderMap) -
         None => None,
     };
     let object = store.get(key, range).await?;
-    let mut response = Response::new(Body::from_stream(object.body));
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/mpeg"));
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, max-age=31536000, immutable"),
-    );
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(object.content_length));
+    let mut response = segment_headers(Response::new(Body::from_stream(object.body)), object.content_length);
     if let Some((start, end)) = object.range {
         *response.status_mut() = StatusCode::PARTIAL_CONTENT;
         if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{}", object.total_size)) {

@@ -68,7 +68,7 @@ pub async fn open(
 ) -> ApiResult<(StatusCode, ApiJson<PlaybackSession>)> {
     let now = state.clock.now_ms();
     rate_limited(&state.playback_limits.session_opens, &user, now, "sessions")?;
-    let track = tracks::find_playable(&state.db, &req.track_id)
+    let track = crate::cache::find_playable(&state.cache, &state.db, &req.track_id)
         .await?
         .ok_or(ApiError::NotFound("track"))?;
     let quota = current_quota(&state, &user).await?;

@@ -82,7 +82,7 @@ pub async fn key(
 ) -> ApiResult<Response> {
     let now = state.clock.now_ms();
     rate_limited(&state.playback_limits.key_requests, &user, now, "keys")?;
-    let track = tracks::find_playable(&state.db, &id)
+    let track = crate::cache::find_playable(&state.cache, &state.db, &id)
         .await?
         .ok_or(ApiError::NotFound("track"))?;
     if k < 0 || k >= track.key_count {
@@ -92,22 +92,18 @@ pub async fn key(
     if !quota::unlimited(&user) {
         require_session(&state, &user, &track.id, k, period, now).await?;
     }
-    let stored = tracks::find_key(&state.db, &id, k)
+    let stored = crate::cache::find_key(&state.cache, &state.db, &id, k)
         .await?
         .ok_or(ApiError::NotFound("key"))?;
     let key = crypto::unwrap_key(&state.settings.master_key.0, &stored.wrapped)
         .map_err(|e| ApiError::internal(anyhow::anyhow!("cannot unwrap key {k} of track {id}: {e}")))?;
     let covered = quota::key_charge_ms(k, track.key_count, period, track.duration_ms);
-    let limit = quota::limit_ms(&user, state.settings.free_daily_seconds);
-    let used = match sessions::unlock_key(&state.db, &user.id, &track.id, k, covered, limit, now).await? {
-        Unlock::Charged { used_ms } => used_ms,
-        Unlock::AlreadyUnlocked => sessions::used_ms(&state.db, &user.id, now).await?,
-        Unlock::Refused => {
-            metrics::counter!("mist_quota_refusals_total").increment(1);
-            return Err(ApiError::QuotaExceeded {
-                resets_at: quota::resets_at(now),
-            });
-        }
+    let day = quota::day_of(now);
+    // Given today already: free, and nothing to write (the row stays).
+    let used = if state.cache.unlocked(&user.id, &track.id, &day, k) {
+        sessions::used_ms(&state.db, &user.id, now).await?
+    } else {
+        unlock(&state, &user, &track.id, k, covered, now).await?
     };
     let after = quota::quota(&user, used, state.settings.free_daily_seconds, now);
     metrics::counter!("mist_keys_served_total").increment(1);
@@ -123,6 +119,27 @@ pub async fn key(
         response.headers_mut().insert(QUOTA_HEADER, value);
     }
     Ok(response)
+}
+
+/// Records key `k` of a track as given to `user` today, charging what it
+/// covers the first time; the day's usage after it.
+async fn unlock(state: &AppState, user: &UserRow, track_id: &str, k: i64, covered: i64, now: i64) -> ApiResult<i64> {
+    let limit = quota::limit_ms(user, state.settings.free_daily_seconds);
+    let epoch = state.cache.epoch();
+    let used = match sessions::unlock_key(&state.db, &user.id, track_id, k, covered, limit, now).await? {
+        Unlock::Charged { used_ms } => used_ms,
+        Unlock::AlreadyUnlocked => sessions::used_ms(&state.db, &user.id, now).await?,
+        Unlock::Refused => {
+            metrics::counter!("mist_quota_refusals_total").increment(1);
+            return Err(ApiError::QuotaExceeded {
+                resets_at: quota::resets_at(now),
+            });
+        }
+    };
+    state
+        .cache
+        .put_unlocked(epoch, &user.id, track_id, &quota::day_of(now), k);
+    Ok(used)
 }
 
 /// Refuses with 429 and `Retry-After` when `user` is over `limiter`'s rate.

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio::fs;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 
 use super::{ByteRange, ByteStream, GetObject, ObjectMeta, StorageError};
@@ -26,6 +26,60 @@ const TEMP_PREFIX: &str = ".mist-tmp-";
 
 /// Read buffer for streamed bodies: large enough that a segment is a handful of chunks.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// Objects (or ranges) up to this size are read whole by [`LocalStore::get`].
+const READ_WHOLE_MAX: u64 = 1024 * 1024;
+
+/// What [`open_range`] found.
+struct OpenedRange {
+    body: Opened,
+    total_size: u64,
+    content_length: u64,
+    range: Option<(u64, u64)>,
+}
+
+enum Opened {
+    Whole(Bytes),
+    /// Positioned at the range's start; streamed.
+    File(std::fs::File),
+}
+
+/// Blocking: the file at `path` (`None` if it is not a file), positioned at
+/// the start of `range`, read whole when small.
+fn open_range(path: &Path, range: Option<ByteRange>) -> Result<Option<OpenedRange>, StorageError> {
+    use std::io::{Read, Seek};
+    let mut file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Ok(None);
+    }
+    let total_size = meta.len();
+    let (range, content_length) = match range {
+        Some(range) => {
+            let (start, end) = range.resolve(total_size)?;
+            file.seek(SeekFrom::Start(start))?;
+            (Some((start, end)), end - start + 1)
+        }
+        None => (None, total_size),
+    };
+    let body = if content_length <= READ_WHOLE_MAX {
+        let mut buf = Vec::with_capacity(content_length as usize);
+        file.take(content_length).read_to_end(&mut buf)?;
+        if buf.len() as u64 != content_length {
+            // Truncated under us: as a stream would have ended early.
+            return Err(StorageError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        Opened::Whole(Bytes::from(buf))
+    } else {
+        Opened::File(file)
+    };
+    Ok(Some(OpenedRange {
+        body,
+        total_size,
+        content_length,
+        range,
+    }))
+}
 
 #[derive(Clone, Debug)]
 pub struct LocalStore {
@@ -86,30 +140,32 @@ impl LocalStore {
 
     pub(super) async fn get(&self, key: &str, range: Option<ByteRange>) -> Result<GetObject, StorageError> {
         let path = self.path(key);
-        let mut file = match fs::File::open(&path).await {
-            Ok(file) => file,
-            Err(e) if is_missing(&e) => return Err(StorageError::NotFound(key.to_owned())),
-            Err(e) => return Err(e.into()),
+        let missing = key.to_owned();
+        // Open, stat, seek and (for a small object: a segment, a playlist)
+        // read in one trip to the blocking pool rather than one per step:
+        // this is the hot path of serving segments.
+        let opened = tokio::task::spawn_blocking(move || open_range(&path, range))
+            .await
+            .map_err(|e| StorageError::Io(std::io::Error::other(e)))?;
+        let opened = match opened {
+            Ok(opened) => opened,
+            Err(StorageError::Io(e)) if is_missing(&e) => return Err(StorageError::NotFound(missing)),
+            Err(e) => return Err(e),
         };
-        let meta = file.metadata().await?;
-        if !meta.is_file() {
-            return Err(StorageError::NotFound(key.to_owned()));
-        }
-        let total_size = meta.len();
-        let (range, content_length) = match range {
-            Some(range) => {
-                let (start, end) = range.resolve(total_size)?;
-                file.seek(SeekFrom::Start(start)).await?;
-                (Some((start, end)), end - start + 1)
+        let Some(opened) = opened else {
+            return Err(StorageError::NotFound(missing));
+        };
+        let body = match opened.body {
+            Opened::Whole(bytes) => futures::stream::once(async move { Ok(bytes) }).boxed(),
+            Opened::File(file) => {
+                ReaderStream::with_capacity(fs::File::from_std(file).take(opened.content_length), READ_CHUNK).boxed()
             }
-            None => (None, total_size),
         };
-        let body = ReaderStream::with_capacity(file.take(content_length), READ_CHUNK).boxed();
         Ok(GetObject {
             body,
-            total_size,
-            content_length,
-            range,
+            total_size: opened.total_size,
+            content_length: opened.content_length,
+            range: opened.range,
             content_type: content_type_for(key),
         })
     }
