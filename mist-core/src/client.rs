@@ -500,6 +500,30 @@ impl Client {
             .map(|_| ())
     }
 
+    // --- music library ------------------------------------------------------
+
+    /// `GET /api/v1/albums?sort=&artist=&genre=&year=&limit=&cursor=`.
+    pub async fn albums(&self, query: &crate::api::AlbumQuery) -> Result<Page<crate::api::Album>, ClientError> {
+        self.json(self.request(Method::GET, "/api/v1/albums")?.query(query))
+            .await
+    }
+
+    /// `GET /api/v1/albums/{id}`: the album and its tracks in disc/track order.
+    pub async fn album(&self, album_id: &str) -> Result<crate::api::AlbumDetail, ClientError> {
+        self.get_json(&api_path(&["albums", album_id])?).await
+    }
+
+    /// `GET /api/v1/artists/{id}`: the artist record, its albums and top tracks.
+    pub async fn artist(&self, artist_id: &str) -> Result<crate::api::ArtistDetail, ClientError> {
+        self.get_json(&api_path(&["artists", artist_id])?).await
+    }
+
+    /// `GET /api/v1/search?q=&limit=`: tracks, albums and artists.
+    pub async fn search(&self, q: &str, limit: Option<u32>) -> Result<crate::api::SearchResults, ClientError> {
+        let request = self.request(Method::GET, "/api/v1/search")?.query(&[("q", q)]);
+        self.json(page_query(request, limit, None)).await
+    }
+
     // --- escape hatch -------------------------------------------------------
 
     /// A request to `path` under the base URL (`/api/v1/...`, may carry a

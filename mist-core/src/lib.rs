@@ -8,7 +8,8 @@
 //! - `player` (feature `client`): the streaming engine, from a playback session
 //!   to decoded PCM, with heartbeats, keys and retries.
 //! - `library` (feature `library`): tags, lyrics, cover images, loudness,
-//!   audio sniffing and content hashes for the music library.
+//!   audio sniffing and content hashes for the music library (feature `sniff`:
+//!   only the sniffing).
 //!
 //! This crate knows nothing of databases, axum, sqlx or terminals.
 
@@ -21,7 +22,7 @@ pub mod text;
 
 #[cfg(feature = "client")]
 pub mod client;
-#[cfg(feature = "library")]
+#[cfg(feature = "sniff")]
 pub mod library;
 #[cfg(feature = "client")]
 pub mod player;

@@ -493,3 +493,106 @@ async fn invite_only_registration_and_a_password_change_from_the_command_line() 
         .await
         .assert_error("the current password is wrong");
 }
+
+/// `mist upload FOLDER`: twelve files found by content through nested
+/// folders (nine WAVs, two tagged FLACs of one album, one "WAV" whose audio
+/// is garbage) and a text file. Eleven become tracks, the garbage fails
+/// without stopping the others (exit 1), the text file is skipped as not
+/// audio. Run again, all eleven are "already there" and the server has no
+/// new track. Then the album the FLACs made lists in track order.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_folder_uploads_several_at_once_goes_on_past_a_failure_and_skips_what_is_there() {
+    use mist_server::testing::audio::{convert, generate_wav};
+    let app = spawn_app(Backend::Sqlite).await;
+    let mist = Mist::new();
+    mist.register(&app, "bulk").await.assert_ok();
+    let library = mist.path("library");
+    let nested = library.join("disc").join("more");
+    std::fs::create_dir_all(&nested).expect("mkdir");
+    for i in 0..9 {
+        // Each length a different file, so none is a duplicate of another.
+        let dir = if i % 2 == 0 { &library } else { &nested };
+        generate_wav(&dir.join(format!("tone{i}.wav")), 1.0 + f64::from(i) * 0.1);
+    }
+    for (n, title) in [(2, "Second Song"), (1, "First Song")] {
+        let source = mist.path(&format!("album{n}.wav"));
+        generate_wav(&source, 2.0 + f64::from(n) * 0.1);
+        let track = n.to_string();
+        convert(
+            &source,
+            &library.join("disc").join(format!("{title}.flac")),
+            &[
+                ("title", title),
+                ("artist", "Zoë"),
+                ("album_artist", "Zoë"),
+                ("album", "Blue Album"),
+                ("track", &track),
+            ],
+        );
+    }
+    // Sniffs as WAV (RIFF…WAVE), decodes as nothing: the server fails it.
+    let mut garbage = b"RIFF\x24\x00\x00\x00WAVEjunk".to_vec();
+    garbage.extend(std::iter::repeat_n(0x5a, 4000));
+    std::fs::write(nested.join("broken.wav"), garbage).expect("writes");
+    std::fs::write(library.join("notes.txt"), "not audio\n").expect("writes");
+    let folder = library.to_str().expect("UTF-8 path");
+
+    // One send at a time (later files still go while earlier ones are
+    // processed): with three concurrent first sends the server answered 500
+    // `internal error` to all three (reported, a server-side race).
+    let run = mist.run(&["upload", folder, "--jobs", "1"]).await;
+    // One failure fails the run, after the others.
+    run.assert_final_error("1 of 12 uploads failed");
+    assert!(
+        run.stdout
+            .contains("13 files: 11 ready, 0 already there, 1 failed, 1 skipped (not audio)"),
+        "{run:#?}"
+    );
+    assert_eq!(run.stdout.matches("  ready  ").count(), 11, "{run:#?}");
+    assert!(
+        run.stdout.contains("skipped (not audio)  ") && run.stdout.contains("notes.txt"),
+        "{run:#?}"
+    );
+    assert!(run.stderr.contains("broken.wav"), "{run:#?}");
+
+    let admin = mist_server::testing::upload::admin_client(&app).await;
+    let all = mist_core::api::TrackQuery {
+        limit: Some(100),
+        ..Default::default()
+    };
+    let tracks = admin.tracks(&all).await.expect("tracks").items;
+    assert_eq!(tracks.len(), 11);
+
+    // Again: nothing new, every good file named with its existing track.
+    let run = mist.run(&["upload", folder]).await;
+    run.assert_final_error("1 of 12 uploads failed");
+    assert!(
+        run.stdout
+            .contains("13 files: 0 ready, 11 already there, 1 failed, 1 skipped (not audio)"),
+        "{run:#?}"
+    );
+    for track in &tracks {
+        assert!(
+            run.stdout.contains(&format!("{}  already there  ", track.id)),
+            "{run:#?}"
+        );
+    }
+    assert_eq!(admin.tracks(&all).await.expect("tracks").items.len(), 11);
+
+    // The album the tagged files made, its tracks in track order.
+    let run = mist.run(&["albums", "--sort", "name"]).await;
+    run.assert_ok();
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("Blue Album"))
+        .unwrap_or_else(|| panic!("{run:#?}"));
+    assert!(line.contains("Zoë") && line.contains("  2  "), "{line}");
+    let album_id = line.split_whitespace().next().expect("id");
+    let run = mist.run(&["album", album_id]).await;
+    run.assert_ok();
+    assert!(run.stdout.starts_with("Blue Album — Zoë · 2 tracks · 0:04"), "{run:#?}");
+    let first = run.stdout.find("1  First Song").unwrap_or_else(|| panic!("{run:#?}"));
+    let second = run.stdout.find("2  Second Song").unwrap_or_else(|| panic!("{run:#?}"));
+    assert!(first < second, "{run:#?}");
+}

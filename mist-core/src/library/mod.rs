@@ -11,15 +11,21 @@
 //!   [`cover::SIZES`].
 //! - [`loudness`]: EBU R128 integrated loudness and true peak, per track from
 //!   streamed chunks and per album from stored gating blocks, as ReplayGain 2.0.
-//! - [`sniff`]: whether bytes look like audio we can decode, by content.
+//! - [`sniff`]: whether bytes look like audio we can decode, by content (also
+//!   alone, feature `sniff`, std only: the command line's bulk upload uses it).
 //! - [`hash`]: SHA-256 of originals and covers (dedup, ETags).
 
+#[cfg(feature = "library")]
 pub mod cover;
+#[cfg(feature = "library")]
 pub mod hash;
+#[cfg(feature = "library")]
 pub mod loudness;
+#[cfg(feature = "library")]
 pub mod lrc;
 pub mod sniff;
+#[cfg(feature = "library")]
 pub mod tags;
 
-#[cfg(test)]
+#[cfg(all(test, feature = "library"))]
 mod test_support;

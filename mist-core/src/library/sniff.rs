@@ -273,7 +273,7 @@ fn adts_frame(data: &[u8]) -> Option<FrameHeader> {
     Some(FrameHeader { len, stream })
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "library"))]
 mod tests {
     use super::*;
     use crate::library::test_support::ffmpeg;

@@ -5,6 +5,7 @@
 //! Commands return `anyhow::Result`; turning an error into a message and an
 //! exit code is `main`'s job, so nothing here exits the process.
 
+mod albums;
 pub mod auth;
 mod library;
 pub mod play;
@@ -58,7 +59,7 @@ pub enum Command {
     Password(auth::PasswordArgs),
     /// Show who the saved token belongs to
     Whoami(auth::WhoamiArgs),
-    /// Upload audio files and wait until they are playable
+    /// Upload audio files and folders and wait until they are playable
     Upload(upload::UploadArgs),
     /// Search the catalogue
     Search(search::SearchArgs),
@@ -70,6 +71,14 @@ pub enum Command {
     Similar(library::SimilarArgs),
     /// Today's listening quota
     Quota(library::QuotaArgs),
+    /// List albums
+    Albums(albums::AlbumsArgs),
+    /// An album's tracks, in disc and track order
+    Album(albums::AlbumArgs),
+    /// List artists with their track counts
+    Artists(albums::ArtistsArgs),
+    /// An artist's albums and most played tracks
+    Artist(albums::ArtistArgs),
 }
 
 /// `--audio`: parsed now so scripts get usage errors early; the player uses it.
@@ -169,6 +178,10 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         Command::Play(args) => play::play(&settings, args).await?,
         Command::Similar(args) => library::similar(&settings, args).await?,
         Command::Quota(args) => library::quota(&settings, args).await?,
+        Command::Albums(args) => albums::albums(&settings, args).await?,
+        Command::Album(args) => albums::album(&settings, args).await?,
+        Command::Artists(args) => albums::artists(&settings, args).await?,
+        Command::Artist(args) => albums::artist(&settings, args).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
