@@ -17,6 +17,7 @@
 //! on its row lock and the last one sees every track. An album goes when its
 //! last track does ([`track_removed`]).
 
+use crate::db::BeginWrite;
 use mist_core::library::loudness::{GatingBlocks, Loudness};
 
 use super::catalogue::fold;
@@ -255,7 +256,7 @@ pub fn album_loudness(tracks: &[(Option<Vec<u8>>, Option<f64>)]) -> (Option<f64>
 pub async fn track_removed(db: &Db, album: &str) -> Result<(), sqlx::Error> {
     let now = now_ms();
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         album_left!(tx, album, now);
         tx.commit().await
     })
@@ -497,7 +498,7 @@ pub struct LibraryEdit<'a> {
 pub async fn apply_edit(db: &Db, id: &str, edit: &LibraryEdit<'_>) -> Result<(), sqlx::Error> {
     let now = now_ms();
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         sqlx::query(
             "UPDATE tracks SET album_artist = CASE WHEN $2 IS NULL THEN album_artist ELSE NULLIF($2, '') END, \
              track_number = CASE WHEN $3 IS NULL THEN track_number ELSE NULLIF($3, 0) END, \

@@ -36,6 +36,7 @@
 //! opaque to clients, so every row is listed exactly once however many
 //! pages are read. Limits are bounded ([`MAX_LIMIT`]).
 
+use crate::db::BeginWrite;
 use serde::{Deserialize, Serialize};
 
 use super::tracks::TrackRow;
@@ -640,7 +641,7 @@ pub async fn update_track(db: &Db, id: &str, edit: &TrackEdit<'_>) -> Result<Opt
 pub async fn delete_track(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
     let now = now_ms();
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         // A write first: on SQLite it takes the write lock before any read.
         sqlx::query("DELETE FROM likes WHERE track_id = $1").bind(id).execute(&mut *tx).await?;
         let entries: Vec<(String, i64)> =
@@ -681,7 +682,7 @@ pub async fn insert_ready_tracks(db: &Db, tracks: &[TrackRow]) -> Result<(), sql
                segment_count, key_count, play_count, created_at, updated_at) \
                VALUES ($1, $2, $3, $4, $5, $6, $7, 'ready', $8, $9, $10, $11, $12, $13)";
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         for track in tracks {
             sqlx::query(sql)
                 .bind(&track.id)

@@ -17,6 +17,7 @@
 //!
 //! Embeddings are unit-length, so cosine distance is `1 − a·b`, in [0, 2].
 
+use crate::db::BeginWrite;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
@@ -202,7 +203,7 @@ pub async fn nearest(
                  ORDER BY f.embedding <=> $1::vector LIMIT $3",
                 exclude.condition(2)
             );
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             // The HNSW scan yields `ef_search` candidates before filtering;
             // the iterative scan keeps going until `limit` rows pass the
             // filter. `relaxed_order` may return them slightly out of order,

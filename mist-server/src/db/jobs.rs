@@ -12,6 +12,7 @@
 //! claim counts attempts; the worker gives up on a job past its cap, however
 //! its earlier attempts ended (a worker killed by a file never settles it).
 
+use crate::db::BeginWrite;
 use apalis::prelude::{Task, TaskBuilder};
 use mist_core::api::{Job, JobStatus};
 
@@ -115,7 +116,7 @@ pub async fn enqueue_ingest(db: &Db, track: &TrackRow, upload_id: &str, payload:
     let now = now_ms();
     let job_id = super::new_id();
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         sqlx::query(
             "INSERT INTO tracks (id, uploader_id, title, artist, album, genre, original_key, status, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'processing', $8, $8) ON CONFLICT (id) DO NOTHING",
@@ -340,7 +341,7 @@ pub async fn renew(db: &Db, id: &str, token: &str, progress: u8, lease_until: i6
 pub async fn fail(db: &Db, id: &str, token: &str, reason: &str) -> Result<bool, sqlx::Error> {
     let now = now_ms();
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         let job: Option<String> = sqlx::query_scalar(
             "UPDATE ingest_jobs SET status = 'failed', error = $3, lease_until = NULL, updated_at = $4 \
              WHERE id = $1 AND lease_token = $2 AND status = 'processing' RETURNING track_id",

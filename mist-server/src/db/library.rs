@@ -13,6 +13,7 @@
 use super::catalogue::{Cursor, SortKey};
 use super::tracks::TrackRow;
 use super::{Db, now_ms, split_page};
+use crate::db::BeginWrite;
 use crate::with_pool;
 
 use crate::track_row_columns as track_columns;
@@ -227,7 +228,7 @@ pub async fn add_track(db: &Db, playlist_id: &str, track_id: &str) -> Result<Opt
                   ON CONFLICT (playlist_id, track_id) DO NOTHING";
     let position = "SELECT position FROM playlist_tracks WHERE playlist_id = $1 AND track_id = $2";
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         if !lock!(tx, playlist_id) {
             return Ok(None);
         }
@@ -243,7 +244,7 @@ pub async fn add_track(db: &Db, playlist_id: &str, track_id: &str) -> Result<Opt
 pub async fn remove_track(db: &Db, playlist_id: &str, track_id: &str) -> Result<Option<bool>, sqlx::Error> {
     let delete = "DELETE FROM playlist_tracks WHERE playlist_id = $1 AND track_id = $2 RETURNING position";
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         if !lock!(tx, playlist_id) {
             return Ok(None);
         }
@@ -268,7 +269,7 @@ pub async fn move_track(db: &Db, playlist_id: &str, track_id: &str, to: i64) -> 
     let settle = "UPDATE playlist_tracks SET position = CASE WHEN track_id = $2 THEN $3 \
                   WHEN $4 THEN -position - 2 ELSE -position END WHERE playlist_id = $1 AND position < 0";
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         if !lock!(tx, playlist_id) {
             return Ok(None);
         }

@@ -50,6 +50,37 @@ macro_rules! with_pool {
     };
 }
 
+/// Begins a transaction that will write. On SQLite that is `BEGIN
+/// IMMEDIATE`: the write lock is taken at the start, so a writer waits its
+/// turn in the busy handler. A deferred transaction that reads before it
+/// writes cannot wait: SQLite answers "database is locked" at once rather
+/// than risk a deadlock or write on a stale snapshot, which failed
+/// concurrent uploads with 500s. On PostgreSQL a plain `BEGIN`.
+pub trait BeginWrite {
+    type Database: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Database>, sqlx::Error>> + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Database = sqlx::Sqlite;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error>> + Send {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Database = sqlx::Postgres;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error>> + Send {
+        self.begin()
+    }
+}
+
 impl Db {
     /// Opens the database the settings name: `DATABASE_URL`, or SQLite at
     /// `<data dir>/mist.db`.

@@ -16,6 +16,7 @@
 //! The rules are in `crate::quota`.
 
 use super::{Db, ms_to_datetime};
+use crate::db::BeginWrite;
 use crate::quota::{self, SESSION_IDLE_MS, TOLERANCE_MS};
 use crate::with_pool;
 
@@ -119,7 +120,7 @@ pub async fn open(
     let id = new_session_id();
     let _turn = write_turn(db).await;
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         if lock_user {
             sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE").bind(user_id).execute(&mut *tx).await?;
         }
@@ -260,7 +261,7 @@ pub async fn unlock_key(
     let limit = limit_ms.unwrap_or(i64::MAX);
     let _turn = write_turn(db).await;
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         let recorded = sqlx::query(record)
             .bind(user_id).bind(track_id).bind(&day).bind(key_index).bind(covered_ms).bind(now)
             .execute(&mut *tx).await?
@@ -327,7 +328,7 @@ pub async fn count_play(db: &Db, session: &SessionRow, threshold_ms: i64, now: i
         if unlocked_ms < threshold_ms {
             return Ok(false);
         }
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         let counted: Option<i64> = sqlx::query_scalar(hourly)
             .bind(&session.user_id).bind(&session.track_id).bind(now).bind(quota::PLAY_EVERY_MS)
             .fetch_optional(&mut *tx).await?;

@@ -1,5 +1,6 @@
 //! The `tracks` and `track_keys` tables.
 
+use crate::db::BeginWrite;
 use mist_core::api::{Track, TrackStatus};
 
 use super::{Db, ms_to_datetime, now_ms};
@@ -214,7 +215,7 @@ macro_rules! store_ready {
 pub async fn mark_ready(db: &Db, id: &str, track: &ReadyTrack<'_>, keys: &[StoredKey]) -> Result<bool, sqlx::Error> {
     let now = now_ms();
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         let job = sqlx::query(
             "UPDATE ingest_jobs SET status = 'ready', progress = 100, error = NULL, lease_until = NULL, updated_at = $4 \
              WHERE id = $1 AND track_id = $2 AND lease_token = $3 AND status = 'processing'",
@@ -271,7 +272,7 @@ pub async fn find_playable(db: &Db, id: &str) -> Result<Option<Playable>, sqlx::
 pub async fn set_ready(db: &Db, id: &str, track: &ReadyTrack<'_>, keys: &[StoredKey]) -> Result<bool, sqlx::Error> {
     let now = now_ms();
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         if !store_ready!(tx, id, track, keys, now) {
             return Ok(false);
         }

@@ -2,6 +2,7 @@
 //! the collection of tickets nobody completed.
 
 use super::Db;
+use crate::db::BeginWrite;
 use crate::with_pool;
 
 /// How long after its ticket expires an upload may still be completed (a
@@ -94,7 +95,7 @@ pub async fn insert_within_quota(
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     );
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
             .bind(&row.user_id)
             .execute(&mut *tx)

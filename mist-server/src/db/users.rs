@@ -7,6 +7,7 @@
 //! one transaction-scoped advisory lock, so two admins demoting each other at
 //! the same moment cannot both succeed; SQLite runs writers one at a time.
 
+use crate::db::BeginWrite;
 use mist_core::api::{Plan, Role, User};
 
 use super::{Db, ms_to_datetime, now_ms};
@@ -104,7 +105,7 @@ pub async fn insert(db: &Db, user: &NewUser<'_>) -> Result<UserRow, sqlx::Error>
 pub async fn insert_with_invite(db: &Db, user: &NewUser<'_>, code: &str) -> Result<Option<UserRow>, sqlx::Error> {
     let now = now_ms();
     with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         // The insert first: on SQLite it takes the write lock before the update reads.
         let row = sqlx::query_as::<_, UserRow>(INSERT)
             .bind(user.id)
@@ -330,7 +331,7 @@ pub async fn change_guarded(db: &Db, id: &str, change: AdminChange) -> Result<Ch
     let postgres = matches!(db, Db::Postgres(_));
     let now = now_ms();
     let row = with_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         if postgres {
             // Serialises every guarded change on PostgreSQL (see the module docs).
             sqlx::query("SELECT pg_advisory_xact_lock(7305310040)").execute(&mut *tx).await?;
