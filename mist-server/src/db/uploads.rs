@@ -13,6 +13,12 @@ pub const COMPLETE_GRACE_MS: i64 = 30 * 60 * 1000;
 /// collected: well after the last moment it could still be completed.
 pub const COLLECT_AFTER_MS: i64 = 2 * COMPLETE_GRACE_MS;
 
+/// Where a ticket's bytes wait until `complete` moves them to the track's
+/// own key: no ticket ever names a key anything reads.
+pub fn staging_dir(upload_id: &str) -> String {
+    format!("uploads/{upload_id}/")
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UploadRow {
     pub id: String,
@@ -30,29 +36,6 @@ macro_rules! columns {
     () => {
         "id, user_id, track_id, filename, content_type, declared_size, storage_key, created_at, expires_at"
     };
-}
-
-pub async fn insert(db: &Db, row: &UploadRow) -> Result<(), sqlx::Error> {
-    let sql = concat!(
-        "INSERT INTO uploads (",
-        columns!(),
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-    );
-    with_pool!(db, pool => {
-        sqlx::query(sql)
-            .bind(&row.id)
-            .bind(&row.user_id)
-            .bind(&row.track_id)
-            .bind(&row.filename)
-            .bind(&row.content_type)
-            .bind(row.declared_size)
-            .bind(&row.storage_key)
-            .bind(row.created_at)
-            .bind(row.expires_at)
-            .execute(pool)
-            .await
-            .map(|_| ())
-    })
 }
 
 pub async fn find(db: &Db, id: &str) -> Result<Option<UploadRow>, sqlx::Error> {

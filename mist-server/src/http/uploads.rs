@@ -125,7 +125,7 @@ pub async fn create(
     // The ticket names a staging key; `complete` moves the bytes to the track's
     // own key, which no ticket names, so the ticket is dead once used.
     let row = UploadRow {
-        storage_key: format!("uploads/{}/original.{ext}", row.id),
+        storage_key: format!("{}original.{ext}", uploads::staging_dir(&row.id)),
         ..row
     };
     let quota = storage_quota(&state, &user);

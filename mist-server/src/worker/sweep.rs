@@ -47,13 +47,13 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<Swept> {
         // The row first: once it is gone nothing can complete the upload, so
         // its bytes are nobody's.
         if uploads::delete_unused(&state.db, &ticket.id).await? {
-            // The ticket's staging directory (`uploads/{id}/`); tickets from
-            // before staging named the track's original key.
-            match ticket.storage_key.rsplit_once('/') {
-                Some((dir, _)) if dir.starts_with("uploads/") => {
-                    state.store.delete_prefix(&format!("{dir}/")).await?;
-                }
-                _ => state.store.delete(&ticket.storage_key).await?,
+            // The ticket's staging directory; tickets from before staging
+            // named the track's original key.
+            let staging = uploads::staging_dir(&ticket.id);
+            if ticket.storage_key.starts_with(&staging) {
+                state.store.delete_prefix(&staging).await?;
+            } else {
+                state.store.delete(&ticket.storage_key).await?;
             }
             swept.tickets += 1;
         }
