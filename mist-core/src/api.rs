@@ -119,6 +119,9 @@ pub struct ErrorDetail {
     /// With `quota_exceeded`: when listening is possible again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resets_at: Option<DateTime<Utc>>,
+    /// With `duplicate`: the uploader's track made from the same bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub existing_track_id: Option<String>,
 }
 
 /// `GET /healthz` and `GET /readyz`.
@@ -140,6 +143,12 @@ pub struct CreateUploadRequest {
     /// Bytes the client will send; refused up front when over the limit.
     pub size: u64,
     pub content_type: String,
+    /// SHA-256 of the file (64 hex digits), when the client knows it: bytes
+    /// the uploader already has are refused here, 409 `duplicate` with
+    /// `existing_track_id`, before anything is sent. Without it the ingest
+    /// job finds the duplicate after the upload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// Where and how to send the bytes: a presigned S3 PUT, or the API's own

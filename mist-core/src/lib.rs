@@ -9,7 +9,7 @@
 //!   to decoded PCM, with heartbeats, keys and retries.
 //! - `library` (feature `library`): tags, lyrics, cover images, loudness,
 //!   audio sniffing and content hashes for the music library (feature `sniff`:
-//!   only the sniffing).
+//!   only the sniffing; feature `hash`: the sniffing and the hashes).
 //!
 //! This crate knows nothing of databases, axum, sqlx or terminals.
 

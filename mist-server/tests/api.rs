@@ -1057,6 +1057,7 @@ async fn raw_upload_head(client: &Client, token: &str) -> String {
             filename: "slow.wav".into(),
             size: 1000,
             content_type: "audio/wav".into(),
+            sha256: None,
         })
         .await
         .expect("ticket");
@@ -1155,6 +1156,7 @@ async fn used_ticket_is_dead(app: &TestApp) {
             filename: "take.wav".into(),
             size: original.len() as u64,
             content_type: "audio/wav".into(),
+            sha256: None,
         })
         .await
         .expect("ticket");

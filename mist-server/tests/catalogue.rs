@@ -1153,6 +1153,7 @@ async fn every_metadata_path_refuses_control_and_bidi_characters(backend: Backen
             filename: "x.wav".into(),
             size: 4,
             content_type: "audio/wav".into(),
+            sha256: None,
         })
         .await
         .expect("ticket");

@@ -318,6 +318,7 @@ async fn sqlite_oversize_uploads_are_refused_up_front_and_cut_off() {
             filename: "big.wav".into(),
             size: sixty_mib,
             content_type: "audio/wav".into(),
+            sha256: None,
         })
         .await
         .expect_err("refused up front");
@@ -329,6 +330,7 @@ async fn sqlite_oversize_uploads_are_refused_up_front_and_cut_off() {
             filename: "notes.txt".into(),
             size: 10,
             content_type: "text/plain".into(),
+            sha256: None,
         })
         .await
         .expect_err("not audio");
@@ -340,6 +342,7 @@ async fn sqlite_oversize_uploads_are_refused_up_front_and_cut_off() {
             filename: "liar.wav".into(),
             size: 1024 * 1024,
             content_type: "audio/wav".into(),
+            sha256: None,
         })
         .await
         .expect("announce");
@@ -386,6 +389,7 @@ async fn postgres_completing_twice_makes_one_job_and_one_track() {
             filename: "twice.wav".into(),
             size: bytes.len() as u64,
             content_type: "audio/wav".into(),
+            sha256: None,
         })
         .await
         .expect("announce");
@@ -985,6 +989,7 @@ async fn abandoned_tickets_and_old_failures_are_collected(backend: Backend) {
             filename: "forgotten.wav".into(),
             size: bytes.len() as u64,
             content_type: "audio/wav".into(),
+            sha256: None,
         })
         .await
         .expect("announce");
@@ -1068,6 +1073,7 @@ async fn the_storage_quota_refuses_the_upload_that_would_pass_it(backend: Backen
                 filename: "more.wav".into(),
                 size,
                 content_type: "audio/wav".into(),
+                sha256: None,
             })
             .await
     };
@@ -1506,6 +1512,46 @@ mod library {
         // Another user's copy is theirs.
         let theirs = ingest(&bob, &wav, CompleteUploadRequest::default()).await;
         assert_ne!(theirs.id, first.id);
+
+        // Announced with its SHA-256, the same bytes are refused before they
+        // are sent: 409 naming the uploader's own track (any hex case).
+        let bytes = std::fs::read(&wav).expect("read");
+        let hash = mist_core::library::hash::ContentHash::of(&bytes).to_hex();
+        let announce = |sha256: &str| mist_core::api::CreateUploadRequest {
+            filename: "again.wav".into(),
+            size: bytes.len() as u64,
+            content_type: "audio/wav".into(),
+            sha256: Some(sha256.to_owned()),
+        };
+        for (client, mine) in [(&ann, &first.id), (&bob, &theirs.id)] {
+            for sha256 in [hash.clone(), hash.to_ascii_uppercase()] {
+                let err = client.create_upload(&announce(&sha256)).await.expect_err("duplicate");
+                assert_eq!((err.status(), err.code()), (Some(409), Some("duplicate")), "{err}");
+                assert_eq!(err.existing_track_id(), Some(mine.as_str()));
+            }
+        }
+        // A hash that is not one is refused; one nobody has is a ticket, and
+        // a lie about the hash changes nothing: the job hashes the bytes.
+        for bad in ["abc", &"g".repeat(64), &format!("{hash} ")] {
+            let err = ann.create_upload(&announce(bad)).await.expect_err("bad hash");
+            assert_eq!(
+                (err.status(), err.code()),
+                (Some(422), Some("invalid_field")),
+                "{bad:?}"
+            );
+        }
+        let lie = ann.create_upload(&announce(&"0".repeat(64))).await.expect("a new hash");
+        ann.put_upload(&lie, bytes.clone()).await.expect("send");
+        let job_id = ann
+            .complete_upload(&lie.upload_id, &CompleteUploadRequest::default())
+            .await
+            .expect("complete")
+            .job_id;
+        let job = wait_for_job(&ann, &job_id, JOB_TIMEOUT).await;
+        assert_eq!(job.error_code.as_deref(), Some("duplicate"), "{job:?}");
+        // A user with no tracks learns nothing of others' files.
+        let cat = user_client(&app, "cat").await;
+        cat.create_upload(&announce(&hash)).await.expect("not cat's");
     }
 
     /// `flac` with a PICTURE metadata block holding `picture` (a PNG) added

@@ -562,8 +562,22 @@ async fn a_folder_uploads_several_at_once_goes_on_past_a_failure_and_skips_what_
     let tracks = admin.tracks(&all).await.expect("tracks").items;
     assert_eq!(tracks.len(), 11);
 
-    // Again: nothing new, every good file named with its existing track.
+    // Again: nothing new, every good file named with its existing track,
+    // and only the file that failed is sent again (the others' hashes are
+    // answered 409 before their bytes go).
+    let bulk = mist_server::accounts::find_user(&app.state.db, "bulk")
+        .await
+        .expect("bulk");
+    let announced = || async {
+        let now = mist_server::db::now_ms();
+        mist_server::db::uploads::used_bytes(&app.state.db, &bulk.id, now)
+            .await
+            .expect("used bytes")
+    };
+    let before = announced().await;
     let run = mist.run(&["upload", folder]).await;
+    let broken = std::fs::metadata(nested.join("broken.wav")).expect("stat").len() as i64;
+    assert_eq!(announced().await - before, broken, "only broken.wav is sent again");
     run.assert_final_error("1 of 12 uploads failed");
     assert!(
         run.stdout

@@ -26,6 +26,8 @@ pub enum ClientError {
         code: String,
         message: String,
         resets_at: Option<DateTime<Utc>>,
+        /// With `409 duplicate`: the caller's track made from the same bytes.
+        existing_track_id: Option<String>,
     },
     /// The request never got an answer: connection refused, timeout, TLS, a
     /// refused redirect, or the body broke off.
@@ -74,6 +76,14 @@ impl ClientError {
         }
     }
 
+    /// With `409 duplicate`: the caller's track made from the same bytes.
+    pub fn existing_track_id(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { existing_track_id, .. } => existing_track_id.as_deref(),
+            _ => None,
+        }
+    }
+
     /// Reads a failed response's body (bounded) and turns it into an error.
     pub(crate) async fn from_response(mut response: Response) -> ClientError {
         let status = response.status();
@@ -102,6 +112,7 @@ impl ClientError {
                     one_line(&error.message)
                 },
                 resets_at: error.resets_at,
+                existing_track_id: error.existing_track_id.map(|id| one_line(&id)),
             },
             Err(_) => {
                 // Not MIST's answer (a proxy's page, an empty body): the status is all there is.
@@ -118,6 +129,7 @@ impl ClientError {
                         reason.unwrap_or("(an unknown status)")
                     ),
                     resets_at: None,
+                    existing_track_id: None,
                 }
             }
         }

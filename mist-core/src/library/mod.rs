@@ -17,7 +17,7 @@
 
 #[cfg(feature = "library")]
 pub mod cover;
-#[cfg(feature = "library")]
+#[cfg(feature = "hash")]
 pub mod hash;
 #[cfg(feature = "library")]
 pub mod loudness;

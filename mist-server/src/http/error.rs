@@ -25,6 +25,9 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// The uploader already has a track made from these bytes.
+    #[error("you already uploaded this file as track {existing_track_id}")]
+    Duplicate { existing_track_id: String },
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -86,7 +89,7 @@ impl ApiError {
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::Forbidden403 { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::Duplicate { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Gone(_) => StatusCode::GONE,
             ApiError::QuotaExceeded { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -107,6 +110,7 @@ impl ApiError {
             | ApiError::Conflict { code, .. }
             | ApiError::Forbidden403 { code, .. } => code,
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::Duplicate { .. } => "duplicate",
             ApiError::NotFound(_) => "not_found",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Gone(_) => "gone",
@@ -133,6 +137,10 @@ impl IntoResponse for ApiError {
                 message: self.to_string(),
                 resets_at: match &self {
                     ApiError::QuotaExceeded { resets_at } => Some(*resets_at),
+                    _ => None,
+                },
+                existing_track_id: match &self {
+                    ApiError::Duplicate { existing_track_id } => Some(existing_track_id.clone()),
                     _ => None,
                 },
             },

@@ -31,7 +31,7 @@ use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::db::tracks::TrackRow;
 use crate::db::uploads::{self, UploadRow};
-use crate::db::{self, jobs, ms_to_datetime, now_ms};
+use crate::db::{self, albums, jobs, ms_to_datetime, now_ms};
 use crate::ingest;
 use crate::storage::StorageError;
 use crate::text;
@@ -71,6 +71,7 @@ fn may_upload(state: &AppState, user: &crate::db::users::UserRow) -> ApiResult<(
     responses(
         (status = 201, body = UploadTicket),
         (status = 413, description = "declared size over the limit", body = ErrorBody),
+        (status = 409, description = "`duplicate`: the caller already has a track of this `sha256` (`existing_track_id`)", body = ErrorBody),
         (status = 415, description = "not an audio file type", body = ErrorBody),
         (status = 422, description = "invalid field, or `storage_quota_exceeded`", body = ErrorBody),
     ))]
@@ -109,6 +110,20 @@ pub async fn create(
         })?;
     let content_type = text::content_type(&req.content_type)?;
     let content_type = content_type.as_str();
+    if let Some(sha256) = &req.sha256 {
+        // Only the caller's own tracks are looked at: the answer says nothing
+        // about what anyone else has uploaded.
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ApiError::unprocessable(
+                "invalid_field",
+                "sha256 must be 64 hexadecimal digits",
+            ));
+        }
+        let sha256 = sha256.to_ascii_lowercase();
+        if let Some(existing_track_id) = albums::track_with_hash(&state.db, &user.id, &sha256).await? {
+            return Err(ApiError::Duplicate { existing_track_id });
+        }
+    }
 
     let now = now_ms();
     let row = UploadRow {

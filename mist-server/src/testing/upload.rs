@@ -38,6 +38,7 @@ pub async fn upload_file(client: &Client, path: &Path, meta: CompleteUploadReque
             filename: filename.to_owned(),
             size: bytes.len() as u64,
             content_type: "application/octet-stream".into(),
+            sha256: None,
         })
         .await
         .expect("create upload");

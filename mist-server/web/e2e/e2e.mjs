@@ -192,6 +192,14 @@ try {
   check((await page.getAttribute('#upload-progress', 'value')) === '100', 'the progress bar should be full');
   await shots('upload');
 
+  step('the same file again is refused before it is sent, naming the track');
+  await page.setInputFiles('#upload-file', opt.audio);
+  await page.click('#upload-submit');
+  await page.waitForFunction(() => /^(Already|Upload failed|Ready)/.test(document.getElementById('upload-status').textContent),
+    null, { timeout: 60_000 });
+  const again = await page.textContent('#upload-status');
+  check(again === `Already in your library: “${TITLE}”. Nothing was sent.`, `a second upload of the same bytes: ${again}`);
+
   step('a track liked through the API shows a filled heart on every page load');
   const found = await apiCall(token, 'GET', `/api/v1/tracks?q=${encodeURIComponent(TITLE)}`);
   const trackId = found.items.find((t) => t.title === TITLE)?.id;

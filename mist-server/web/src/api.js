@@ -11,11 +11,13 @@ const TOKEN_KEY = 'mist.token';
 const USER_KEY = 'mist.user';
 
 export class ApiError extends Error {
-  constructor(status, code, message, resetsAt) {
+  constructor(status, code, message, resetsAt, existingTrackId) {
     super(message);
     this.status = status;
     this.code = code;
     this.resetsAt = resetsAt ? new Date(resetsAt) : null;
+    /** With `duplicate`: the caller's track made from the same bytes. */
+    this.existingTrackId = existingTrackId ?? null;
   }
 }
 
@@ -32,6 +34,7 @@ export async function errorFrom(response) {
     detail?.code ?? 'http_' + response.status,
     detail?.message ?? `the server answered ${response.status} ${response.statusText}`,
     detail?.resets_at,
+    detail?.existing_track_id,
   );
 }
 

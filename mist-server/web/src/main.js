@@ -440,6 +440,7 @@ async function upload(event) {
       filename: file.name,
       size: file.size,
       content_type: file.type || 'application/octet-stream',
+      sha256: await sha256(file),
     });
     await api.putUpload(ticket, file, (f) => progress('Uploading', f));
     const { job_id: jobId } = await api.post(`/api/v1/uploads/${encodeURIComponent(ticket.upload_id)}/complete`, meta);
@@ -452,10 +453,28 @@ async function upload(event) {
       $('upload-status').textContent = `Processing failed: ${job.error ?? 'unknown reason'}`;
     }
   } catch (e) {
-    $('upload-status').textContent = `Upload failed: ${e.message}`;
+    if (e.code === 'duplicate' && e.existingTrackId) {
+      progress('Done', 1);
+      const track = await api.get(`/api/v1/tracks/${encodeURIComponent(e.existingTrackId)}`).catch(() => null);
+      $('upload-status').textContent = `Already in your library: “${track?.title ?? e.existingTrackId}”. Nothing was sent.`;
+    } else {
+      $('upload-status').textContent = `Upload failed: ${e.message}`;
+    }
   } finally {
     $('upload-submit').disabled = false;
   }
+}
+
+/**
+ * The file's SHA-256 in hex, so the server can say "already there" before the
+ * bytes are sent; undefined where the browser has no Web Crypto (a page not
+ * served over HTTPS or from localhost), and the server then finds a duplicate
+ * after the upload instead.
+ */
+async function sha256(file) {
+  if (!globalThis.crypto?.subtle) return undefined;
+  const digest = await crypto.subtle.digest('SHA-256', await file.arrayBuffer());
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 /** Polls the job until it is ready or failed, showing its progress. */

@@ -7,10 +7,12 @@
 //! failed, skipped) over one bar per file in flight (hidden when stderr is not
 //! a terminal). stdout gets one line per file with its track id, then, for
 //! more than one file, a summary; with `--json` the jobs as the API returns
-//! them. An upload the server finds it already has (job `error_code:
-//! "duplicate"`) is "already there", not a failure, so a run again after an
-//! interruption skips what was done. Any failure makes the exit code 1, after
-//! every other file has been tried.
+//! them. Each file's SHA-256 goes with its announcement, so bytes the
+//! uploader already has are refused before they are sent (409 `duplicate`);
+//! those, and duplicates the server finds later (job `error_code:
+//! "duplicate"`), are "already there", not failures, so a run again after an
+//! interruption skips what was done without sending it again. Any failure
+//! makes the exit code 1, after every other file has been tried.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mist_core::api::{CompleteUploadRequest, CreateUploadRequest, Job, JobStatus};
 use mist_core::client::Client;
+use mist_core::library::hash::ContentHash;
 use tokio::sync::Semaphore;
 
 use super::Settings;
@@ -69,8 +72,23 @@ pub struct UploadArgs {
 /// How one file ended.
 enum Outcome {
     Job(Job),
+    /// Refused before sending: the uploader's track with the same bytes.
+    AlreadyThere(String),
     Error(anyhow::Error),
 }
+
+/// The server already has the file's bytes from this uploader: that track's
+/// id. Nothing was sent.
+#[derive(Debug)]
+pub struct AlreadyThere(pub String);
+
+impl std::fmt::Display for AlreadyThere {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "already in your library as track {}", self.0)
+    }
+}
+
+impl std::error::Error for AlreadyThere {}
 
 pub async fn upload(settings: &Settings, args: UploadArgs) -> Result<()> {
     let client = logged_in_client(settings)?;
@@ -96,10 +114,7 @@ pub async fn upload(settings: &Settings, args: UploadArgs) -> Result<()> {
         .map(|path| {
             let (client, meta, multi, overall, sending) = (&client, &meta, &multi, overall.clone(), sending.clone());
             async move {
-                let outcome = match upload_one(client, &path, meta, wait, multi, &overall, &sending).await {
-                    Ok(job) => Outcome::Job(job),
-                    Err(error) => Outcome::Error(error),
-                };
+                let outcome = upload_one(client, &path, meta, wait, multi, &overall, &sending).await;
                 overall.finished(&outcome);
                 if !args.json {
                     let line = summary(&path, &outcome);
@@ -123,6 +138,7 @@ pub async fn upload(settings: &Settings, args: UploadArgs) -> Result<()> {
                 }
                 listed.push(job);
             }
+            Outcome::AlreadyThere(_) => {}
             Outcome::Error(error) => failures.push(format!("{}: {}", path.display(), crate::one_line(error))),
         }
     }
@@ -204,6 +220,7 @@ fn is_duplicate(job: &Job) -> bool {
 fn summary(path: &Path, outcome: &Outcome) -> String {
     let line = match outcome {
         Outcome::Error(error) => format!("-  failed  {}: {}", path.display(), crate::one_line(error)),
+        Outcome::AlreadyThere(id) => format!("{id}  already there  {}", path.display()),
         Outcome::Job(job) if is_duplicate(job) => format!(
             "{}  already there  {}",
             job.existing_track_id.as_deref().unwrap_or("?"),
@@ -264,6 +281,7 @@ impl Overall {
 
     fn finished(&self, outcome: &Outcome) {
         let counter = match outcome {
+            Outcome::AlreadyThere(_) => &self.already,
             Outcome::Job(job) if is_duplicate(job) => &self.already,
             Outcome::Job(job) if job.error.is_none() => &self.ready,
             _ => &self.failed,
@@ -306,9 +324,11 @@ async fn upload_one(
     multi: &MultiProgress,
     overall: &Arc<Overall>,
     sending: &Semaphore,
-) -> Result<Job> {
+) -> Outcome {
     let filename = path.file_name().and_then(|n| n.to_str()).unwrap_or("upload");
-    let permit = sending.acquire().await.context("upload queue closed")?;
+    let Ok(permit) = sending.acquire().await else {
+        return Outcome::Error(anyhow::anyhow!("upload queue closed"));
+    };
     let bar = multi.add(ProgressBar::new(0).with_style(bar_style("{bytes}/{total_bytes}")));
     bar.set_prefix(mist_core::text::neutralise(filename).into_owned());
     bar.set_message("uploading");
@@ -328,9 +348,11 @@ async fn upload_one(
     let job = match job {
         Ok(job) => job,
         Err(error) => {
-            bar.abandon_with_message("failed");
             multi.remove(&bar);
-            return Err(error);
+            return match error.downcast::<AlreadyThere>() {
+                Ok(AlreadyThere(id)) => Outcome::AlreadyThere(id),
+                Err(error) => Outcome::Error(error),
+            };
         }
     };
     match job.status {
@@ -344,7 +366,7 @@ async fn upload_one(
     }
     // The file's line goes to stdout; its bar makes room for the next.
     multi.remove(&bar);
-    Ok(job)
+    Outcome::Job(job)
 }
 
 /// Hears how an upload goes: bytes sent, then the server's processing.
@@ -381,14 +403,23 @@ async fn send(client: &Client, path: &Path, meta: &CompleteUploadRequest, progre
         .unwrap_or("upload")
         .to_string();
     let total = bytes.len() as u64;
-    let ticket = client
+    let sha256 = ContentHash::of(&bytes).to_hex();
+    let ticket = match client
         .create_upload(&CreateUploadRequest {
             filename,
             size: total,
             content_type: content_type(path).to_string(),
+            sha256: Some(sha256),
         })
         .await
-        .map_err(stale_login)?;
+    {
+        Ok(ticket) => ticket,
+        Err(error) if error.code() == Some(DUPLICATE) => {
+            let id = error.existing_track_id().unwrap_or("?").to_owned();
+            return Err(AlreadyThere(id).into());
+        }
+        Err(error) => return Err(stale_login(error)),
+    };
 
     progress.sent(0, total);
     let pieces: Vec<Vec<u8>> = bytes.chunks(PIECE).map(<[u8]>::to_vec).collect();
