@@ -539,7 +539,7 @@ pub struct UpdateTrackRequest {
     pub composer: Option<String>,
 }
 
-/// An entry of `GET /api/v1/genres` or `GET /api/v1/artists`: a name and
+/// An entry of `GET /api/v1/genres`: a name and
 /// how many ready tracks carry it (names that differ only in case count as one).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]

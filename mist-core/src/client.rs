@@ -274,12 +274,12 @@ impl Client {
             .await
     }
 
-    /// `GET /api/v1/artists`: artists with their track counts, A–Z.
+    /// `GET /api/v1/artists`: artists with their track and album counts, A–Z.
     pub async fn artists(
         &self,
         limit: Option<u32>,
         cursor: Option<&str>,
-    ) -> Result<Page<crate::api::NameCount>, ClientError> {
+    ) -> Result<Page<crate::api::Artist>, ClientError> {
         self.json(page_query(self.request(Method::GET, "/api/v1/artists")?, limit, cursor))
             .await
     }

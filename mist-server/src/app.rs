@@ -176,6 +176,18 @@ impl Application {
                 },
             ))
         };
+        // Tracks from before albums and artists existed gain them, in the
+        // background: a large library must not hold up the listener.
+        let backfill = {
+            let (db, rx) = (self.state.db.clone(), stop_rx.clone());
+            tokio::spawn(async move {
+                match crate::db::albums::link_all_unlinked(&db, || *rx.borrow()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(tracks = n, "linked tracks to their albums and artists"),
+                    Err(error) => tracing::warn!(%error, "linking tracks to albums and artists stopped"),
+                }
+            })
+        };
         let limits = ConnectionLimits::from_settings(&self.state.settings);
         let metrics = self.metrics_listener.map(|listener| {
             let mut rx = stop_rx.clone();
@@ -198,6 +210,7 @@ impl Application {
             handle.await.context("worker task failed")??;
         }
         let _ = cache_sync.await;
+        let _ = backfill.await;
         self.state.db.close().await;
         served
     }

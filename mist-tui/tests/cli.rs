@@ -608,4 +608,19 @@ async fn a_folder_uploads_several_at_once_goes_on_past_a_failure_and_skips_what_
     let first = run.stdout.find("1  First Song").unwrap_or_else(|| panic!("{run:#?}"));
     let second = run.stdout.find("2  Second Song").unwrap_or_else(|| panic!("{run:#?}"));
     assert!(first < second, "{run:#?}");
+
+    // The artist, with its album and tracks, by id.
+    let run = mist.run(&["artists"]).await;
+    run.assert_ok();
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("Zoë"))
+        .unwrap_or_else(|| panic!("{run:#?}"));
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(cells[1..], ["Zoë", "1", "2"], "{line}");
+    let run = mist.run(&["artist", cells[0]]).await;
+    run.assert_ok();
+    assert!(run.stdout.starts_with("Zoë  ·  1 album  ·  2 tracks"), "{run:#?}");
+    assert!(run.stdout.contains("Blue Album"), "{run:#?}");
 }

@@ -230,6 +230,81 @@ macro_rules! attach {
 }
 pub(crate) use attach;
 
+/// Ready tracks whose artist or album is named but not linked to its record:
+/// tracks made before albums and artists existed. Linked by [`link_unlinked`].
+const UNLINKED: &str = "SELECT id, artist, album, album_artist, genre, year FROM tracks WHERE status = 'ready' \
+     AND ((artist IS NOT NULL AND artist <> '' AND artist_id IS NULL) \
+     OR (album IS NOT NULL AND album <> '' AND album_id IS NULL)) LIMIT $1";
+
+/// Links up to `batch` unlinked ready tracks (see [`UNLINKED`]) to their
+/// artist and album, made if new, as ingest would have; returns how many.
+/// Idempotent and safe beside ingest (records are upserted by key).
+pub async fn link_unlinked(db: &Db, batch: i64) -> Result<usize, sqlx::Error> {
+    type Unlinked = (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+    );
+    let now = now_ms();
+    with_pool!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        let rows: Vec<Unlinked> = sqlx::query_as(UNLINKED).bind(batch).fetch_all(&mut *tx).await?;
+        for (id, artist, album, album_artist, genre, year) in &rows {
+            let artist = artist.as_deref().filter(|a| !a.is_empty());
+            let artist_id: Option<String> = match artist {
+                Some(name) => Some(upsert_artist!(tx, name, now)),
+                None => None,
+            };
+            let album_id: Option<String> = match album.as_deref().filter(|a| !a.is_empty()) {
+                Some(title) => {
+                    let album_artist = album_artist.as_deref().or(artist);
+                    let album = link_album!(tx, title, album_artist, now);
+                    sqlx::query(
+                        "UPDATE albums SET year = COALESCE(year, $2), genre = COALESCE(genre, $3) WHERE id = $1",
+                    )
+                    .bind(&album)
+                    .bind(year)
+                    .bind(genre)
+                    .execute(&mut *tx)
+                    .await?;
+                    Some(album)
+                }
+                None => None,
+            };
+            sqlx::query("UPDATE tracks SET artist_id = COALESCE(artist_id, $2), album_id = COALESCE(album_id, $3) WHERE id = $1")
+                .bind(id)
+                .bind(artist_id)
+                .bind(album_id.as_deref())
+                .execute(&mut *tx)
+                .await?;
+            if let Some(album) = album_id.as_deref() {
+                recompute_album!(tx, album, now);
+            }
+        }
+        tx.commit().await?;
+        Ok(rows.len())
+    })
+}
+
+/// Links every unlinked ready track, a batch per transaction, until none is
+/// left or `stop` says so; returns how many. Run at start-up, so a library
+/// from before albums and artists gains them.
+pub async fn link_all_unlinked(db: &Db, stop: impl Fn() -> bool) -> Result<usize, sqlx::Error> {
+    const BATCH: i64 = 500;
+    let mut total = 0;
+    while !stop() {
+        let linked = link_unlinked(db, BATCH).await?;
+        total += linked;
+        if linked < BATCH as usize {
+            break;
+        }
+    }
+    Ok(total)
+}
+
 /// An album's integrated loudness and true peak from its tracks' stored
 /// gating blocks and peaks (tracks measured before loudness existed are left
 /// out).
@@ -405,6 +480,8 @@ pub async fn tracks(db: &Db, album_id: &str) -> Result<Vec<TrackRow>, sqlx::Erro
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ArtistRow {
     pub id: String,
+    /// The name folded ([`fold_key`]): unique, the listing's order.
+    pub key: String,
     pub name: String,
     pub track_count: i64,
     pub album_count: i64,
@@ -412,7 +489,7 @@ pub struct ArtistRow {
 
 macro_rules! artist_select {
     () => {
-        "SELECT r.id, r.name, \
+        "SELECT r.id, r.key, r.name, \
          (SELECT COUNT(*) FROM tracks t WHERE t.artist_id = r.id AND t.status = 'ready') AS track_count, \
          (SELECT COUNT(*) FROM albums a WHERE a.artist_id = r.id \
           AND EXISTS (SELECT 1 FROM tracks t WHERE t.album_id = a.id AND t.status = 'ready')) AS album_count \
@@ -423,6 +500,26 @@ macro_rules! artist_select {
 pub async fn find_artist(db: &Db, id: &str) -> Result<Option<ArtistRow>, sqlx::Error> {
     let sql = concat!(artist_select!(), " WHERE r.id = $1");
     with_pool!(db, pool => sqlx::query_as::<_, ArtistRow>(sql).bind(id).fetch_optional(pool).await)
+}
+
+/// One page of artists with a ready track or album, in [`fold_key`] order
+/// after `after`, and whether there are more.
+pub async fn list_artists(db: &Db, after: Option<&str>, limit: i64) -> Result<(Vec<ArtistRow>, bool), sqlx::Error> {
+    // Walks the unique index on `key` and stops at the page: the counts are
+    // made only for the rows returned.
+    let sql = concat!(
+        artist_select!(),
+        " WHERE ($1 IS NULL OR r.key > $1) \
+         AND (EXISTS (SELECT 1 FROM tracks t WHERE t.artist_id = r.id AND t.status = 'ready') \
+         OR EXISTS (SELECT 1 FROM albums a JOIN tracks t ON t.album_id = a.id \
+         WHERE a.artist_id = r.id AND t.status = 'ready')) ORDER BY r.key LIMIT $2"
+    );
+    let mut rows: Vec<ArtistRow> = with_pool!(db, pool => {
+        sqlx::query_as::<_, ArtistRow>(sql).bind(after).bind(limit + 1).fetch_all(pool).await
+    })?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    Ok((rows, more))
 }
 
 /// An artist's most played ready tracks.

@@ -521,8 +521,8 @@ pub fn within_one_edit(a: &[char], b: &[char]) -> bool {
     }
 }
 
-/// `GET /api/v1/genres` / `GET /api/v1/artists`: a name and how many ready
-/// tracks carry it (case-insensitively grouped), in name order.
+/// `GET /api/v1/genres`: a name and how many ready tracks carry it
+/// (case-insensitively grouped), in name order.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct NameCount {
     pub name: String,
@@ -530,31 +530,15 @@ pub struct NameCount {
     pub track_count: i64,
 }
 
-#[derive(Debug, Clone, Copy)]
-pub enum Facet {
-    Genre,
-    Artist,
-}
-
-/// One page of a facet, after the key `after` (the lower-cased name).
-pub async fn list_facet(
+/// One page of genres, after the key `after` (the lower-cased name).
+pub async fn list_genres(
     db: &Db,
-    facet: Facet,
     after: Option<&str>,
     limit: i64,
 ) -> Result<(Vec<NameCount>, Option<String>), sqlx::Error> {
-    let sql = match facet {
-        Facet::Genre => {
-            "SELECT MIN(genre) AS name, lower(genre) AS key, COUNT(*) AS track_count FROM tracks \
-             WHERE status = 'ready' AND genre IS NOT NULL AND genre <> '' AND ($1 IS NULL OR lower(genre) > $1) \
-             GROUP BY lower(genre) ORDER BY lower(genre) LIMIT $2"
-        }
-        Facet::Artist => {
-            "SELECT MIN(artist) AS name, lower(artist) AS key, COUNT(*) AS track_count FROM tracks \
-             WHERE status = 'ready' AND artist IS NOT NULL AND artist <> '' AND ($1 IS NULL OR lower(artist) > $1) \
-             GROUP BY lower(artist) ORDER BY lower(artist) LIMIT $2"
-        }
-    };
+    let sql = "SELECT MIN(genre) AS name, lower(genre) AS key, COUNT(*) AS track_count FROM tracks \
+               WHERE status = 'ready' AND genre IS NOT NULL AND genre <> '' AND ($1 IS NULL OR lower(genre) > $1) \
+               GROUP BY lower(genre) ORDER BY lower(genre) LIMIT $2";
     let rows: Vec<NameCount> = with_pool!(db, pool => {
         sqlx::query_as::<_, NameCount>(sql).bind(after).bind(limit + 1).fetch_all(pool).await
     })?;

@@ -1,5 +1,5 @@
 //! The music library's browsing routes: albums (`GET /api/v1/albums`,
-//! `/albums/{id}`), artists (`GET /api/v1/artists/{id}`), search across
+//! `/albums/{id}`), artists (`GET /api/v1/artists`, `/artists/{id}`), search across
 //! tracks, albums and artists (`GET /api/v1/search`), covers
 //! (`GET /api/v1/albums/{id}/cover`, `GET|PUT /api/v1/tracks/{id}/cover`) and
 //! lyrics (`GET /api/v1/tracks/{id}/lyrics`). The SQL is in
@@ -25,6 +25,7 @@ use serde::Deserialize;
 use super::catalogue::owned_track;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::library::PageQuery;
 use super::tracks::{to_api, visible_track};
 use crate::app::AppState;
 use crate::auth::AuthUser;
@@ -42,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/albums", get(list))
         .route("/api/v1/albums/{id}", get(album))
         .route("/api/v1/albums/{id}/cover", get(album_cover))
+        .route("/api/v1/artists", get(artists))
         .route("/api/v1/artists/{id}", get(artist))
         .route("/api/v1/search", get(search))
         .route(
@@ -154,6 +156,42 @@ pub async fn album(
     Ok(ApiJson(AlbumDetail {
         album: album_to_api(&state, &row),
         tracks: tracks.iter().map(|t| to_api(&state, &user, t)).collect(),
+    }))
+}
+
+/// Artists with a ready track or album, A–Z by name (case and accents
+/// folded), one page at a time.
+#[utoipa::path(get, path = "/api/v1/artists", tag = "library", security(("bearer" = [])),
+    params(PageQuery),
+    responses((status = 200, body = Page<Artist>), (status = 400, body = ErrorBody)))]
+pub async fn artists(
+    State(state): State<AppState>,
+    AuthUser(_user): AuthUser,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> ApiResult<ApiJson<Page<Artist>>> {
+    const SCOPE: &str = "artists";
+    let after = match &query.cursor {
+        Some(c) => match Cursor::decode(c, SCOPE).map(|c| c.key) {
+            Some(SortKey::Text(key)) => Some(key),
+            _ => return Err(bad_cursor()),
+        },
+        None => None,
+    };
+    let (rows, more) = albums::list_artists(&state.db, after.as_deref(), clamp_limit(query.limit)).await?;
+    let next = match rows.last() {
+        Some(last) if more => Some(
+            Cursor {
+                scope: SCOPE.into(),
+                key: SortKey::Text(last.key.clone()),
+                id: String::new(),
+            }
+            .encode(),
+        ),
+        _ => None,
+    };
+    Ok(ApiJson(Page {
+        items: rows.into_iter().map(artist_to_api).collect(),
+        next_cursor: next,
     }))
 }
 

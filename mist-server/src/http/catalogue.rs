@@ -1,5 +1,5 @@
 //! The catalogue: `GET /api/v1/tracks` (search, filters, sorts),
-//! `GET /api/v1/tracks/popular`, `GET /api/v1/genres`, `GET /api/v1/artists`,
+//! `GET /api/v1/tracks/popular`, `GET /api/v1/genres`,
 //! and the uploader's or an admin's `PATCH` and `DELETE /api/v1/tracks/{id}`.
 //! `GET /api/v1/tracks/{id}` lives in [`super::tracks`]. The SQL, and how
 //! search forgives accents, prefixes and typos per engine, is in
@@ -20,7 +20,7 @@ use super::tracks::{to_api, visible_track};
 use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::db::albums::{self, LibraryEdit};
-use crate::db::catalogue::{self, Cursor, Facet, KeyKind, Sort, TrackEdit, clamp_limit};
+use crate::db::catalogue::{self, Cursor, KeyKind, Sort, TrackEdit, clamp_limit};
 use crate::db::now_ms;
 use crate::db::users::UserRow;
 use crate::text;
@@ -31,7 +31,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/tracks/popular", get(popular))
         .route("/api/v1/tracks/{id}", axum::routing::patch(update).delete(delete))
         .route("/api/v1/genres", get(genres))
-        .route("/api/v1/artists", get(artists))
 }
 
 fn bad_cursor() -> ApiError {
@@ -128,7 +127,15 @@ pub struct FacetQuery {
     cursor: Option<String>,
 }
 
-async fn facet(state: &AppState, facet: Facet, query: &FacetQuery) -> ApiResult<ApiJson<Page<NameCount>>> {
+/// Genres of ready tracks with how many tracks each, A–Z.
+#[utoipa::path(get, path = "/api/v1/genres", tag = "tracks", security(("bearer" = [])),
+    params(FacetQuery),
+    responses((status = 200, body = Page<NameCount>), (status = 400, body = ErrorBody)))]
+pub async fn genres(
+    State(state): State<AppState>,
+    AuthUser(_user): AuthUser,
+    ApiQuery(query): ApiQuery<FacetQuery>,
+) -> ApiResult<ApiJson<Page<NameCount>>> {
     let after = match &query.cursor {
         Some(c) => {
             let bytes = hex::decode(c).map_err(|_| bad_cursor())?;
@@ -136,7 +143,7 @@ async fn facet(state: &AppState, facet: Facet, query: &FacetQuery) -> ApiResult<
         }
         None => None,
     };
-    let (rows, next) = catalogue::list_facet(&state.db, facet, after.as_deref(), clamp_limit(query.limit)).await?;
+    let (rows, next) = catalogue::list_genres(&state.db, after.as_deref(), clamp_limit(query.limit)).await?;
     Ok(ApiJson(Page {
         items: rows
             .into_iter()
@@ -147,30 +154,6 @@ async fn facet(state: &AppState, facet: Facet, query: &FacetQuery) -> ApiResult<
             .collect(),
         next_cursor: next.map(hex::encode),
     }))
-}
-
-/// Genres of ready tracks with how many tracks each, A–Z.
-#[utoipa::path(get, path = "/api/v1/genres", tag = "tracks", security(("bearer" = [])),
-    params(FacetQuery),
-    responses((status = 200, body = Page<NameCount>), (status = 400, body = ErrorBody)))]
-pub async fn genres(
-    State(state): State<AppState>,
-    AuthUser(_user): AuthUser,
-    ApiQuery(query): ApiQuery<FacetQuery>,
-) -> ApiResult<ApiJson<Page<NameCount>>> {
-    facet(&state, Facet::Genre, &query).await
-}
-
-/// Artists of ready tracks with how many tracks each, A–Z.
-#[utoipa::path(get, path = "/api/v1/artists", tag = "tracks", security(("bearer" = [])),
-    params(FacetQuery),
-    responses((status = 200, body = Page<NameCount>), (status = 400, body = ErrorBody)))]
-pub async fn artists(
-    State(state): State<AppState>,
-    AuthUser(_user): AuthUser,
-    ApiQuery(query): ApiQuery<FacetQuery>,
-) -> ApiResult<ApiJson<Page<NameCount>>> {
-    facet(&state, Facet::Artist, &query).await
 }
 
 /// The track, if the caller may change it: 404 when they cannot see it,

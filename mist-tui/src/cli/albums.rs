@@ -105,12 +105,20 @@ pub async fn artists(settings: &Settings, args: ArtistsArgs) -> Result<()> {
     } else if page.items.is_empty() {
         eprintln!("no artists found");
     } else {
-        let mut rows = vec![vec!["ARTIST".to_string(), "TRACKS".into()]];
-        rows.extend(
-            page.items
-                .iter()
-                .map(|a| vec![neutralise(&a.name).into_owned(), a.track_count.to_string()]),
-        );
+        let mut rows = vec![vec![
+            "ID".to_string(),
+            "ARTIST".into(),
+            "ALBUMS".into(),
+            "TRACKS".into(),
+        ]];
+        rows.extend(page.items.iter().map(|a| {
+            vec![
+                neutralise(&a.id).into_owned(),
+                neutralise(&a.name).into_owned(),
+                a.album_count.to_string(),
+                a.track_count.to_string(),
+            ]
+        }));
         print!("{}", aligned(&rows));
     }
     Ok(())
@@ -125,10 +133,10 @@ pub async fn artist(settings: &Settings, args: ArtistArgs) -> Result<()> {
     }
     let a = &artist.artist;
     println!(
-        "{}  ·  {} albums  ·  {} tracks",
+        "{}  ·  {}  ·  {}",
         neutralise(&a.name),
-        a.album_count,
-        a.track_count
+        count(a.album_count, "album"),
+        count(a.track_count, "track")
     );
     if !artist.albums.is_empty() {
         println!();
@@ -139,6 +147,15 @@ pub async fn artist(settings: &Settings, args: ArtistArgs) -> Result<()> {
         print!("{}", track_table(&artist.top_tracks, None));
     }
     Ok(())
+}
+
+/// `1 track`, `2 tracks`.
+fn count(n: i64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// Albums as aligned columns with a header.
@@ -175,8 +192,8 @@ fn album_heading(album: &Album) -> String {
         line.push_str(&format!(" ({year})"));
     }
     line.push_str(&format!(
-        " · {} tracks · {}",
-        album.track_count,
+        " · {} · {}",
+        count(album.track_count, "track"),
         clock(album.duration_s)
     ));
     neutralise(&line).into_owned()
