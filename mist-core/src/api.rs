@@ -177,6 +177,19 @@ pub struct CompleteUploadRequest {
     pub album: Option<String>,
     #[serde(default)]
     pub genre: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub album_artist: Option<String>,
+    /// 1–999 (0: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track_number: Option<i64>,
+    /// 1–99 (0: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disc_number: Option<i64>,
+    /// 1000–2999 (0: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub year: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub composer: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1364,12 +1364,48 @@ mod library {
             ],
         );
         let two = ingest(&client, &mp3, CompleteUploadRequest::default()).await;
+        // Numbers out of range are refused at `complete`, before any work.
+        let bytes = std::fs::read(&flac).expect("read");
+        for bad in [
+            CompleteUploadRequest {
+                track_number: Some(1000),
+                ..CompleteUploadRequest::default()
+            },
+            CompleteUploadRequest {
+                year: Some(-5),
+                ..CompleteUploadRequest::default()
+            },
+        ] {
+            let ticket = client
+                .create_upload(&mist_core::api::CreateUploadRequest {
+                    filename: "first.flac".into(),
+                    size: bytes.len() as u64,
+                    content_type: "audio/flac".into(),
+                    sha256: None,
+                })
+                .await
+                .expect("ticket");
+            client.put_upload(&ticket, bytes.clone()).await.expect("send");
+            let err = client
+                .complete_upload(&ticket.upload_id, &bad)
+                .await
+                .expect_err("refused");
+            assert_eq!(
+                (err.status(), err.code()),
+                (Some(422), Some("invalid_field")),
+                "{bad:?}"
+            );
+        }
         let given = CompleteUploadRequest {
             title: Some("The Uploader's Title".into()),
+            year: Some(1999),
+            composer: Some("Given Composer".into()),
             ..CompleteUploadRequest::default()
         };
         let one = ingest(&client, &flac, given).await;
         assert_eq!(one.title, "The Uploader's Title", "the uploader's values win over tags");
+        assert_eq!(one.year, Some(1999), "over DATE=2001");
+        assert_eq!(one.composer.as_deref(), Some("Given Composer"));
         let album_id = two.album_id.clone().expect("an album");
         assert_eq!(
             one.album_id.as_deref(),

@@ -184,8 +184,13 @@ fn field<'a>(name: &str, value: Option<&'a str>, required: bool) -> ApiResult<Op
     Ok(Some(v))
 }
 
+/// The numbers a track may carry (see [`number`]).
+pub(super) const TRACK_NUMBERS: std::ops::RangeInclusive<i64> = 1..=999;
+pub(super) const DISC_NUMBERS: std::ops::RangeInclusive<i64> = 1..=99;
+pub(super) const YEARS: std::ops::RangeInclusive<i64> = 1000..=2999;
+
 /// A number field: 0 clears it, else it must be in `range`.
-fn number(name: &str, value: Option<i64>, range: std::ops::RangeInclusive<i64>) -> ApiResult<Option<i64>> {
+pub(super) fn number(name: &str, value: Option<i64>, range: std::ops::RangeInclusive<i64>) -> ApiResult<Option<i64>> {
     match value {
         Some(v) if v != 0 && !range.contains(&v) => Err(ApiError::unprocessable(
             "invalid_field",
@@ -222,9 +227,9 @@ pub async fn update(
     };
     let library = LibraryEdit {
         album_artist: field("album_artist", req.album_artist.as_deref(), false)?,
-        track_number: number("track_number", req.track_number, 1..=999)?,
-        disc_number: number("disc_number", req.disc_number, 1..=99)?,
-        year: number("year", req.year, 1000..=2999)?,
+        track_number: number("track_number", req.track_number, TRACK_NUMBERS)?,
+        disc_number: number("disc_number", req.disc_number, DISC_NUMBERS)?,
+        year: number("year", req.year, YEARS)?,
         composer: field("composer", req.composer.as_deref(), false)?,
         genre: edit.genre,
         relink: edit.artist.is_some() || edit.album.is_some(),

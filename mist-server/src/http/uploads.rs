@@ -376,11 +376,21 @@ fn checked_metadata(given: CompleteUploadRequest) -> ApiResult<CompleteUploadReq
     let field = |name: &str, value: &Option<String>| -> ApiResult<Option<String>> {
         Ok(text::track_field(name, value.as_deref())?.map(str::to_owned))
     };
+    // 0 is "none" here as in an edit; there is nothing to clear yet.
+    let number = |name: &str, value: Option<i64>, range| -> ApiResult<Option<i64>> {
+        Ok(super::catalogue::number(name, value, range)?.filter(|n| *n != 0))
+    };
+    use super::catalogue::{DISC_NUMBERS, TRACK_NUMBERS, YEARS};
     Ok(CompleteUploadRequest {
         title: field("title", &given.title)?,
         artist: field("artist", &given.artist)?,
         album: field("album", &given.album)?,
         genre: field("genre", &given.genre)?,
+        album_artist: field("album_artist", &given.album_artist)?,
+        track_number: number("track_number", given.track_number, TRACK_NUMBERS)?,
+        disc_number: number("disc_number", given.disc_number, DISC_NUMBERS)?,
+        year: number("year", given.year, YEARS)?,
+        composer: field("composer", &given.composer)?,
     })
 }
 

@@ -142,11 +142,12 @@ pub async fn run(state: &AppState, job: &JobRow, token: &str, progress: &Arc<Job
         job_id: &job.id,
         lease_token: token,
         library: LibraryFields {
-            album_artist: clean(&file_tags.album_artist),
-            track_number: file_tags.track_number.map(i64::from),
-            disc_number: file_tags.disc_number.map(i64::from),
-            year: file_tags.year.map(i64::from),
-            composer: clean(&file_tags.composer),
+            // The uploader's values win here too.
+            album_artist: clean(&given.album_artist).or_else(|| clean(&file_tags.album_artist)),
+            track_number: given.track_number.or(file_tags.track_number.map(i64::from)),
+            disc_number: given.disc_number.or(file_tags.disc_number.map(i64::from)),
+            year: given.year.or(file_tags.year.map(i64::from)),
+            composer: clean(&given.composer).or_else(|| clean(&file_tags.composer)),
             compilation: file_tags.compilation,
             sha256: Some(sha256.clone()),
             loudness,

@@ -58,6 +58,14 @@ pub struct UploadArgs {
     pub album: Option<String>,
     #[arg(long)]
     pub genre: Option<String>,
+    /// The album's artist, when it is not each track's ("Various Artists")
+    #[arg(long)]
+    pub album_artist: Option<String>,
+    /// Release year (1000–2999)
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1000..=2999))]
+    pub year: Option<i64>,
+    #[arg(long)]
+    pub composer: Option<String>,
     /// Files sent at once
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=16))]
     pub jobs: u16,
@@ -97,6 +105,10 @@ pub async fn upload(settings: &Settings, args: UploadArgs) -> Result<()> {
         artist: args.artist.clone(),
         album: args.album.clone(),
         genre: args.genre.clone(),
+        album_artist: args.album_artist.clone(),
+        year: args.year,
+        composer: args.composer.clone(),
+        ..CompleteUploadRequest::default()
     };
     let (files, skipped) = collect(&args.files)?;
     let wait = !args.no_wait;
