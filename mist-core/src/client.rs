@@ -297,6 +297,17 @@ impl Client {
         .await
     }
 
+    /// `PUT /api/v1/tracks/{id}/cover` (uploader or admin; 204): the
+    /// picture's bytes (JPEG, PNG, …) become the track's and its album's cover.
+    pub async fn put_track_cover(&self, track_id: &str, picture: Vec<u8>) -> Result<(), ClientError> {
+        self.send(
+            self.request(Method::PUT, &api_path(&["tracks", track_id, "cover"])?)?
+                .body(picture),
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// `DELETE /api/v1/tracks/{id}` (uploader or admin; 204).
     pub async fn delete_track(&self, track_id: &str) -> Result<(), ClientError> {
         self.send(self.request(Method::DELETE, &api_path(&["tracks", track_id])?)?)

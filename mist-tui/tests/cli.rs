@@ -623,4 +623,57 @@ async fn a_folder_uploads_several_at_once_goes_on_past_a_failure_and_skips_what_
     run.assert_ok();
     assert!(run.stdout.starts_with("Zoë  ·  1 album  ·  2 tracks"), "{run:#?}");
     assert!(run.stdout.contains("Blue Album"), "{run:#?}");
+
+    // The owner edits a track's fields and the album's cover.
+    let run = mist.run(&["album", album_id, "--json"]).await;
+    run.assert_ok();
+    let album: mist_core::api::AlbumDetail = serde_json::from_str(&run.stdout).expect("album JSON");
+    let (first, second) = (&album.tracks[0].id, &album.tracks[1].id);
+    let run = mist.run(&["edit", first]).await;
+    run.assert_final_error("nothing to change");
+    let cover = mist.path("cover.png");
+    let made = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=red:s=64x64",
+            "-frames:v",
+            "1",
+        ])
+        .arg(&cover)
+        .status()
+        .expect("ffmpeg");
+    assert!(made.success());
+    let cover_arg = cover.to_str().expect("UTF-8 path");
+    let run = mist
+        .run(&[
+            "edit",
+            first,
+            "--title",
+            "Renamed Song",
+            "--year",
+            "1999",
+            "--cover",
+            cover_arg,
+        ])
+        .await;
+    run.assert_ok();
+    assert!(run.stdout.contains("Renamed Song"), "{run:#?}");
+    let edited = admin.album(album_id).await.expect("album");
+    assert_eq!(edited.tracks[0].title, "Renamed Song");
+    assert_eq!((edited.tracks[0].year, edited.album.year), (Some(1999), Some(1999)));
+    assert!(edited.album.cover_url.is_some(), "{edited:?}");
+    let run = mist.run(&["edit", first, "--track", "5000"]).await;
+    run.assert_final_error("track_number must be 0 (none) or 1–999");
+
+    // Deleting: a track that is not there fails after the others are gone;
+    // the album goes with its last track.
+    let run = mist.run(&["rm", first, "no-such-track", second]).await;
+    run.assert_final_error("no-such-track: track not found");
+    assert!(run.stdout.contains(&format!("{first}  deleted")) && run.stdout.contains(&format!("{second}  deleted")));
+    assert_eq!(admin.album(album_id).await.expect_err("gone").status(), Some(404));
 }

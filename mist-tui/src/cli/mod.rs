@@ -7,6 +7,7 @@
 
 mod albums;
 pub mod auth;
+mod edit;
 mod library;
 pub mod play;
 mod search;
@@ -79,6 +80,10 @@ pub enum Command {
     Artists(albums::ArtistsArgs),
     /// An artist's albums and most played tracks
     Artist(albums::ArtistArgs),
+    /// Change a track's fields or cover (its uploader or an admin)
+    Edit(edit::EditArgs),
+    /// Delete tracks (their uploader or an admin)
+    Rm(edit::RmArgs),
 }
 
 /// `--audio`: parsed now so scripts get usage errors early; the player uses it.
@@ -182,6 +187,8 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         Command::Album(args) => albums::album(&settings, args).await?,
         Command::Artists(args) => albums::artists(&settings, args).await?,
         Command::Artist(args) => albums::artist(&settings, args).await?,
+        Command::Edit(args) => edit::edit(&settings, args).await?,
+        Command::Rm(args) => edit::rm(&settings, args).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
