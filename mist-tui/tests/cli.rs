@@ -431,11 +431,22 @@ async fn search_prints_no_escape_byte_for_a_hostile_title() {
     run.assert_ok();
     assert!(!run.stdout.chars().any(unsafe_char), "{run:#?}");
     let page: serde_json::Value = serde_json::from_str(&run.stdout).expect("still JSON");
-    assert_eq!(page["items"][0]["title"], hostile, "the API's own value");
+    assert_eq!(page["tracks"][0]["title"], hostile, "the API's own value");
 
     let run = mist.run(&["tracks", "--genre", "evil"]).await;
     run.assert_ok();
     assert!(!run.stdout.chars().any(unsafe_char), "{run:#?}");
+
+    // The hostile artist and album as records, in search's own sections.
+    mist_server::db::albums::link_all_unlinked(&app.state.db, || false)
+        .await
+        .expect("link");
+    for (words, heading) in [("bad", "Artists"), ("album", "Albums")] {
+        let run = mist.run(&["search", words]).await;
+        run.assert_ok();
+        assert!(run.stdout.lines().any(|l| l == heading), "{run:#?}");
+        assert!(!run.stdout.chars().any(unsafe_char), "{run:#?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

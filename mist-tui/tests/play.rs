@@ -307,7 +307,7 @@ async fn search_tracks_similar_and_quota_print_tables_and_the_apis_json() {
     let run = mist.run(&["search", "moon", "--json"]).await;
     run.assert_ok();
     let page: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
-    assert_eq!(page["items"][0]["id"], blue.as_str(), "{run:#?}");
+    assert_eq!(page["tracks"][0]["id"], blue.as_str(), "{run:#?}");
 
     let run = mist.run(&["tracks", "--genre", "rock", "--json"]).await;
     run.assert_ok();

@@ -4,7 +4,7 @@
 //! from the server and is neutralised before it meets the terminal.
 
 use anyhow::Result;
-use mist_core::api::{Album, AlbumQuery, AlbumSort, Track, clock};
+use mist_core::api::{Album, AlbumQuery, AlbumSort, Artist, Track, clock};
 use mist_core::text::{json_safe, neutralise};
 
 use super::Settings;
@@ -105,21 +105,7 @@ pub async fn artists(settings: &Settings, args: ArtistsArgs) -> Result<()> {
     } else if page.items.is_empty() {
         eprintln!("no artists found");
     } else {
-        let mut rows = vec![vec![
-            "ID".to_string(),
-            "ARTIST".into(),
-            "ALBUMS".into(),
-            "TRACKS".into(),
-        ]];
-        rows.extend(page.items.iter().map(|a| {
-            vec![
-                neutralise(&a.id).into_owned(),
-                neutralise(&a.name).into_owned(),
-                a.album_count.to_string(),
-                a.track_count.to_string(),
-            ]
-        }));
-        print!("{}", aligned(&rows));
+        print!("{}", artist_table(&page.items));
     }
     Ok(())
 }
@@ -158,8 +144,27 @@ fn count(n: i64, noun: &str) -> String {
     }
 }
 
+/// Artists as aligned columns with a header.
+pub(super) fn artist_table(artists: &[Artist]) -> String {
+    let mut rows = vec![vec![
+        "ID".to_string(),
+        "ARTIST".into(),
+        "ALBUMS".into(),
+        "TRACKS".into(),
+    ]];
+    rows.extend(artists.iter().map(|a| {
+        vec![
+            neutralise(&a.id).into_owned(),
+            neutralise(&a.name).into_owned(),
+            a.album_count.to_string(),
+            a.track_count.to_string(),
+        ]
+    }));
+    aligned(&rows)
+}
+
 /// Albums as aligned columns with a header.
-fn album_table(albums: &[Album]) -> String {
+pub(super) fn album_table(albums: &[Album]) -> String {
     let mut rows = vec![vec![
         "ID".to_string(),
         "TITLE".into(),
