@@ -173,7 +173,11 @@ for engine in $ENGINES; do
         fi
         printf '%s: %d tracks (%d added in %.0f s)\n' "$engine" "$size" $((size - have)) "$(echo "$(date +%s.%N) - $started" | bc -l)"
         have=$size
+        before=$(linked_so_far)
+        started=$(date +%s.%N)
         start_server "$dir" "${env_db[@]}"
+        wait_linked "$before"
+        printf '%s: the start-up pass linked the new tracks to artists and albums in %.0f s\n' "$engine" "$(echo "$(date +%s.%N) - $started" | bc -l)"
         measure "$engine" "$size"
         stop_server
     done

@@ -252,6 +252,8 @@ pub async fn link_unlinked(db: &Db, batch: i64) -> Result<usize, sqlx::Error> {
     with_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
         let rows: Vec<Unlinked> = sqlx::query_as(UNLINKED).bind(batch).fetch_all(&mut *tx).await?;
+        // Each album's loudness once per batch, not once per track.
+        let mut albums = std::collections::BTreeSet::new();
         for (id, artist, album, album_artist, genre, year) in &rows {
             let artist = artist.as_deref().filter(|a| !a.is_empty());
             let artist_id: Option<String> = match artist {
@@ -280,9 +282,10 @@ pub async fn link_unlinked(db: &Db, batch: i64) -> Result<usize, sqlx::Error> {
                 .bind(album_id.as_deref())
                 .execute(&mut *tx)
                 .await?;
-            if let Some(album) = album_id.as_deref() {
-                recompute_album!(tx, album, now);
-            }
+            albums.extend(album_id);
+        }
+        for album in &albums {
+            recompute_album!(tx, album, now);
         }
         tx.commit().await?;
         Ok(rows.len())
