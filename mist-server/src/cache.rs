@@ -107,6 +107,8 @@ pub struct HotCache {
     unlocked: Mutex<HashSet<String>>,
     /// Recently served segments of local storage, by track then object key.
     segments: Mutex<Segments>,
+    /// SQLite's similar-tracks index, kept in step by the same changes.
+    pub embeddings: crate::db::embedding_index::EmbeddingIndex,
 }
 
 /// Segment bytes, at most [`MAX_SEGMENT_BYTES`] in all (emptied when full).
@@ -136,6 +138,7 @@ impl HotCache {
             tracks: Mutex::new(HashMap::new()),
             unlocked: Mutex::new(HashSet::new()),
             segments: Mutex::new(Segments::default()),
+            embeddings: Default::default(),
         }
     }
 
@@ -316,6 +319,7 @@ impl HotCache {
 
     /// The track changed (deleted, made ready again with other keys).
     pub fn forget_track(&self, track_id: &str) {
+        self.embeddings.forget(track_id);
         let mut tracks = lock(&self.tracks);
         self.bump();
         tracks.remove(track_id);
@@ -356,6 +360,7 @@ impl HotCache {
 
     /// Forgets everything.
     pub fn clear(&self) {
+        self.embeddings.forget_all();
         let mut users = lock(&self.users);
         let mut tracks = lock(&self.tracks);
         self.bump();

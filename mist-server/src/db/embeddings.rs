@@ -10,19 +10,17 @@
 //!   `::vector` and come out as `embedding::text`. Queries that filter
 //!   (ready tracks only, nothing the user already heard) turn on pgvector's
 //!   iterative index scan so a filter cannot starve the result.
-//! - **SQLite**: 40 little-endian `f32` in a BLOB, ranked by an exact scan in
-//!   Rust that keeps the best `limit` in a heap. Every query reads every ready
-//!   embedding (160 bytes each): fine up to about 100k tracks (see
-//!   `bench/similar.sh`); beyond that, run on PostgreSQL.
+//! - **SQLite**: 40 little-endian `f32` in a BLOB; queries are answered by
+//!   an exact scan of the ready tracks' embeddings held in memory
+//!   ([`super::embedding_index`], kept in step by the hot cache's
+//!   invalidations): a few milliseconds at 100k tracks (see
+//!   `bench/similar.sh`); beyond about a million, run on PostgreSQL.
 //!
 //! Embeddings are unit-length, so cosine distance is `1 − a·b`, in [0, 2].
 
 use crate::db::BeginWrite;
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
 
-use futures::TryStreamExt;
-use mist_core::features::{EMBEDDING_DIM, cosine_distance};
+use mist_core::features::EMBEDDING_DIM;
 use sqlx::{AssertSqlSafe, FromRow, Row};
 
 use super::tracks::TrackRow;
@@ -185,6 +183,7 @@ impl Exclude<'_> {
 /// first, with their distances.
 pub async fn nearest(
     db: &Db,
+    index: &super::embedding_index::EmbeddingIndex,
     query: &Embedding,
     exclude: Exclude<'_>,
     limit: usize,
@@ -231,29 +230,27 @@ pub async fn nearest(
             Ok(found)
         }
         Db::Sqlite(pool) => {
-            let sql = format!(
-                "SELECT f.track_id, f.embedding FROM track_features f JOIN tracks t ON t.id = f.track_id \
-                 WHERE t.status = 'ready' AND {}",
-                exclude.condition(1)
-            );
-            let mut best = TopK::new(limit);
-            {
-                let mut rows = sqlx::query_as::<_, (String, Vec<u8>)>(AssertSqlSafe(sql))
-                    .bind(exclude.param())
-                    .fetch(pool);
-                while let Some((id, blob)) = rows.try_next().await? {
-                    if let Some(embedding) = from_blob(&blob) {
-                        best.push(cosine_distance(query, &embedding), id);
-                    }
+            let ranked = match exclude {
+                Exclude::Track(id) => index.nearest(pool, query, limit, |t| t != id).await?,
+                Exclude::HeardOrLikedBy(user) => {
+                    let seen: std::collections::HashSet<String> = sqlx::query_scalar(
+                        "SELECT track_id FROM likes WHERE user_id = $1 \
+                         UNION SELECT track_id FROM playback_sessions WHERE user_id = $1",
+                    )
+                    .bind(user)
+                    .fetch_all(pool)
+                    .await?
+                    .into_iter()
+                    .collect();
+                    index.nearest(pool, query, limit, |t| !seen.contains(t)).await?
                 }
-            }
-            let ranked = best.into_sorted();
-            let ids: Vec<&str> = ranked.iter().map(|(_, id)| id.as_str()).collect();
+            };
+            let ids: Vec<&str> = ranked.iter().map(|(id, _)| id.as_str()).collect();
             let rows = super::tracks::find_many(db, &ids).await?;
             // Back in distance order; a track deleted in between just drops out.
             Ok(ranked
                 .into_iter()
-                .filter_map(|(distance, id)| {
+                .filter_map(|(id, distance)| {
                     rows.iter()
                         .find(|row| row.id == id && row.status == "ready")
                         .map(|row| (row.clone(), distance))
@@ -380,64 +377,6 @@ pub fn parse_literal(text: &str) -> Option<Embedding> {
     (n == EMBEDDING_DIM).then_some(out)
 }
 
-/// The `k` smallest distances seen, kept in a max-heap so each push is
-/// O(log k) and memory stays O(k) however many rows are scanned.
-struct TopK {
-    k: usize,
-    heap: BinaryHeap<Scored>,
-}
-
-struct Scored(f32, String);
-
-impl PartialEq for Scored {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Scored {}
-
-impl PartialOrd for Scored {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Scored {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.0.total_cmp(&other.0).then_with(|| self.1.cmp(&other.1))
-    }
-}
-
-impl TopK {
-    fn new(k: usize) -> Self {
-        TopK {
-            k,
-            heap: BinaryHeap::with_capacity(k + 1),
-        }
-    }
-
-    fn push(&mut self, distance: f32, id: String) {
-        if self.heap.len() < self.k {
-            self.heap.push(Scored(distance, id));
-        } else if let Some(worst) = self.heap.peek()
-            && Scored(distance, id.clone()) < *worst
-        {
-            self.heap.pop();
-            self.heap.push(Scored(distance, id));
-        }
-    }
-
-    /// Nearest first.
-    fn into_sorted(self) -> Vec<(f32, String)> {
-        self.heap
-            .into_sorted_vec()
-            .into_iter()
-            .map(|Scored(d, id)| (d, id))
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -465,16 +404,5 @@ mod tests {
         assert_eq!(parse_literal("[1,2]"), None);
         assert_eq!(parse_literal(&format!("[{}]", ["1"; 41].join(","))), None);
         assert_eq!(parse_literal("1,2"), None);
-    }
-
-    #[test]
-    fn top_k_keeps_the_nearest_in_order() {
-        let mut top = TopK::new(3);
-        for (d, id) in [(0.5, "e"), (0.1, "a"), (0.9, "f"), (0.3, "c"), (0.2, "b"), (0.3, "d")] {
-            top.push(d, id.to_owned());
-        }
-        let ids: Vec<String> = top.into_sorted().into_iter().map(|(_, id)| id).collect();
-        assert_eq!(ids, ["a", "b", "c"]);
-        assert!(TopK::new(2).into_sorted().is_empty());
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod albums;
 pub mod catalogue;
+pub mod embedding_index;
 pub mod embeddings;
 pub mod jobs;
 pub mod library;

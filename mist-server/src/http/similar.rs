@@ -67,6 +67,7 @@ pub async fn similar(
         .ok_or(ApiError::NotFound("track features"))?;
     let nearest = embeddings::nearest(
         &state.db,
+        &state.cache.embeddings,
         &stored.embedding,
         Exclude::Track(&track.id),
         q.get(SIMILAR_DEFAULT_LIMIT),
@@ -133,7 +134,14 @@ pub async fn feed(
     let seeds = embeddings::taste_seeds(&state.db, &user.id).await?;
     let mut items = Vec::with_capacity(limit);
     if let Some(taste) = analysis::taste_vector(&seeds) {
-        let nearest = embeddings::nearest(&state.db, &taste, Exclude::HeardOrLikedBy(&user.id), limit).await?;
+        let nearest = embeddings::nearest(
+            &state.db,
+            &state.cache.embeddings,
+            &taste,
+            Exclude::HeardOrLikedBy(&user.id),
+            limit,
+        )
+        .await?;
         items.extend(nearest.into_iter().map(|(row, distance)| FeedItem {
             track: to_api(&state, &user, &row),
             reason: FeedReason::Similar,
