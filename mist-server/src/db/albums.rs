@@ -232,14 +232,17 @@ pub(crate) use attach;
 
 /// Ready tracks whose artist or album is named but not linked to its record:
 /// tracks made before albums and artists existed. Linked by [`link_unlinked`].
-const UNLINKED: &str = "SELECT id, artist, album, album_artist, genre, year FROM tracks WHERE status = 'ready' \
-     AND ((artist IS NOT NULL AND artist <> '' AND artist_id IS NULL) \
-     OR (album IS NOT NULL AND album <> '' AND album_id IS NULL)) LIMIT $1";
+/// Walked in id order from `$1`, so each batch starts where the last ended
+/// instead of scanning past the rows already linked.
+const UNLINKED: &str = "SELECT id, artist, album, album_artist, genre, year FROM tracks WHERE id > $1 \
+     AND status = 'ready' AND ((artist IS NOT NULL AND artist <> '' AND artist_id IS NULL) \
+     OR (album IS NOT NULL AND album <> '' AND album_id IS NULL)) ORDER BY id LIMIT $2";
 
-/// Links up to `batch` unlinked ready tracks (see [`UNLINKED`]) to their
-/// artist and album, made if new, as ingest would have; returns how many.
-/// Idempotent and safe beside ingest (records are upserted by key).
-pub async fn link_unlinked(db: &Db, batch: i64) -> Result<usize, sqlx::Error> {
+/// Links up to `batch` unlinked ready tracks (see [`UNLINKED`]) with ids
+/// after `after` to their artist and album, made if new, as ingest would
+/// have; returns how many and the last id. Idempotent and safe beside
+/// ingest (records are upserted by key).
+pub async fn link_unlinked(db: &Db, after: &str, batch: i64) -> Result<(usize, Option<String>), sqlx::Error> {
     type Unlinked = (
         String,
         Option<String>,
@@ -251,7 +254,7 @@ pub async fn link_unlinked(db: &Db, batch: i64) -> Result<usize, sqlx::Error> {
     let now = now_ms();
     with_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
-        let rows: Vec<Unlinked> = sqlx::query_as(UNLINKED).bind(batch).fetch_all(&mut *tx).await?;
+        let rows: Vec<Unlinked> = sqlx::query_as(UNLINKED).bind(after).bind(batch).fetch_all(&mut *tx).await?;
         // Each album's loudness once per batch, not once per track.
         let mut albums = std::collections::BTreeSet::new();
         for (id, artist, album, album_artist, genre, year) in &rows {
@@ -288,7 +291,7 @@ pub async fn link_unlinked(db: &Db, batch: i64) -> Result<usize, sqlx::Error> {
             recompute_album!(tx, album, now);
         }
         tx.commit().await?;
-        Ok(rows.len())
+        Ok((rows.len(), rows.last().map(|row| row.0.clone())))
     })
 }
 
@@ -297,12 +300,13 @@ pub async fn link_unlinked(db: &Db, batch: i64) -> Result<usize, sqlx::Error> {
 /// from before albums and artists gains them.
 pub async fn link_all_unlinked(db: &Db, stop: impl Fn() -> bool) -> Result<usize, sqlx::Error> {
     const BATCH: i64 = 500;
-    let mut total = 0;
+    let (mut total, mut after) = (0, String::new());
     while !stop() {
-        let linked = link_unlinked(db, BATCH).await?;
+        let (linked, last) = link_unlinked(db, &after, BATCH).await?;
         total += linked;
-        if linked < BATCH as usize {
-            break;
+        match last {
+            Some(last) if linked == BATCH as usize => after = last,
+            _ => break,
         }
     }
     Ok(total)
