@@ -255,8 +255,6 @@ pub async fn link_unlinked(db: &Db, after: &str, batch: i64) -> Result<(usize, O
     with_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
         let rows: Vec<Unlinked> = sqlx::query_as(UNLINKED).bind(after).bind(batch).fetch_all(&mut *tx).await?;
-        // Each album's loudness once per batch, not once per track.
-        let mut albums = std::collections::BTreeSet::new();
         for (id, artist, album, album_artist, genre, year) in &rows {
             let artist = artist.as_deref().filter(|a| !a.is_empty());
             let artist_id: Option<String> = match artist {
@@ -285,11 +283,10 @@ pub async fn link_unlinked(db: &Db, after: &str, batch: i64) -> Result<(usize, O
                 .bind(album_id.as_deref())
                 .execute(&mut *tx)
                 .await?;
-            albums.extend(album_id);
         }
-        for album in &albums {
-            recompute_album!(tx, album, now);
-        }
+        // No album loudness to recompute: these tracks were never measured
+        // (loudness came with the library), and album loudness leaves out
+        // tracks without gating blocks.
         tx.commit().await?;
         Ok((rows.len(), rows.last().map(|row| row.0.clone())))
     })
@@ -308,6 +305,13 @@ pub async fn link_all_unlinked(db: &Db, stop: impl Fn() -> bool) -> Result<usize
             Some(last) if linked == BATCH as usize => after = last,
             _ => break,
         }
+    }
+    if total > 0
+        && let Db::Sqlite(pool) = db
+    {
+        // The album and artist columns went from all empty to filled:
+        // statistics taken before would steer the planner off their indexes.
+        sqlx::query("ANALYZE tracks").execute(pool).await?;
     }
     Ok(total)
 }
