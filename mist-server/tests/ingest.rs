@@ -1318,6 +1318,31 @@ mod library {
         response.json().await.expect("json")
     }
 
+    /// The album's cover (a 640 × 480 picture) at 64, 300 and 600 px: JPEG,
+    /// cached for good, 304 on a matching ETag.
+    async fn covers_at_each_size(client: &Client, album_id: &str, dir: &Path) {
+        for (size, expected) in [(64, (64, 48)), (300, (300, 225)), (600, (600, 450))] {
+            let path = format!("/api/v1/albums/{album_id}/cover?size={size}");
+            let response = get(client, &path).await;
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            let headers = response.headers().clone();
+            assert_eq!(headers["content-type"], "image/jpeg");
+            assert!(headers["cache-control"].to_str().expect("ascii").contains("immutable"));
+            let etag = headers["etag"].to_str().expect("ascii").to_owned();
+            let bytes = response.bytes().await.expect("body");
+            assert_eq!(picture_size(&bytes, dir), expected, "size {size}");
+            let again = client
+                .request(Method::GET, &path)
+                .expect("request")
+                .header("if-none-match", &etag)
+                .send()
+                .await
+                .expect("GET");
+            assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "size {size}");
+            assert_eq!(again.headers()["etag"], etag.as_str());
+        }
+    }
+
     async fn albums_group_tagged_files_with_covers_lyrics_and_loudness(backend: Backend) {
         let app = spawn_app(backend).await;
         let client = user_client(&app, "ann").await;
@@ -1422,25 +1447,7 @@ mod library {
             cover_url.ends_with(&format!("/api/v1/albums/{album_id}/cover")),
             "{cover_url}"
         );
-        for (size, expected) in [(64, (64, 48)), (300, (300, 225)), (600, (600, 450))] {
-            let response = get(&client, &format!("/api/v1/albums/{album_id}/cover?size={size}")).await;
-            assert_eq!(response.status(), StatusCode::OK);
-            let headers = response.headers().clone();
-            assert_eq!(headers["content-type"], "image/jpeg");
-            assert!(headers["cache-control"].to_str().expect("ascii").contains("immutable"));
-            let etag = headers["etag"].to_str().expect("ascii").to_owned();
-            let bytes = response.bytes().await.expect("body");
-            assert_eq!(picture_size(&bytes, dir.path()), expected, "size {size}");
-            let again = client
-                .request(Method::GET, &format!("/api/v1/albums/{album_id}/cover?size={size}"))
-                .expect("request")
-                .header("if-none-match", &etag)
-                .send()
-                .await
-                .expect("GET");
-            assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "size {size}");
-            assert_eq!(again.headers()["etag"], etag.as_str());
-        }
+        covers_at_each_size(&client, &album_id, dir.path()).await;
         let track_cover = get(&client, &format!("/api/v1/tracks/{}/cover?size=64", two.id)).await;
         assert_eq!(track_cover.status(), StatusCode::OK);
         let stored = app.state.store.list("covers/").await.expect("list");
@@ -1682,7 +1689,231 @@ mod library {
         assert!(app.state.store.list("covers/").await.expect("list").is_empty());
     }
 
+    /// `wav` encoded by ffmpeg to `out` (AAC in M4A, or Vorbis in Ogg, by
+    /// its extension), then tagged by lofty: MP4 atoms with `covr`, or Vorbis
+    /// comments with METADATA_BLOCK_PICTURE.
+    fn tagged_with_lofty(wav: &Path, out: &Path, picture: &[u8], fields: (&str, &str, &str, u32, u32, u16)) {
+        use lofty::config::WriteOptions;
+        use lofty::picture::{MimeType, Picture, PictureType};
+        use lofty::prelude::{Accessor, ItemKey, TagExt};
+        use lofty::tag::items::Timestamp;
+        use lofty::tag::{Tag, TagType};
+
+        let (codec, tag_type) = match out.extension().and_then(|e| e.to_str()) {
+            Some("m4a") => ("aac", TagType::Mp4Ilst),
+            _ => ("libvorbis", TagType::VorbisComments),
+        };
+        run(Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(wav)
+            .args(["-c:a", codec])
+            .arg(out));
+        let (title, artist, album, track, disc, year) = fields;
+        let mut tag = Tag::new(tag_type);
+        tag.set_title(title.into());
+        tag.set_artist(artist.into());
+        tag.set_album(album.into());
+        tag.insert_text(ItemKey::AlbumArtist, artist.into());
+        tag.set_track(track);
+        tag.set_track_total(2);
+        tag.set_disk(disc);
+        tag.set_date(Timestamp {
+            year,
+            ..Timestamp::default()
+        });
+        tag.push_picture(
+            Picture::unchecked(picture.to_vec())
+                .pic_type(PictureType::CoverFront)
+                .mime_type(MimeType::Png)
+                .build(),
+        );
+        tag.save_to_path(out, WriteOptions::default())
+            .expect("lofty writes the tags");
+    }
+
+    async fn m4a_and_ogg_tags_and_pictures_make_an_album(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let client = user_client(&app, "ann").await;
+        let dir = tempfile::tempdir().expect("tmp");
+        let png = std::fs::read(cover_png(dir.path())).expect("png");
+        let m4a = dir.path().join("one.m4a");
+        let ogg = dir.path().join("two.ogg");
+        let fields = |title, track| (title, "Ann Artist", "Green Album", track, 1, 2003);
+        tagged_with_lofty(&sine(dir.path(), "a", 440, 3.0, -6.0), &m4a, &png, fields("Eins", 1));
+        tagged_with_lofty(&sine(dir.path(), "b", 550, 3.0, -6.0), &ogg, &png, fields("Zwei", 2));
+        let two = ingest(&client, &ogg, CompleteUploadRequest::default()).await;
+        let one = ingest(&client, &m4a, CompleteUploadRequest::default()).await;
+        for (track, title, number) in [(&one, "Eins", 1), (&two, "Zwei", 2)] {
+            assert_eq!(track.title, title, "{track:?}");
+            assert_eq!(track.artist.as_deref(), Some("Ann Artist"), "{title}");
+            assert_eq!(track.album.as_deref(), Some("Green Album"), "{title}");
+            assert_eq!(track.album_artist.as_deref(), Some("Ann Artist"), "{title}");
+            assert_eq!(
+                (track.track_number, track.disc_number, track.year),
+                (Some(number), Some(1), Some(2003)),
+                "{title}"
+            );
+        }
+        let album_id = one.album_id.clone().expect("an album");
+        assert_eq!(two.album_id.as_deref(), Some(album_id.as_str()));
+        let album: AlbumDetail = get_json(&client, &format!("/api/v1/albums/{album_id}")).await;
+        let order: Vec<&str> = album.tracks.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(order, [one.id.as_str(), two.id.as_str()]);
+        assert!(album.album.cover_url.is_some(), "{album:?}");
+        covers_at_each_size(&client, &album_id, dir.path()).await;
+        for track in [&one, &two] {
+            let cover = get(&client, &format!("/api/v1/tracks/{}/cover?size=64", track.id)).await;
+            assert_eq!(cover.status(), StatusCode::OK, "{}", track.title);
+        }
+        let stored = app.state.store.list("covers/").await.expect("list");
+        assert_eq!(stored.len(), 3, "the same picture stored once: {stored:?}");
+    }
+
+    /// Runs the real `mist-server` binary against `app`'s database and data dir.
+    fn mist_server(app: &mist_server::testing::TestApp, args: &[&str]) -> std::process::Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mist-server"));
+        command
+            .args(args)
+            .env("MIST_DATA_DIR", &app.settings.data_dir)
+            .env("MIST_JWT_SECRET", "test-jwt-secret-that-is-long-enough-0123")
+            .env(
+                "MIST_MASTER_KEY",
+                "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+            )
+            .env("MIST_WORKER_POLL_MS", "50")
+            .env("MIST_PUBLIC_URL", &app.base_url)
+            .env_remove("RUST_LOG")
+            .env_remove("DATABASE_URL");
+        if let Some(url) = app.settings.database_url_exposed() {
+            command.env("DATABASE_URL", url);
+        }
+        command.output().expect("mist-server runs")
+    }
+
+    /// The import's line for `name` (a path under the folder), by its word.
+    fn line_for<'a>(stdout: &'a str, name: &str) -> &'a str {
+        stdout
+            .lines()
+            .find(|l| l.ends_with(name) || l.contains(&format!("  {name}:")))
+            .unwrap_or_else(|| panic!("no line for {name} in:\n{stdout}"))
+    }
+
+    async fn a_folder_imports_with_covers_and_lyrics_beside_and_again_adds_nothing(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let ann = user_client(&app, "ann").await;
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path().join("library");
+        let alpha = root.join("Alpha");
+        let beta = root.join("Beta").join("disc 1");
+        std::fs::create_dir_all(&alpha).expect("mkdir");
+        std::fs::create_dir_all(&beta).expect("mkdir");
+        let tags = |album: &'static str, title: &'static str, track: &'static str| {
+            [
+                ("title", title),
+                ("artist", "Importer"),
+                ("album", album),
+                ("track", track),
+            ]
+        };
+        let sources = [
+            ("a1", 440, alpha.join("01 One.flac"), tags("Alpha", "A One", "1")),
+            ("a2", 550, alpha.join("02 Two.mp3"), tags("Alpha", "A Two", "2")),
+            ("b1", 660, beta.join("01.flac"), tags("Beta", "B One", "1")),
+        ];
+        for (name, freq, out, tags) in &sources {
+            tagged(&sine(dir.path(), name, *freq, 3.0, -6.0), None, out, tags);
+        }
+        std::fs::copy(cover_png(dir.path()), alpha.join("cover.png")).expect("cover");
+        std::fs::write(
+            alpha.join("01 One.lrc"),
+            "[00:00.50]first line\n[00:02.25]second line\n",
+        )
+        .expect("lrc");
+        std::fs::write(alpha.join("notes.txt"), "liner notes, not audio").expect("notes");
+        // A FLAC cut in half: it looks like audio, and stops short.
+        let whole = std::fs::read(beta.join("01.flac")).expect("read");
+        std::fs::write(beta.join("02 broken.flac"), &whole[..whole.len() / 2]).expect("write");
+
+        let root_arg = root.to_string_lossy().into_owned();
+        let first = mist_server(
+            &app,
+            &["import", &root_arg, "--owner", "ann@example.com", "--jobs", "2"],
+        );
+        let stdout = String::from_utf8_lossy(&first.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&first.stderr);
+        assert_eq!(first.status.code(), Some(1), "one file failed:\n{stdout}\n{stderr}");
+        assert!(stderr.contains("1 of 4 files failed"), "{stderr}");
+        for name in ["Alpha/01 One.flac", "Alpha/02 Two.mp3", "Beta/disc 1/01.flac"] {
+            assert!(line_for(&stdout, name).contains("  ready  "), "{stdout}");
+        }
+        assert!(
+            line_for(&stdout, "Beta/disc 1/02 broken.flac").starts_with("-  failed  "),
+            "{stdout}"
+        );
+        assert!(
+            line_for(&stdout, "Alpha/notes.txt").contains("skipped (not audio)"),
+            "{stdout}"
+        );
+        assert!(
+            !stdout.contains("cover.png") && !stdout.contains(".lrc"),
+            "used beside: {stdout}"
+        );
+        assert!(
+            stdout.contains("4 files: 3 ready, 0 already there, 1 failed; 1 skipped (not audio)"),
+            "{stdout}"
+        );
+
+        // Two albums, tracks in order; Alpha's cover is the one beside its files.
+        let page: Page<mist_core::api::Album> = get_json(&ann, "/api/v1/albums?sort=name").await;
+        let names: Vec<(&str, i64)> = page.items.iter().map(|a| (a.title.as_str(), a.track_count)).collect();
+        assert_eq!(names, [("Alpha", 2), ("Beta", 1)]);
+        let (alpha_album, beta_album) = (&page.items[0], &page.items[1]);
+        assert!(beta_album.cover_url.is_none(), "no cover beside Beta's files");
+        let detail: AlbumDetail = get_json(&ann, &format!("/api/v1/albums/{}", alpha_album.id)).await;
+        let titles: Vec<&str> = detail.tracks.iter().map(|t| t.title.as_str()).collect();
+        assert_eq!(titles, ["A One", "A Two"]);
+        covers_at_each_size(&ann, &alpha_album.id, dir.path()).await;
+        let lyrics: Lyrics = get_json(&ann, &format!("/api/v1/tracks/{}/lyrics", detail.tracks[0].id)).await;
+        let lines: Vec<(u64, &str)> = lyrics.lines.iter().map(|l| (l.time_ms, l.text.as_str())).collect();
+        assert_eq!(lines, [(500, "first line"), (2250, "second line")]);
+        let none = get(&ann, &format!("/api/v1/tracks/{}/lyrics", detail.tracks[1].id)).await;
+        assert_eq!(none.status(), StatusCode::NOT_FOUND, "the .lrc is only its own track's");
+        for track in &detail.tracks {
+            let left = app
+                .state
+                .store
+                .list(&format!("tracks/{}/beside/", track.id))
+                .await
+                .expect("list");
+            assert!(left.is_empty(), "the ready track keeps no beside files: {left:?}");
+        }
+
+        // Again: nothing copied or added; the broken file fails again, alone.
+        let covers_before = app.state.store.list("covers/").await.expect("list");
+        let second = mist_server(&app, &["import", &root_arg, "--owner", "ann"]);
+        let stdout = String::from_utf8_lossy(&second.stdout).into_owned();
+        assert_eq!(second.status.code(), Some(1), "{stdout}");
+        for name in ["Alpha/01 One.flac", "Alpha/02 Two.mp3", "Beta/disc 1/01.flac"] {
+            assert!(line_for(&stdout, name).contains("  already there  "), "{stdout}");
+        }
+        assert!(
+            stdout.contains("4 files: 0 ready, 3 already there, 1 failed; 1 skipped (not audio)"),
+            "{stdout}"
+        );
+        let page: Page<mist_core::api::Album> = get_json(&ann, "/api/v1/albums?sort=name").await;
+        let counts: Vec<i64> = page.items.iter().map(|a| a.track_count).collect();
+        assert_eq!(counts, [2, 1]);
+        assert_eq!(app.state.store.list("covers/").await.expect("list"), covers_before);
+
+        // No owner named: the oldest admin's; an unknown owner is refused up front.
+        let nobody = mist_server(&app, &["import", &root_arg, "--owner", "nobody"]);
+        assert_eq!(nobody.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&nobody.stderr).contains("no user"));
+    }
+
     mist_server::on_both!(
+        m4a_and_ogg_tags_and_pictures_make_an_album,
+        a_folder_imports_with_covers_and_lyrics_beside_and_again_adds_nothing,
         albums_group_tagged_files_with_covers_lyrics_and_loudness,
         the_same_bytes_twice_fail_as_a_duplicate_naming_the_first,
         a_hostile_cover_is_refused_and_the_track_still_ingests,

@@ -95,11 +95,21 @@ pub async fn embedded_cover(state: &AppState, tags: &mut TrackTags) -> Result<Op
     let Some(picture) = tags.cover.take() else {
         return Ok(None);
     };
-    match store_cover(state, picture.data).await {
+    cover_unless_refused(state, picture.data, "embedded").await
+}
+
+/// A cover found beside the file on import (`ingest::beside`), stored like
+/// an embedded one, under the same limits.
+pub async fn beside_cover(state: &AppState, picture: Vec<u8>) -> Result<Option<String>, StorageError> {
+    cover_unless_refused(state, picture, "beside the file").await
+}
+
+async fn cover_unless_refused(state: &AppState, picture: Vec<u8>, from: &str) -> Result<Option<String>, StorageError> {
+    match store_cover(state, picture).await {
         Ok(hash) => Ok(Some(hash)),
         Err(CoverStoreError::Storage(e)) => Err(e),
         Err(e) => {
-            tracing::info!(error = %e, "the embedded cover is refused");
+            tracing::info!(error = %e, from, "a cover is refused");
             Ok(None)
         }
     }
