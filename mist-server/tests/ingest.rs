@@ -1207,6 +1207,8 @@ mod library {
     use mist_server::testing::{Backend, spawn_app};
     use reqwest::{Method, StatusCode};
 
+    use mist_server::import::{Console, Outcome, Summary};
+
     use super::{JOB_TIMEOUT, ingest};
 
     /// A stereo 44.1 kHz sine of `seconds` at `gain_db`.
@@ -1911,7 +1913,62 @@ mod library {
         assert!(String::from_utf8_lossy(&nobody.stderr).contains("no user"));
     }
 
+    /// The import as the command runs it, in this process (the app's worker
+    /// does the jobs).
+    async fn import_here(app: &mist_server::testing::TestApp, root: &Path, owner: &str) -> Summary {
+        let owner = mist_server::import::owner(&app.state, Some(owner))
+            .await
+            .expect("owner");
+        let root = root.to_owned();
+        let found = tokio::task::spawn_blocking({
+            let root = root.clone();
+            move || mist_server::import::collect(&root)
+        })
+        .await
+        .expect("walk")
+        .expect("collect");
+        let console = Console::new(found.audio.len());
+        mist_server::import::import(&app.state, &owner, &root, found, 2, &console).await
+    }
+
+    async fn a_hostile_cover_beside_is_refused_and_imports_at_once_add_one_track(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let _ann = user_client(&app, "ann").await;
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path().join("library");
+        std::fs::create_dir_all(&root).expect("mkdir");
+        tagged(
+            &sine(dir.path(), "bomb", 330, 3.0, -6.0),
+            None,
+            &root.join("track.flac"),
+            &[("album", "Bombs"), ("artist", "Nobody")],
+        );
+        std::fs::write(root.join("cover.png"), huge_png()).expect("write");
+        // Two runs at once: both may queue the file; one track, the other run
+        // finds it there (by hash, or its job fails as a duplicate).
+        let (one, two) = tokio::join!(import_here(&app, &root, "ann"), import_here(&app, &root, "ann"));
+        let mut outcomes: Vec<&Outcome> = one.files.iter().chain(&two.files).map(|(_, o)| o).collect();
+        outcomes.sort_by_key(|o| matches!(o, Outcome::AlreadyThere { .. }));
+        let [Outcome::Ready { track_id }, Outcome::AlreadyThere { track_id: there }] = outcomes[..] else {
+            panic!("one ready, one already there: {outcomes:?}");
+        };
+        assert_eq!(track_id, there);
+        assert!(
+            one.skipped.is_empty() && two.skipped.is_empty(),
+            "the cover was used, not skipped"
+        );
+        let ann = user_client(&app, "ann2").await;
+        let cover = get(&ann, &format!("/api/v1/tracks/{track_id}/cover")).await;
+        assert_eq!(
+            cover.status(),
+            StatusCode::NOT_FOUND,
+            "the 20,000 × 20,000 picture is refused"
+        );
+        assert!(app.state.store.list("covers/").await.expect("list").is_empty());
+    }
+
     mist_server::on_both!(
+        a_hostile_cover_beside_is_refused_and_imports_at_once_add_one_track,
         m4a_and_ogg_tags_and_pictures_make_an_album,
         a_folder_imports_with_covers_and_lyrics_beside_and_again_adds_nothing,
         albums_group_tagged_files_with_covers_lyrics_and_loudness,
