@@ -1967,7 +1967,61 @@ mod library {
         assert!(app.state.store.list("covers/").await.expect("list").is_empty());
     }
 
+    async fn deleting_a_user_takes_their_emptied_albums_and_covers(backend: Backend) {
+        use mist_server::testing::catalogue::{FakeTrack, insert_ready_track};
+        use mist_server::testing::upload::admin_client;
+
+        let app = spawn_app(backend).await;
+        let ann = user_client(&app, "ann").await;
+        let bob = user_client(&app, "bob").await;
+        let (ann_id, bob_id) = (ann.me().await.expect("me").id, bob.me().await.expect("me").id);
+        let fake = |album: &str| FakeTrack {
+            title: "Song".into(),
+            artist: Some("Band".into()),
+            album: Some(album.into()),
+            duration_s: 30.0,
+            ..FakeTrack::default()
+        };
+        let mine = insert_ready_track(&app.state, &ann_id, &fake("Only Ann's")).await;
+        let shared = insert_ready_track(&app.state, &ann_id, &fake("Both")).await;
+        let kept = insert_ready_track(&app.state, &bob_id, &fake("Both")).await;
+        let dir = tempfile::tempdir().expect("tmp");
+        let png = std::fs::read(cover_png(dir.path())).expect("png");
+        for (client, track) in [(&ann, &mine), (&ann, &shared)] {
+            let put = client
+                .request(Method::PUT, &format!("/api/v1/tracks/{track}/cover"))
+                .expect("request")
+                .header("content-type", "image/png")
+                .body(png.clone())
+                .send()
+                .await
+                .expect("PUT");
+            assert_eq!(put.status(), StatusCode::NO_CONTENT);
+        }
+        let gone_album = ann.track(&mine).await.expect("track").album_id.expect("album");
+        let both = bob.track(&kept).await.expect("track").album_id.expect("album");
+        assert_eq!(app.state.store.list("covers/").await.expect("list").len(), 3);
+
+        admin_client(&app).await.delete_user(&ann_id).await.expect("delete ann");
+        let gone = get(&bob, &format!("/api/v1/albums/{gone_album}")).await;
+        assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+        let rows: i64 = mist_server::with_pool!(&app.state.db, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM albums WHERE id = $1").bind(&gone_album).fetch_one(pool).await
+        })
+        .expect("count");
+        assert_eq!(rows, 0, "no hidden row left behind");
+        let album: AlbumDetail = get_json(&bob, &format!("/api/v1/albums/{both}")).await;
+        assert_eq!(album.album.track_count, 1, "Bob's track keeps the shared album");
+        // Ann's picture was the shared album's cover too; it stays while that album shows it.
+        assert!(album.album.cover_url.is_some(), "{album:?}");
+        let still = app.state.store.list("covers/").await.expect("list");
+        assert_eq!(still.len(), 3, "{still:?}");
+        bob.delete_track(&kept).await.expect("delete");
+        assert!(app.state.store.list("covers/").await.expect("list").is_empty());
+    }
+
     mist_server::on_both!(
+        deleting_a_user_takes_their_emptied_albums_and_covers,
         a_hostile_cover_beside_is_refused_and_imports_at_once_add_one_track,
         m4a_and_ogg_tags_and_pictures_make_an_album,
         a_folder_imports_with_covers_and_lyrics_beside_and_again_adds_nothing,

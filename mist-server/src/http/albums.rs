@@ -354,26 +354,9 @@ pub async fn put_cover(
         albums::set_cover(&state.db, album, &hash).await?;
     }
     if let Some(old) = track.cover_hash.filter(|old| *old != hash) {
-        remove_cover_if_unused(&state, &old).await;
+        crate::ingest::library::remove_cover_if_unused(&state.db, &state.store, &old).await;
     }
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Deletes a cover's thumbnails once no track or album shows it.
-pub async fn remove_cover_if_unused(state: &AppState, hash: &str) {
-    match albums::cover_in_use(&state.db, hash).await {
-        Ok(false) => {
-            if let Err(e) = state
-                .store
-                .delete_prefix(&crate::ingest::library::cover_prefix(hash))
-                .await
-            {
-                tracing::warn!(cover = hash, error = %e, "cannot remove an unused cover");
-            }
-        }
-        Ok(true) => {}
-        Err(e) => tracing::warn!(cover = hash, error = %e, "cannot tell whether a cover is used"),
-    }
 }
 
 /// A track's lyrics: the words, and timed lines when known.
