@@ -43,6 +43,7 @@ use crate::auth::AuthUser;
 use crate::config::Settings;
 use crate::db::users::{self, UserRow};
 use crate::db::{albums, jobs, uploads};
+use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::ingest::beside;
 use crate::storage::StorageError;
@@ -206,9 +207,9 @@ pub async fn owner(state: &AppState, who: Option<&str>) -> anyhow::Result<UserRo
         Some(who) => crate::accounts::find_user(&state.db, who)
             .await
             .with_context(|| format!("no user {who:?} (give an id, email or username)")),
-        None => users::first_admin(&state.db)
-            .await?
-            .context("no active admin to import for; name one with --owner"),
+        None => users::first_admin(&state.db).await?.context(
+            "no active admin to import for (the first start of the server creates one); name a user with --owner",
+        ),
     }
 }
 
@@ -226,6 +227,7 @@ pub async fn import(
     for path in &found.skipped {
         console.line(&format!("-  skipped (not audio)  {}", shown(root, path)));
     }
+    console.redraw();
     let files: Vec<(PathBuf, Outcome)> = futures::stream::iter(found.audio)
         .map(|file| async move {
             let outcome = import_one(state, owner, &file)
@@ -268,7 +270,10 @@ async fn import_one(state: &AppState, owner: &UserRow, file: &AudioFile) -> anyh
     let user = || AuthUser(owner.clone());
     let (_, ApiJson(ticket)) = crate::http::uploads::create(State(state.clone()), user(), ApiJson(request))
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(|e| match e {
+            ApiError::PayloadTooLarge(why) => anyhow::anyhow!("{why}; MIST_MAX_UPLOAD_BYTES raises the limit"),
+            other => anyhow::anyhow!("{other}"),
+        })?;
     let upload = uploads::find(&state.db, &ticket.upload_id)
         .await?
         .context("the upload ticket vanished")?;
@@ -508,6 +513,12 @@ impl Console {
             Outcome::Failed { reason } => format!("-  failed  {path}: {}", one_line(reason)),
         };
         self.line(&mist_core::text::neutralise(&line));
+    }
+
+    /// Shows the running total now (before the first file settles).
+    pub fn redraw(&self) {
+        self.clear();
+        self.draw();
     }
 
     fn draw(&self) {
