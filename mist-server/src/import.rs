@@ -352,12 +352,9 @@ async fn copy_beside(state: &AppState, path: &Path, key: &str, max: usize) -> an
 
 /// The name the upload gets: the file's own when its extension fits what
 /// it holds (the upload routes take audio extensions only), else with the
-/// usual one added (`track01` → `track01.mp3`).
+/// usual one added (`track01` → `track01.mp3`); characters the API refuses
+/// in a name (controls, bidi overrides) dropped, and cut to its length.
 fn upload_name(path: &Path, container: AudioContainer) -> String {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let fits: &[&str] = match container {
         AudioContainer::Mp3 => &["mp3"],
         AudioContainer::Flac => &["flac"],
@@ -366,10 +363,15 @@ fn upload_name(path: &Path, container: AudioContainer) -> String {
         AudioContainer::Mp4 => &["m4a", "mp4"],
         AudioContainer::Adts => &["aac"],
     };
-    match crate::ingest::extension(&name) {
-        Some(ext) if fits.contains(&ext.as_str()) => name,
-        _ => format!("{name}.{}", container.extension()),
-    }
+    let own = path.extension().map(|e| e.to_string_lossy().into_owned());
+    let (stem, ext) = match own {
+        Some(ext) if fits.contains(&ext.to_ascii_lowercase().as_str()) => (path.file_stem(), ext),
+        _ => (path.file_name(), container.extension().to_owned()),
+    };
+    let stem = stem.map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let room = crate::text::MAX_FILENAME_CHARS - 1 - ext.chars().count();
+    let stem = mist_core::text::strip(&stem, room).unwrap_or_else(|| "untitled".to_owned());
+    format!("{stem}.{ext}")
 }
 
 /// Walks `root` (symbolic links are not followed, so a cycle cannot make it
@@ -561,6 +563,14 @@ mod tests {
         );
         assert_eq!(upload_name(Path::new("/a/x.mp3"), AudioContainer::Flac), "x.mp3.flac");
         assert_eq!(upload_name(Path::new("/a/x.oga"), AudioContainer::Ogg), "x.oga");
+        assert_eq!(
+            upload_name(Path::new("/a/bad\u{1b}[31m\u{202e}name.flac"), AudioContainer::Flac),
+            "bad[31mname.flac"
+        );
+        let long = format!("/a/{}.flac", "x".repeat(254));
+        let name = upload_name(Path::new(&long), AudioContainer::Flac);
+        assert_eq!(name.chars().count(), crate::text::MAX_FILENAME_CHARS);
+        assert!(name.ends_with(".flac"));
     }
 
     #[test]

@@ -1835,6 +1835,11 @@ mod library {
         // A FLAC cut in half: it looks like audio, and stops short.
         let whole = std::fs::read(beta.join("01.flac")).expect("read");
         std::fs::write(beta.join("02 broken.flac"), &whole[..whole.len() / 2]).expect("write");
+        // Hostile neighbours: a .lrc past the lyrics limit, and a link back to the root.
+        // (4,000 lines: within the parser's line limit; ~360 KB: past the bytes.)
+        let flood = format!("[00:01.00]{}\n", "la".repeat(40)).repeat(4_000);
+        std::fs::write(beta.join("01.lrc"), flood).expect("lrc");
+        std::os::unix::fs::symlink(&root, beta.join("loop")).expect("symlink");
 
         let root_arg = root.to_string_lossy().into_owned();
         let first = mist_server(
@@ -1880,6 +1885,13 @@ mod library {
         assert_eq!(lines, [(500, "first line"), (2250, "second line")]);
         let none = get(&ann, &format!("/api/v1/tracks/{}/lyrics", detail.tracks[1].id)).await;
         assert_eq!(none.status(), StatusCode::NOT_FOUND, "the .lrc is only its own track's");
+        let beta_detail: AlbumDetail = get_json(&ann, &format!("/api/v1/albums/{}", beta_album.id)).await;
+        let flooded = get(&ann, &format!("/api/v1/tracks/{}/lyrics", beta_detail.tracks[0].id)).await;
+        assert_eq!(
+            flooded.status(),
+            StatusCode::NOT_FOUND,
+            "a .lrc over the limit is not used"
+        );
         for track in &detail.tracks {
             let left = app
                 .state
