@@ -1320,8 +1320,15 @@ mod library {
         response.json().await.expect("json")
     }
 
+    /// The JPEG thumbnails stored (WebP ones are there too where smaller).
+    async fn jpeg_thumbnails(app: &mist_server::testing::TestApp) -> Vec<String> {
+        let all = app.state.store.list("covers/").await.expect("list");
+        all.into_iter().filter(|k| k.ends_with(".jpg")).collect()
+    }
+
     /// The album's cover (a 640 × 480 picture) at 64, 300 and 600 px: JPEG,
-    /// cached for good, 304 on a matching ETag.
+    /// cached for good, 304 on a matching ETag; WebP for a client that takes
+    /// it where WebP is smaller (this flat test card: 300 and 600 px).
     async fn covers_at_each_size(client: &Client, album_id: &str, dir: &Path) {
         for (size, expected) in [(64, (64, 48)), (300, (300, 225)), (600, (600, 450))] {
             let path = format!("/api/v1/albums/{album_id}/cover?size={size}");
@@ -1342,7 +1349,54 @@ mod library {
                 .expect("GET");
             assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "size {size}");
             assert_eq!(again.headers()["etag"], etag.as_str());
+
+            let webp = client
+                .request(Method::GET, &path)
+                .expect("request")
+                .header("accept", "image/avif,image/webp,*/*;q=0.8")
+                .send()
+                .await
+                .expect("GET");
+            assert_eq!(webp.status(), StatusCode::OK);
+            assert_eq!(webp.headers()["vary"], "accept");
+            let kind = webp.headers()["content-type"].to_str().expect("ascii").to_owned();
+            let webp_etag = webp.headers()["etag"].to_str().expect("ascii").to_owned();
+            let webp_bytes = webp.bytes().await.expect("body");
+            if size == 64 {
+                assert_eq!(kind, "image/jpeg", "64 px: the JPEG is smaller, so it is served");
+                assert_eq!(webp_bytes, bytes);
+                continue;
+            }
+            assert_eq!(kind, "image/webp", "size {size}");
+            assert!(
+                webp_bytes.len() < bytes.len(),
+                "{} vs {}",
+                webp_bytes.len(),
+                bytes.len()
+            );
+            assert_ne!(webp_etag, etag);
+            assert_eq!(picture_size(&webp_bytes, dir), expected, "size {size} as WebP");
+            let explicit = get(client, &format!("{path}&format=webp")).await;
+            assert_eq!(explicit.headers()["etag"], webp_etag.as_str());
+            let forced = client
+                .request(Method::GET, &format!("{path}&format=jpeg"))
+                .expect("request")
+                .header("accept", "image/webp")
+                .send()
+                .await
+                .expect("GET");
+            assert_eq!(forced.headers()["content-type"], "image/jpeg");
+            let cached = client
+                .request(Method::GET, &format!("{path}&format=webp"))
+                .expect("request")
+                .header("if-none-match", &webp_etag)
+                .send()
+                .await
+                .expect("GET");
+            assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
         }
+        let bad = get(client, &format!("/api/v1/albums/{album_id}/cover?format=gif")).await;
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     }
 
     async fn albums_group_tagged_files_with_covers_lyrics_and_loudness(backend: Backend) {
@@ -1452,7 +1506,7 @@ mod library {
         covers_at_each_size(&client, &album_id, dir.path()).await;
         let track_cover = get(&client, &format!("/api/v1/tracks/{}/cover?size=64", two.id)).await;
         assert_eq!(track_cover.status(), StatusCode::OK);
-        let stored = app.state.store.list("covers/").await.expect("list");
+        let stored = jpeg_thumbnails(&app).await;
         assert_eq!(stored.len(), 3, "one picture stored once, three sizes: {stored:?}");
 
         // Lyrics: timed lines, escape codes stripped.
@@ -1767,7 +1821,7 @@ mod library {
             let cover = get(&client, &format!("/api/v1/tracks/{}/cover?size=64", track.id)).await;
             assert_eq!(cover.status(), StatusCode::OK, "{}", track.title);
         }
-        let stored = app.state.store.list("covers/").await.expect("list");
+        let stored = jpeg_thumbnails(&app).await;
         assert_eq!(stored.len(), 3, "the same picture stored once: {stored:?}");
     }
 
@@ -2012,7 +2066,7 @@ mod library {
         }
         let gone_album = ann.track(&mine).await.expect("track").album_id.expect("album");
         let both = bob.track(&kept).await.expect("track").album_id.expect("album");
-        assert_eq!(app.state.store.list("covers/").await.expect("list").len(), 3);
+        assert_eq!(jpeg_thumbnails(&app).await.len(), 3);
 
         admin_client(&app).await.delete_user(&ann_id).await.expect("delete ann");
         let gone = get(&bob, &format!("/api/v1/albums/{gone_album}")).await;
@@ -2026,7 +2080,7 @@ mod library {
         assert_eq!(album.album.track_count, 1, "Bob's track keeps the shared album");
         // Ann's picture was the shared album's cover too; it stays while that album shows it.
         assert!(album.album.cover_url.is_some(), "{album:?}");
-        let still = app.state.store.list("covers/").await.expect("list");
+        let still = jpeg_thumbnails(&app).await;
         assert_eq!(still.len(), 3, "{still:?}");
         bob.delete_track(&kept).await.expect("delete");
         assert!(app.state.store.list("covers/").await.expect("list").is_empty());

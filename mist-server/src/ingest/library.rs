@@ -31,6 +31,12 @@ pub fn cover_key(hash: &str, size: u32) -> String {
     format!("covers/{hash}/{size}.jpg")
 }
 
+/// Where the WebP form of that thumbnail is, when it is smaller than the
+/// JPEG (`mist_core::library::cover`); absent otherwise.
+pub fn cover_webp_key(hash: &str, size: u32) -> String {
+    format!("covers/{hash}/{size}.webp")
+}
+
 /// The directory of a cover's thumbnails.
 pub fn cover_prefix(hash: &str) -> String {
     format!("covers/{hash}/")
@@ -77,9 +83,17 @@ pub async fn store_cover(state: &AppState, bytes: Vec<u8>) -> Result<String, Cov
     let thumbnails = tokio::task::spawn_blocking(move || Cover::decode(&bytes)?.thumbnails())
         .await
         .map_err(|e| CoverStoreError::Panicked(e.to_string()))??;
-    // The largest last: its presence says the set is complete.
+    // The largest JPEG last: its presence says the set is complete.
     let mut thumbnails = thumbnails;
     thumbnails.sort_by_key(|t| t.size);
+    for thumbnail in &mut thumbnails {
+        if let Some(webp) = thumbnail.webp.take() {
+            state
+                .store
+                .put_bytes(&cover_webp_key(&hash, thumbnail.size), Bytes::from(webp), "image/webp")
+                .await?;
+        }
+    }
     for thumbnail in thumbnails {
         state
             .store
