@@ -1204,7 +1204,7 @@ mod library {
     use mist_core::client::Client;
     use mist_server::testing::audio::run;
     use mist_server::testing::upload::{upload_file, user_client, wait_for_job};
-    use mist_server::testing::{Backend, spawn_app};
+    use mist_server::testing::{Backend, TestOptions, spawn_app, spawn_with};
     use reqwest::{Method, StatusCode};
 
     use mist_server::import::{Console, Outcome, Summary};
@@ -1997,40 +1997,89 @@ mod library {
         mist_server::import::import(&app.state, &owner, &root, found, 2, &console).await
     }
 
+    /// On S3 with Postgres (the beside files move and are read through the
+    /// store): a hostile cover beside one file, a good cover and `.lrc`
+    /// beside another, the folder imported twice at once.
     async fn a_hostile_cover_beside_is_refused_and_imports_at_once_add_one_track(backend: Backend) {
-        let app = spawn_app(backend).await;
-        let _ann = user_client(&app, "ann").await;
+        let app = spawn_with(TestOptions {
+            store: super::store_for(backend),
+            ..TestOptions::new(backend)
+        })
+        .await;
+        let ann = user_client(&app, "ann").await;
         let dir = tempfile::tempdir().expect("tmp");
         let root = dir.path().join("library");
-        std::fs::create_dir_all(&root).expect("mkdir");
+        let (bomb, good) = (root.join("bomb"), root.join("good"));
+        std::fs::create_dir_all(&bomb).expect("mkdir");
+        std::fs::create_dir_all(&good).expect("mkdir");
+        let tags = [("album", "Bombs"), ("artist", "Nobody")];
         tagged(
             &sine(dir.path(), "bomb", 330, 3.0, -6.0),
             None,
-            &root.join("track.flac"),
-            &[("album", "Bombs"), ("artist", "Nobody")],
+            &bomb.join("track.flac"),
+            &tags,
         );
-        std::fs::write(root.join("cover.png"), huge_png()).expect("write");
-        // Two runs at once: both may queue the file; one track, the other run
-        // finds it there (by hash, or its job fails as a duplicate).
+        std::fs::write(bomb.join("cover.png"), huge_png()).expect("write");
+        let tags = [("album", "Good"), ("artist", "Somebody")];
+        tagged(
+            &sine(dir.path(), "good", 440, 3.0, -6.0),
+            None,
+            &good.join("song.flac"),
+            &tags,
+        );
+        std::fs::copy(cover_png(dir.path()), good.join("Folder.PNG")).expect("cover");
+        std::fs::write(good.join("song.lrc"), "[00:01.00]only line").expect("lrc");
+        // Two runs at once: both may queue a file; one track each, the other
+        // run finds it there (by hash, or its job fails as a duplicate).
         let (one, two) = tokio::join!(import_here(&app, &root, "ann"), import_here(&app, &root, "ann"));
-        let mut outcomes: Vec<&Outcome> = one.files.iter().chain(&two.files).map(|(_, o)| o).collect();
-        outcomes.sort_by_key(|o| matches!(o, Outcome::AlreadyThere { .. }));
-        let [Outcome::Ready { track_id }, Outcome::AlreadyThere { track_id: there }] = outcomes[..] else {
-            panic!("one ready, one already there: {outcomes:?}");
-        };
-        assert_eq!(track_id, there);
         assert!(
             one.skipped.is_empty() && two.skipped.is_empty(),
-            "the cover was used, not skipped"
+            "covers and .lrc are used, not skipped"
         );
-        let ann = user_client(&app, "ann2").await;
-        let cover = get(&ann, &format!("/api/v1/tracks/{track_id}/cover")).await;
+        let mut tracks = Vec::new();
+        for name in ["bomb/track.flac", "good/song.flac"] {
+            let mut outcomes: Vec<&Outcome> = one
+                .files
+                .iter()
+                .chain(&two.files)
+                .filter(|(path, _)| path.ends_with(name))
+                .map(|(_, o)| o)
+                .collect();
+            outcomes.sort_by_key(|o| matches!(o, Outcome::AlreadyThere { .. }));
+            let [Outcome::Ready { track_id }, Outcome::AlreadyThere { track_id: there }] = outcomes[..] else {
+                panic!("{name}: one ready, one already there: {outcomes:?}");
+            };
+            assert_eq!(track_id, there);
+            tracks.push(track_id.clone());
+        }
+        let cover = get(&ann, &format!("/api/v1/tracks/{}/cover", tracks[0])).await;
         assert_eq!(
             cover.status(),
             StatusCode::NOT_FOUND,
             "the 20,000 × 20,000 picture is refused"
         );
-        assert!(app.state.store.list("covers/").await.expect("list").is_empty());
+        let cover = get(&ann, &format!("/api/v1/tracks/{}/cover?size=64", tracks[1])).await;
+        assert_eq!(
+            cover.status(),
+            StatusCode::OK,
+            "the good one beside the other file is used"
+        );
+        let lyrics: Lyrics = get_json(&ann, &format!("/api/v1/tracks/{}/lyrics", tracks[1])).await;
+        assert_eq!(lyrics.lines.len(), 1, "{lyrics:?}");
+        assert_eq!(
+            jpeg_thumbnails(&app).await.len(),
+            3,
+            "one picture's thumbnails, no other"
+        );
+        for track in &tracks {
+            let left = app
+                .state
+                .store
+                .list(&format!("tracks/{track}/beside/"))
+                .await
+                .expect("list");
+            assert!(left.is_empty(), "{left:?}");
+        }
     }
 
     async fn deleting_a_user_takes_their_emptied_albums_and_covers(backend: Backend) {
