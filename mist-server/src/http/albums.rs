@@ -249,8 +249,15 @@ fn wants_webp(query: &CoverQuery, headers: &HeaderMap) -> ApiResult<bool> {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .any(|v| v.split(';').next().is_some_and(|t| t.trim() == "image/webp"))),
+            .any(accepts_webp)),
     }
+}
+
+/// One `Accept` entry naming `image/webp` without refusing it (`q=0`).
+fn accepts_webp(entry: &str) -> bool {
+    let mut parts = entry.split(';').map(str::trim);
+    parts.next().is_some_and(|t| t.eq_ignore_ascii_case("image/webp"))
+        && !parts.any(|p| p.strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()) == Some(0.0))
 }
 
 /// The stored size that serves a request for `size` px.
@@ -439,6 +446,16 @@ pub async fn lyrics(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accept_entries_for_webp() {
+        assert!(accepts_webp("image/webp"));
+        assert!(accepts_webp(" IMAGE/WEBP;q=0.8"));
+        assert!(!accepts_webp("image/webp;q=0"));
+        assert!(!accepts_webp("image/webp; q=0.0"));
+        assert!(!accepts_webp("image/*"));
+        assert!(!accepts_webp("image/webpx"));
+    }
 
     #[test]
     fn any_asked_size_is_served_from_a_stored_one() {
