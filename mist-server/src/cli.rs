@@ -60,6 +60,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Import a folder of audio (recursive, chosen by content) as one user's
+    /// uploads, with covers and .lrc lyrics found beside the files; run again
+    /// to go on after an interruption (files already there are skipped).
+    Import {
+        /// The folder to import.
+        dir: PathBuf,
+        /// Whose tracks they become: an id, email or username [default: the oldest active admin].
+        #[arg(long, value_name = "USER")]
+        owner: Option<String>,
+        /// Files processed at once.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
+        jobs: u16,
+    },
     /// Recompute features and embeddings of ready tracks from their stored originals.
     ReindexFeatures {
         /// Every ready track, not only those without features or with an older feature version.
@@ -205,6 +218,20 @@ mod tests {
                 expires_in_hours: Some(2)
             }))
         ));
+    }
+
+    #[test]
+    fn import_parses_with_defaults() {
+        let cli = Cli::parse_from(["mist-server", "import", "/music", "--owner", "ann@example.com"]);
+        assert!(matches!(
+            cli.command,
+            Some(Command::Import {
+                jobs: 2,
+                owner: Some(_),
+                ..
+            })
+        ));
+        assert!(Cli::try_parse_from(["mist-server", "import", "/music", "--jobs", "0"]).is_err());
     }
 
     #[test]

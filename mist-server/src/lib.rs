@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod import;
 pub mod ingest;
 pub mod quota;
 pub mod serve;

@@ -11,7 +11,12 @@ use mist_server::{admin_cli, telemetry, worker};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init_logging();
+    if matches!(cli.command, Some(Command::Import { .. })) {
+        // The import prints its own progress; the worker's info logs would bury it.
+        telemetry::init_logging_with("warn,symphonia=off");
+    } else {
+        telemetry::init_logging();
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -65,6 +70,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("{} track(s) could not be analysed", summary.failed);
             }
             Ok(())
+        }
+        Command::Import { dir, owner, jobs } => {
+            let options = mist_server::import::ImportOptions {
+                dir,
+                owner,
+                jobs: usize::from(jobs),
+            };
+            mist_server::import::command(settings, options).await
         }
         Command::User(command) => admin_cli::user(settings, command).await,
         Command::Invite(command) => admin_cli::invite(settings, command).await,

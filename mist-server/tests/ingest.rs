@@ -1210,8 +1210,10 @@ mod library {
     use mist_core::client::Client;
     use mist_server::testing::audio::run;
     use mist_server::testing::upload::{upload_file, user_client, wait_for_job};
-    use mist_server::testing::{Backend, spawn_app};
+    use mist_server::testing::{Backend, TestOptions, spawn_app, spawn_with};
     use reqwest::{Method, StatusCode};
+
+    use mist_server::import::{Console, Outcome, Summary};
 
     use super::{JOB_TIMEOUT, ingest};
 
@@ -1322,6 +1324,85 @@ mod library {
         let response = get(client, path).await;
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         response.json().await.expect("json")
+    }
+
+    /// The JPEG thumbnails stored (WebP ones are there too where smaller).
+    async fn jpeg_thumbnails(app: &mist_server::testing::TestApp) -> Vec<String> {
+        let all = app.state.store.list("covers/").await.expect("list");
+        all.into_iter().filter(|k| k.ends_with(".jpg")).collect()
+    }
+
+    /// The album's cover (a 640 × 480 picture) at 64, 300 and 600 px: JPEG,
+    /// cached for good, 304 on a matching ETag; WebP for a client that takes
+    /// it where WebP is smaller (this flat test card: 300 and 600 px).
+    async fn covers_at_each_size(client: &Client, album_id: &str, dir: &Path) {
+        for (size, expected) in [(64, (64, 48)), (300, (300, 225)), (600, (600, 450))] {
+            let path = format!("/api/v1/albums/{album_id}/cover?size={size}");
+            let response = get(client, &path).await;
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            let headers = response.headers().clone();
+            assert_eq!(headers["content-type"], "image/jpeg");
+            assert!(headers["cache-control"].to_str().expect("ascii").contains("immutable"));
+            let etag = headers["etag"].to_str().expect("ascii").to_owned();
+            let bytes = response.bytes().await.expect("body");
+            assert_eq!(picture_size(&bytes, dir), expected, "size {size}");
+            let again = client
+                .request(Method::GET, &path)
+                .expect("request")
+                .header("if-none-match", &etag)
+                .send()
+                .await
+                .expect("GET");
+            assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "size {size}");
+            assert_eq!(again.headers()["etag"], etag.as_str());
+
+            let webp = client
+                .request(Method::GET, &path)
+                .expect("request")
+                .header("accept", "image/avif,image/webp,*/*;q=0.8")
+                .send()
+                .await
+                .expect("GET");
+            assert_eq!(webp.status(), StatusCode::OK);
+            assert_eq!(webp.headers()["vary"], "accept");
+            let kind = webp.headers()["content-type"].to_str().expect("ascii").to_owned();
+            let webp_etag = webp.headers()["etag"].to_str().expect("ascii").to_owned();
+            let webp_bytes = webp.bytes().await.expect("body");
+            if size == 64 {
+                assert_eq!(kind, "image/jpeg", "64 px: the JPEG is smaller, so it is served");
+                assert_eq!(webp_bytes, bytes);
+                continue;
+            }
+            assert_eq!(kind, "image/webp", "size {size}");
+            assert!(
+                webp_bytes.len() < bytes.len(),
+                "{} vs {}",
+                webp_bytes.len(),
+                bytes.len()
+            );
+            assert_ne!(webp_etag, etag);
+            assert_eq!(picture_size(&webp_bytes, dir), expected, "size {size} as WebP");
+            let explicit = get(client, &format!("{path}&format=webp")).await;
+            assert_eq!(explicit.headers()["etag"], webp_etag.as_str());
+            let forced = client
+                .request(Method::GET, &format!("{path}&format=jpeg"))
+                .expect("request")
+                .header("accept", "image/webp")
+                .send()
+                .await
+                .expect("GET");
+            assert_eq!(forced.headers()["content-type"], "image/jpeg");
+            let cached = client
+                .request(Method::GET, &format!("{path}&format=webp"))
+                .expect("request")
+                .header("if-none-match", &webp_etag)
+                .send()
+                .await
+                .expect("GET");
+            assert_eq!(cached.status(), StatusCode::NOT_MODIFIED);
+        }
+        let bad = get(client, &format!("/api/v1/albums/{album_id}/cover?format=gif")).await;
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     }
 
     async fn albums_group_tagged_files_with_covers_lyrics_and_loudness(backend: Backend) {
@@ -1464,28 +1545,10 @@ mod library {
             cover_url.ends_with(&format!("/api/v1/albums/{album_id}/cover")),
             "{cover_url}"
         );
-        for (size, expected) in [(64, (64, 48)), (300, (300, 225)), (600, (600, 450))] {
-            let response = get(&client, &format!("/api/v1/albums/{album_id}/cover?size={size}")).await;
-            assert_eq!(response.status(), StatusCode::OK);
-            let headers = response.headers().clone();
-            assert_eq!(headers["content-type"], "image/jpeg");
-            assert!(headers["cache-control"].to_str().expect("ascii").contains("immutable"));
-            let etag = headers["etag"].to_str().expect("ascii").to_owned();
-            let bytes = response.bytes().await.expect("body");
-            assert_eq!(picture_size(&bytes, dir.path()), expected, "size {size}");
-            let again = client
-                .request(Method::GET, &format!("/api/v1/albums/{album_id}/cover?size={size}"))
-                .expect("request")
-                .header("if-none-match", &etag)
-                .send()
-                .await
-                .expect("GET");
-            assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "size {size}");
-            assert_eq!(again.headers()["etag"], etag.as_str());
-        }
+        covers_at_each_size(&client, &album_id, dir.path()).await;
         let track_cover = get(&client, &format!("/api/v1/tracks/{}/cover?size=64", two.id)).await;
         assert_eq!(track_cover.status(), StatusCode::OK);
-        let stored = app.state.store.list("covers/").await.expect("list");
+        let stored = jpeg_thumbnails(&app).await;
         assert_eq!(stored.len(), 3, "one picture stored once, three sizes: {stored:?}");
 
         // Lyrics: timed lines, escape codes stripped.
@@ -1764,7 +1827,401 @@ mod library {
         assert!(app.state.store.list("covers/").await.expect("list").is_empty());
     }
 
+    /// `wav` encoded by ffmpeg to `out` (AAC in M4A, or Vorbis in Ogg, by
+    /// its extension), then tagged by lofty: MP4 atoms with `covr`, or Vorbis
+    /// comments with METADATA_BLOCK_PICTURE.
+    fn tagged_with_lofty(wav: &Path, out: &Path, picture: &[u8], fields: (&str, &str, &str, u32, u32, u16)) {
+        use lofty::config::WriteOptions;
+        use lofty::picture::{MimeType, Picture, PictureType};
+        use lofty::prelude::{Accessor, ItemKey, TagExt};
+        use lofty::tag::items::Timestamp;
+        use lofty::tag::{Tag, TagType};
+
+        let (codec, tag_type) = match out.extension().and_then(|e| e.to_str()) {
+            Some("m4a") => ("aac", TagType::Mp4Ilst),
+            _ => ("libvorbis", TagType::VorbisComments),
+        };
+        run(Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-i"])
+            .arg(wav)
+            .args(["-c:a", codec])
+            .arg(out));
+        let (title, artist, album, track, disc, year) = fields;
+        let mut tag = Tag::new(tag_type);
+        tag.set_title(title.into());
+        tag.set_artist(artist.into());
+        tag.set_album(album.into());
+        tag.insert_text(ItemKey::AlbumArtist, artist.into());
+        tag.set_track(track);
+        tag.set_track_total(2);
+        tag.set_disk(disc);
+        tag.set_date(Timestamp {
+            year,
+            ..Timestamp::default()
+        });
+        tag.push_picture(
+            Picture::unchecked(picture.to_vec())
+                .pic_type(PictureType::CoverFront)
+                .mime_type(MimeType::Png)
+                .build(),
+        );
+        tag.save_to_path(out, WriteOptions::default())
+            .expect("lofty writes the tags");
+    }
+
+    async fn m4a_and_ogg_tags_and_pictures_make_an_album(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let client = user_client(&app, "ann").await;
+        let dir = tempfile::tempdir().expect("tmp");
+        let png = std::fs::read(cover_png(dir.path())).expect("png");
+        let m4a = dir.path().join("one.m4a");
+        let ogg = dir.path().join("two.ogg");
+        let fields = |title, track| (title, "Ann Artist", "Green Album", track, 1, 2003);
+        tagged_with_lofty(&sine(dir.path(), "a", 440, 3.0, -6.0), &m4a, &png, fields("Eins", 1));
+        tagged_with_lofty(&sine(dir.path(), "b", 550, 3.0, -6.0), &ogg, &png, fields("Zwei", 2));
+        let two = ingest(&client, &ogg, CompleteUploadRequest::default()).await;
+        let one = ingest(&client, &m4a, CompleteUploadRequest::default()).await;
+        for (track, title, number) in [(&one, "Eins", 1), (&two, "Zwei", 2)] {
+            assert_eq!(track.title, title, "{track:?}");
+            assert_eq!(track.artist.as_deref(), Some("Ann Artist"), "{title}");
+            assert_eq!(track.album.as_deref(), Some("Green Album"), "{title}");
+            assert_eq!(track.album_artist.as_deref(), Some("Ann Artist"), "{title}");
+            assert_eq!(
+                (track.track_number, track.disc_number, track.year),
+                (Some(number), Some(1), Some(2003)),
+                "{title}"
+            );
+        }
+        let album_id = one.album_id.clone().expect("an album");
+        assert_eq!(two.album_id.as_deref(), Some(album_id.as_str()));
+        let album: AlbumDetail = get_json(&client, &format!("/api/v1/albums/{album_id}")).await;
+        let order: Vec<&str> = album.tracks.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(order, [one.id.as_str(), two.id.as_str()]);
+        assert!(album.album.cover_url.is_some(), "{album:?}");
+        covers_at_each_size(&client, &album_id, dir.path()).await;
+        for track in [&one, &two] {
+            let cover = get(&client, &format!("/api/v1/tracks/{}/cover?size=64", track.id)).await;
+            assert_eq!(cover.status(), StatusCode::OK, "{}", track.title);
+        }
+        let stored = jpeg_thumbnails(&app).await;
+        assert_eq!(stored.len(), 3, "the same picture stored once: {stored:?}");
+    }
+
+    /// Runs the real `mist-server` binary against `app`'s database and data dir.
+    fn mist_server(app: &mist_server::testing::TestApp, args: &[&str]) -> std::process::Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mist-server"));
+        command
+            .args(args)
+            .env("MIST_DATA_DIR", &app.settings.data_dir)
+            .env("MIST_JWT_SECRET", "test-jwt-secret-that-is-long-enough-0123")
+            .env(
+                "MIST_MASTER_KEY",
+                "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+            )
+            .env("MIST_WORKER_POLL_MS", "50")
+            .env("MIST_PUBLIC_URL", &app.base_url)
+            .env_remove("RUST_LOG")
+            .env_remove("DATABASE_URL");
+        if let Some(url) = app.settings.database_url_exposed() {
+            command.env("DATABASE_URL", url);
+        }
+        command.output().expect("mist-server runs")
+    }
+
+    /// The import's line for `name` (a path under the folder), by its word.
+    fn line_for<'a>(stdout: &'a str, name: &str) -> &'a str {
+        stdout
+            .lines()
+            .find(|l| l.ends_with(name) || l.contains(&format!("  {name}:")))
+            .unwrap_or_else(|| panic!("no line for {name} in:\n{stdout}"))
+    }
+
+    async fn a_folder_imports_with_covers_and_lyrics_beside_and_again_adds_nothing(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let ann = user_client(&app, "ann").await;
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path().join("library");
+        let alpha = root.join("Alpha");
+        let beta = root.join("Beta").join("disc 1");
+        std::fs::create_dir_all(&alpha).expect("mkdir");
+        std::fs::create_dir_all(&beta).expect("mkdir");
+        let tags = |album: &'static str, title: &'static str, track: &'static str| {
+            [
+                ("title", title),
+                ("artist", "Importer"),
+                ("album", album),
+                ("track", track),
+            ]
+        };
+        let sources = [
+            ("a1", 440, alpha.join("01 One.flac"), tags("Alpha", "A One", "1")),
+            ("a2", 550, alpha.join("02 Two.mp3"), tags("Alpha", "A Two", "2")),
+            ("b1", 660, beta.join("01.flac"), tags("Beta", "B One", "1")),
+        ];
+        for (name, freq, out, tags) in &sources {
+            tagged(&sine(dir.path(), name, *freq, 3.0, -6.0), None, out, tags);
+        }
+        std::fs::copy(cover_png(dir.path()), alpha.join("cover.png")).expect("cover");
+        std::fs::write(
+            alpha.join("01 One.lrc"),
+            "[00:00.50]first line\n[00:02.25]second line\n",
+        )
+        .expect("lrc");
+        std::fs::write(alpha.join("notes.txt"), "liner notes, not audio").expect("notes");
+        // A FLAC cut in half: it looks like audio, and stops short.
+        let whole = std::fs::read(beta.join("01.flac")).expect("read");
+        std::fs::write(beta.join("02 broken.flac"), &whole[..whole.len() / 2]).expect("write");
+        // Hostile neighbours: a .lrc past the lyrics limit, and a link back to the root.
+        // (4,000 lines: within the parser's line limit; ~360 KB: past the bytes.)
+        let flood = format!("[00:01.00]{}\n", "la".repeat(40)).repeat(4_000);
+        std::fs::write(beta.join("01.lrc"), flood).expect("lrc");
+        std::os::unix::fs::symlink(&root, beta.join("loop")).expect("symlink");
+
+        let root_arg = root.to_string_lossy().into_owned();
+        let first = mist_server(
+            &app,
+            &["import", &root_arg, "--owner", "ann@example.com", "--jobs", "2"],
+        );
+        let stdout = String::from_utf8_lossy(&first.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&first.stderr);
+        assert_eq!(first.status.code(), Some(1), "one file failed:\n{stdout}\n{stderr}");
+        assert!(stderr.contains("1 of 4 files failed"), "{stderr}");
+        for name in ["Alpha/01 One.flac", "Alpha/02 Two.mp3", "Beta/disc 1/01.flac"] {
+            assert!(line_for(&stdout, name).contains("  ready  "), "{stdout}");
+        }
+        assert!(
+            line_for(&stdout, "Beta/disc 1/02 broken.flac").starts_with("-  failed  "),
+            "{stdout}"
+        );
+        assert!(
+            line_for(&stdout, "Alpha/notes.txt").contains("skipped (not audio)"),
+            "{stdout}"
+        );
+        assert!(
+            !stdout.contains("cover.png") && !stdout.contains(".lrc"),
+            "used beside: {stdout}"
+        );
+        assert!(
+            stdout.contains("4 files: 3 ready, 0 already there, 1 failed; 1 skipped (not audio)"),
+            "{stdout}"
+        );
+
+        // Two albums, tracks in order; Alpha's cover is the one beside its files.
+        let page: Page<mist_core::api::Album> = get_json(&ann, "/api/v1/albums?sort=name").await;
+        let names: Vec<(&str, i64)> = page.items.iter().map(|a| (a.title.as_str(), a.track_count)).collect();
+        assert_eq!(names, [("Alpha", 2), ("Beta", 1)]);
+        let (alpha_album, beta_album) = (&page.items[0], &page.items[1]);
+        assert!(beta_album.cover_url.is_none(), "no cover beside Beta's files");
+        let detail: AlbumDetail = get_json(&ann, &format!("/api/v1/albums/{}", alpha_album.id)).await;
+        let titles: Vec<&str> = detail.tracks.iter().map(|t| t.title.as_str()).collect();
+        assert_eq!(titles, ["A One", "A Two"]);
+        covers_at_each_size(&ann, &alpha_album.id, dir.path()).await;
+        let lyrics: Lyrics = get_json(&ann, &format!("/api/v1/tracks/{}/lyrics", detail.tracks[0].id)).await;
+        let lines: Vec<(u64, &str)> = lyrics.lines.iter().map(|l| (l.time_ms, l.text.as_str())).collect();
+        assert_eq!(lines, [(500, "first line"), (2250, "second line")]);
+        let none = get(&ann, &format!("/api/v1/tracks/{}/lyrics", detail.tracks[1].id)).await;
+        assert_eq!(none.status(), StatusCode::NOT_FOUND, "the .lrc is only its own track's");
+        let beta_detail: AlbumDetail = get_json(&ann, &format!("/api/v1/albums/{}", beta_album.id)).await;
+        let flooded = get(&ann, &format!("/api/v1/tracks/{}/lyrics", beta_detail.tracks[0].id)).await;
+        assert_eq!(
+            flooded.status(),
+            StatusCode::NOT_FOUND,
+            "a .lrc over the limit is not used"
+        );
+        for track in &detail.tracks {
+            let left = app
+                .state
+                .store
+                .list(&format!("tracks/{}/beside/", track.id))
+                .await
+                .expect("list");
+            assert!(left.is_empty(), "the ready track keeps no beside files: {left:?}");
+        }
+
+        // Again: nothing copied or added; the broken file fails again, alone.
+        let covers_before = app.state.store.list("covers/").await.expect("list");
+        let second = mist_server(&app, &["import", &root_arg, "--owner", "ann"]);
+        let stdout = String::from_utf8_lossy(&second.stdout).into_owned();
+        assert_eq!(second.status.code(), Some(1), "{stdout}");
+        for name in ["Alpha/01 One.flac", "Alpha/02 Two.mp3", "Beta/disc 1/01.flac"] {
+            assert!(line_for(&stdout, name).contains("  already there  "), "{stdout}");
+        }
+        assert!(
+            stdout.contains("4 files: 0 ready, 3 already there, 1 failed; 1 skipped (not audio)"),
+            "{stdout}"
+        );
+        let page: Page<mist_core::api::Album> = get_json(&ann, "/api/v1/albums?sort=name").await;
+        let counts: Vec<i64> = page.items.iter().map(|a| a.track_count).collect();
+        assert_eq!(counts, [2, 1]);
+        assert_eq!(app.state.store.list("covers/").await.expect("list"), covers_before);
+
+        // No owner named: the oldest admin's; an unknown owner is refused up front.
+        let nobody = mist_server(&app, &["import", &root_arg, "--owner", "nobody"]);
+        assert_eq!(nobody.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&nobody.stderr).contains("no user"));
+    }
+
+    /// The import as the command runs it, in this process (the app's worker
+    /// does the jobs).
+    async fn import_here(app: &mist_server::testing::TestApp, root: &Path, owner: &str) -> Summary {
+        let owner = mist_server::import::owner(&app.state, Some(owner))
+            .await
+            .expect("owner");
+        let root = root.to_owned();
+        let found = tokio::task::spawn_blocking({
+            let root = root.clone();
+            move || mist_server::import::collect(&root)
+        })
+        .await
+        .expect("walk")
+        .expect("collect");
+        let console = Console::new(found.audio.len());
+        mist_server::import::import(&app.state, &owner, &root, found, 2, &console).await
+    }
+
+    /// On S3 with Postgres (the beside files move and are read through the
+    /// store): a hostile cover beside one file, a good cover and `.lrc`
+    /// beside another, the folder imported twice at once.
+    async fn a_hostile_cover_beside_is_refused_and_imports_at_once_add_one_track(backend: Backend) {
+        let app = spawn_with(TestOptions {
+            store: super::store_for(backend),
+            ..TestOptions::new(backend)
+        })
+        .await;
+        let ann = user_client(&app, "ann").await;
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path().join("library");
+        let (bomb, good) = (root.join("bomb"), root.join("good"));
+        std::fs::create_dir_all(&bomb).expect("mkdir");
+        std::fs::create_dir_all(&good).expect("mkdir");
+        let tags = [("album", "Bombs"), ("artist", "Nobody")];
+        tagged(
+            &sine(dir.path(), "bomb", 330, 3.0, -6.0),
+            None,
+            &bomb.join("track.flac"),
+            &tags,
+        );
+        std::fs::write(bomb.join("cover.png"), huge_png()).expect("write");
+        let tags = [("album", "Good"), ("artist", "Somebody")];
+        tagged(
+            &sine(dir.path(), "good", 440, 3.0, -6.0),
+            None,
+            &good.join("song.flac"),
+            &tags,
+        );
+        std::fs::copy(cover_png(dir.path()), good.join("Folder.PNG")).expect("cover");
+        std::fs::write(good.join("song.lrc"), "[00:01.00]only line").expect("lrc");
+        // Two runs at once: both may queue a file; one track each, the other
+        // run finds it there (by hash, or its job fails as a duplicate).
+        let (one, two) = tokio::join!(import_here(&app, &root, "ann"), import_here(&app, &root, "ann"));
+        assert!(
+            one.skipped.is_empty() && two.skipped.is_empty(),
+            "covers and .lrc are used, not skipped"
+        );
+        let mut tracks = Vec::new();
+        for name in ["bomb/track.flac", "good/song.flac"] {
+            let mut outcomes: Vec<&Outcome> = one
+                .files
+                .iter()
+                .chain(&two.files)
+                .filter(|(path, _)| path.ends_with(name))
+                .map(|(_, o)| o)
+                .collect();
+            outcomes.sort_by_key(|o| matches!(o, Outcome::AlreadyThere { .. }));
+            let [Outcome::Ready { track_id }, Outcome::AlreadyThere { track_id: there }] = outcomes[..] else {
+                panic!("{name}: one ready, one already there: {outcomes:?}");
+            };
+            assert_eq!(track_id, there);
+            tracks.push(track_id.clone());
+        }
+        let cover = get(&ann, &format!("/api/v1/tracks/{}/cover", tracks[0])).await;
+        assert_eq!(
+            cover.status(),
+            StatusCode::NOT_FOUND,
+            "the 20,000 × 20,000 picture is refused"
+        );
+        let cover = get(&ann, &format!("/api/v1/tracks/{}/cover?size=64", tracks[1])).await;
+        assert_eq!(
+            cover.status(),
+            StatusCode::OK,
+            "the good one beside the other file is used"
+        );
+        let lyrics: Lyrics = get_json(&ann, &format!("/api/v1/tracks/{}/lyrics", tracks[1])).await;
+        assert_eq!(lyrics.lines.len(), 1, "{lyrics:?}");
+        assert_eq!(
+            jpeg_thumbnails(&app).await.len(),
+            3,
+            "one picture's thumbnails, no other"
+        );
+        for track in &tracks {
+            let left = app
+                .state
+                .store
+                .list(&format!("tracks/{track}/beside/"))
+                .await
+                .expect("list");
+            assert!(left.is_empty(), "{left:?}");
+        }
+    }
+
+    async fn deleting_a_user_takes_their_emptied_albums_and_covers(backend: Backend) {
+        use mist_server::testing::catalogue::{FakeTrack, insert_ready_track};
+        use mist_server::testing::upload::admin_client;
+
+        let app = spawn_app(backend).await;
+        let ann = user_client(&app, "ann").await;
+        let bob = user_client(&app, "bob").await;
+        let (ann_id, bob_id) = (ann.me().await.expect("me").id, bob.me().await.expect("me").id);
+        let fake = |album: &str| FakeTrack {
+            title: "Song".into(),
+            artist: Some("Band".into()),
+            album: Some(album.into()),
+            duration_s: 30.0,
+            ..FakeTrack::default()
+        };
+        let mine = insert_ready_track(&app.state, &ann_id, &fake("Only Ann's")).await;
+        let shared = insert_ready_track(&app.state, &ann_id, &fake("Both")).await;
+        let kept = insert_ready_track(&app.state, &bob_id, &fake("Both")).await;
+        let dir = tempfile::tempdir().expect("tmp");
+        let png = std::fs::read(cover_png(dir.path())).expect("png");
+        for (client, track) in [(&ann, &mine), (&ann, &shared)] {
+            let put = client
+                .request(Method::PUT, &format!("/api/v1/tracks/{track}/cover"))
+                .expect("request")
+                .header("content-type", "image/png")
+                .body(png.clone())
+                .send()
+                .await
+                .expect("PUT");
+            assert_eq!(put.status(), StatusCode::NO_CONTENT);
+        }
+        let gone_album = ann.track(&mine).await.expect("track").album_id.expect("album");
+        let both = bob.track(&kept).await.expect("track").album_id.expect("album");
+        assert_eq!(jpeg_thumbnails(&app).await.len(), 3);
+
+        admin_client(&app).await.delete_user(&ann_id).await.expect("delete ann");
+        let gone = get(&bob, &format!("/api/v1/albums/{gone_album}")).await;
+        assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+        let rows: i64 = mist_server::with_pool!(&app.state.db, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM albums WHERE id = $1").bind(&gone_album).fetch_one(pool).await
+        })
+        .expect("count");
+        assert_eq!(rows, 0, "no hidden row left behind");
+        let album: AlbumDetail = get_json(&bob, &format!("/api/v1/albums/{both}")).await;
+        assert_eq!(album.album.track_count, 1, "Bob's track keeps the shared album");
+        // Ann's picture was the shared album's cover too; it stays while that album shows it.
+        assert!(album.album.cover_url.is_some(), "{album:?}");
+        let still = jpeg_thumbnails(&app).await;
+        assert_eq!(still.len(), 3, "{still:?}");
+        bob.delete_track(&kept).await.expect("delete");
+        assert!(app.state.store.list("covers/").await.expect("list").is_empty());
+    }
+
     mist_server::on_both!(
+        deleting_a_user_takes_their_emptied_albums_and_covers,
+        a_hostile_cover_beside_is_refused_and_imports_at_once_add_one_track,
+        m4a_and_ogg_tags_and_pictures_make_an_album,
+        a_folder_imports_with_covers_and_lyrics_beside_and_again_adds_nothing,
         albums_group_tagged_files_with_covers_lyrics_and_loudness,
         the_same_bytes_twice_fail_as_a_duplicate_naming_the_first,
         a_hostile_cover_is_refused_and_the_track_still_ingests,

@@ -426,3 +426,13 @@ pub async fn invite_usable(db: &Db, code: &str) -> Result<bool, sqlx::Error> {
     let sql = "SELECT EXISTS (SELECT 1 FROM invites WHERE code = $1 AND used_at IS NULL AND expires_at > $2)";
     with_pool!(db, pool => sqlx::query_scalar::<_, bool>(sql).bind(code).bind(now_ms()).fetch_one(pool).await)
 }
+
+/// The oldest active admin: whom `mist-server import` imports for by default.
+pub async fn first_admin(db: &Db) -> Result<Option<UserRow>, sqlx::Error> {
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM users WHERE role = 'admin' AND disabled_at IS NULL ORDER BY created_at, id LIMIT 1"
+    );
+    with_pool!(db, pool => sqlx::query_as::<_, UserRow>(sql).fetch_optional(pool).await)
+}

@@ -270,6 +270,32 @@ pub struct CoverQuery {
     /// The box in px: 64, 300 (default) or 600; others are served the next
     /// size up (or 600).
     size: Option<u32>,
+    /// `jpeg` or `webp`; by default WebP when `Accept` names `image/webp`.
+    /// WebP is served only where it is smaller than the JPEG (flat artwork:
+    /// lossless WebP; photographs stay JPEG, which is several times smaller).
+    format: Option<String>,
+}
+
+/// Whether the client would take WebP: asked by `format`, else by `Accept`.
+fn wants_webp(query: &CoverQuery, headers: &HeaderMap) -> ApiResult<bool> {
+    match query.format.as_deref() {
+        Some("webp") => Ok(true),
+        Some("jpeg" | "jpg") => Ok(false),
+        Some(_) => Err(ApiError::bad_request("invalid_query", "format must be jpeg or webp")),
+        None => Ok(headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(accepts_webp)),
+    }
+}
+
+/// One `Accept` entry naming `image/webp` without refusing it (`q=0`).
+fn accepts_webp(entry: &str) -> bool {
+    let mut parts = entry.split(';').map(str::trim);
+    parts.next().is_some_and(|t| t.eq_ignore_ascii_case("image/webp"))
+        && !parts.any(|p| p.strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()) == Some(0.0))
 }
 
 /// The stored size that serves a request for `size` px.
@@ -279,42 +305,70 @@ fn served_size(size: Option<u32>) -> u32 {
     SIZES.iter().copied().filter(|s| *s >= asked).min().unwrap_or(largest)
 }
 
-/// A cover thumbnail, or 304 when the client has it.
-async fn cover_response(state: &AppState, hash: &str, size: Option<u32>, headers: &HeaderMap) -> ApiResult<Response> {
-    let size = served_size(size);
-    let etag = format!("\"{hash}-{size}\"");
+/// A cover thumbnail, or 304 when the client has it. As WebP when the
+/// client takes it and it was stored (smaller than the JPEG), else JPEG;
+/// each form has its own ETag, and the answer varies with `Accept`.
+async fn cover_response(state: &AppState, hash: &str, query: &CoverQuery, headers: &HeaderMap) -> ApiResult<Response> {
+    let size = served_size(query.size);
+    let webp = wants_webp(query, headers)?;
+    let jpeg_etag = format!("\"{hash}-{size}\"");
+    let webp_etag = format!("\"{hash}-{size}-webp\"");
     let cache = HeaderValue::from_static("public, max-age=31536000, immutable");
-    let etag_value = HeaderValue::from_str(&etag).map_err(ApiError::internal)?;
-    let matches = headers
+    let vary = HeaderValue::from_static("accept");
+    let matched = headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|v| v.trim() == etag || v.trim() == "*");
-    if matches {
+        .map(str::trim)
+        .find(|v| *v == jpeg_etag || *v == "*" || (webp && *v == webp_etag));
+    if let Some(matched) = matched {
+        let etag = if matched == "*" { &jpeg_etag } else { matched };
         return Ok((
             StatusCode::NOT_MODIFIED,
-            [(header::ETAG, etag_value), (header::CACHE_CONTROL, cache)],
+            [
+                (header::ETAG, HeaderValue::from_str(etag).map_err(ApiError::internal)?),
+                (header::CACHE_CONTROL, cache),
+                (header::VARY, vary),
+            ],
         )
             .into_response());
     }
-    let bytes = match state.store.get_bytes(&cover_key(hash, size)).await {
-        Ok(bytes) => bytes,
-        Err(crate::storage::StorageError::NotFound(_)) => return Err(ApiError::NotFound("cover")),
-        Err(e) => return Err(e.into()),
+    let stored = |key: String| async move {
+        match state.store.get_bytes(&key).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(crate::storage::StorageError::NotFound(_)) => Ok(None),
+            Err(e) => Err(ApiError::from(e)),
+        }
+    };
+    let webp_bytes = if webp {
+        stored(crate::ingest::library::cover_webp_key(hash, size)).await?
+    } else {
+        None
+    };
+    let (bytes, content_type, etag) = match webp_bytes {
+        Some(bytes) => (bytes, "image/webp", webp_etag),
+        None => (
+            stored(cover_key(hash, size))
+                .await?
+                .ok_or(ApiError::NotFound("cover"))?,
+            "image/jpeg",
+            jpeg_etag,
+        ),
     };
     Ok((
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
-            (header::ETAG, etag_value),
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::ETAG, HeaderValue::from_str(&etag).map_err(ApiError::internal)?),
             (header::CACHE_CONTROL, cache),
+            (header::VARY, vary),
         ],
         bytes,
     )
         .into_response())
 }
 
-/// An album's cover as JPEG, fitted in a square box.
+/// An album's cover as JPEG (or WebP, see `format`), fitted in a square box.
 #[utoipa::path(get, path = "/api/v1/albums/{id}/cover", tag = "library", security(("bearer" = [])),
     params(("id" = String, Path), CoverQuery),
     responses(
@@ -333,10 +387,10 @@ pub async fn album_cover(
     let hash = albums::cover_hash(&state.db, &id)
         .await?
         .ok_or(ApiError::NotFound("cover"))?;
-    cover_response(&state, &hash, query.size, &headers).await
+    cover_response(&state, &hash, &query, &headers).await
 }
 
-/// A track's cover (its own, else its album's) as JPEG.
+/// A track's cover (its own, else its album's) as JPEG (or WebP, see `format`).
 #[utoipa::path(get, path = "/api/v1/tracks/{id}/cover", tag = "library", security(("bearer" = [])),
     params(("id" = String, Path), CoverQuery),
     responses(
@@ -359,7 +413,7 @@ pub async fn track_cover(
         (None, None) => None,
     };
     let hash = hash.ok_or(ApiError::NotFound("cover"))?;
-    cover_response(&state, &hash, query.size, &headers).await
+    cover_response(&state, &hash, &query, &headers).await
 }
 
 /// Replace a track's cover, and its album's (uploader or admin). The body is
@@ -392,26 +446,9 @@ pub async fn put_cover(
         albums::set_cover(&state.db, album, &hash).await?;
     }
     if let Some(old) = track.cover_hash.filter(|old| *old != hash) {
-        remove_cover_if_unused(&state, &old).await;
+        crate::ingest::library::remove_cover_if_unused(&state.db, &state.store, &old).await;
     }
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Deletes a cover's thumbnails once no track or album shows it.
-pub async fn remove_cover_if_unused(state: &AppState, hash: &str) {
-    match albums::cover_in_use(&state.db, hash).await {
-        Ok(false) => {
-            if let Err(e) = state
-                .store
-                .delete_prefix(&crate::ingest::library::cover_prefix(hash))
-                .await
-            {
-                tracing::warn!(cover = hash, error = %e, "cannot remove an unused cover");
-            }
-        }
-        Ok(true) => {}
-        Err(e) => tracing::warn!(cover = hash, error = %e, "cannot tell whether a cover is used"),
-    }
 }
 
 /// A track's lyrics: the words, and timed lines when known.
@@ -447,6 +484,16 @@ pub async fn lyrics(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accept_entries_for_webp() {
+        assert!(accepts_webp("image/webp"));
+        assert!(accepts_webp(" IMAGE/WEBP;q=0.8"));
+        assert!(!accepts_webp("image/webp;q=0"));
+        assert!(!accepts_webp("image/webp; q=0.0"));
+        assert!(!accepts_webp("image/*"));
+        assert!(!accepts_webp("image/webpx"));
+    }
 
     #[test]
     fn any_asked_size_is_served_from_a_stored_one() {

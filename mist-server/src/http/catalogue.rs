@@ -262,14 +262,6 @@ pub async fn delete(
     // The id came from the database (a UUID), so the prefix is safe to use.
     let removed = state.store.delete_prefix(&format!("tracks/{id}/")).await?;
     tracing::info!(track_id = %id, objects = removed, "track deleted");
-    // Its album goes with its last track, and covers nothing shows any more.
-    let mut covers: Vec<String> = row.cover_hash.clone().into_iter().collect();
-    if let Some(album) = &row.album_id {
-        covers.extend(crate::db::albums::cover_hash(&state.db, album).await?);
-        crate::db::albums::track_removed(&state.db, album).await?;
-    }
-    for cover in covers {
-        super::albums::remove_cover_if_unused(&state, &cover).await;
-    }
+    crate::ingest::library::track_deleted(&state.db, &state.store, &row).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,7 +1,8 @@
 //! What an upload says about itself beyond its audio, for the library: its
 //! tags (lofty, bounded against hostile files: `mist_core::library::tags`),
-//! its cover (decoded under limits, thumbnails stored once per picture) and
-//! its lyrics, cleaned through [`crate::text`] before anything is stored.
+//! its cover (decoded under limits, thumbnails stored once per picture, and
+//! removed with the last track or album that shows it: [`track_deleted`])
+//! and its lyrics, cleaned through [`crate::text`] before anything is stored.
 //!
 //! None of it can fail an ingest: a file whose tags cannot be read still
 //! plays (the decoder's own tags and the file name stand in), and a picture
@@ -16,7 +17,10 @@ use mist_core::library::lrc::Lyrics;
 use mist_core::library::tags::{self, TrackTags};
 
 use crate::app::AppState;
-use crate::storage::StorageError;
+use crate::db::Db;
+use crate::db::albums;
+use crate::db::tracks::TrackRow;
+use crate::storage::{ObjectStore, StorageError};
 
 /// The longest lyric line kept, in characters.
 pub const MAX_LYRIC_LINE_CHARS: usize = 500;
@@ -25,6 +29,12 @@ pub const MAX_LYRIC_LINE_CHARS: usize = 500;
 /// `hash` (hex) is stored.
 pub fn cover_key(hash: &str, size: u32) -> String {
     format!("covers/{hash}/{size}.jpg")
+}
+
+/// Where the WebP form of that thumbnail is, when it is smaller than the
+/// JPEG (`mist_core::library::cover`); absent otherwise.
+pub fn cover_webp_key(hash: &str, size: u32) -> String {
+    format!("covers/{hash}/{size}.webp")
 }
 
 /// The directory of a cover's thumbnails.
@@ -73,9 +83,17 @@ pub async fn store_cover(state: &AppState, bytes: Vec<u8>) -> Result<String, Cov
     let thumbnails = tokio::task::spawn_blocking(move || Cover::decode(&bytes)?.thumbnails())
         .await
         .map_err(|e| CoverStoreError::Panicked(e.to_string()))??;
-    // The largest last: its presence says the set is complete.
+    // The largest JPEG last: its presence says the set is complete.
     let mut thumbnails = thumbnails;
     thumbnails.sort_by_key(|t| t.size);
+    for thumbnail in &mut thumbnails {
+        if let Some(webp) = thumbnail.webp.take() {
+            state
+                .store
+                .put_bytes(&cover_webp_key(&hash, thumbnail.size), Bytes::from(webp), "image/webp")
+                .await?;
+        }
+    }
     for thumbnail in thumbnails {
         state
             .store
@@ -95,14 +113,52 @@ pub async fn embedded_cover(state: &AppState, tags: &mut TrackTags) -> Result<Op
     let Some(picture) = tags.cover.take() else {
         return Ok(None);
     };
-    match store_cover(state, picture.data).await {
+    cover_unless_refused(state, picture.data, "embedded").await
+}
+
+/// A cover found beside the file on import (`ingest::beside`), stored like
+/// an embedded one, under the same limits.
+pub async fn beside_cover(state: &AppState, picture: Vec<u8>) -> Result<Option<String>, StorageError> {
+    cover_unless_refused(state, picture, "beside the file").await
+}
+
+async fn cover_unless_refused(state: &AppState, picture: Vec<u8>, from: &str) -> Result<Option<String>, StorageError> {
+    match store_cover(state, picture).await {
         Ok(hash) => Ok(Some(hash)),
         Err(CoverStoreError::Storage(e)) => Err(e),
         Err(e) => {
-            tracing::info!(error = %e, "the embedded cover is refused");
+            tracing::info!(error = %e, from, "a cover is refused");
             Ok(None)
         }
     }
+}
+
+/// Deletes a cover's thumbnails once no track or album shows it.
+pub async fn remove_cover_if_unused(db: &Db, store: &ObjectStore, hash: &str) {
+    match albums::cover_in_use(db, hash).await {
+        Ok(false) => {
+            if let Err(e) = store.delete_prefix(&cover_prefix(hash)).await {
+                tracing::warn!(cover = hash, error = %e, "cannot remove an unused cover");
+            }
+        }
+        Ok(true) => {}
+        Err(e) => tracing::warn!(cover = hash, error = %e, "cannot tell whether a cover is used"),
+    }
+}
+
+/// After track `row`'s rows were deleted, whoever deleted it (its owner, an
+/// admin, the owner's account going): its album goes with its last track,
+/// and covers nothing shows any more lose their thumbnails.
+pub async fn track_deleted(db: &Db, store: &ObjectStore, row: &TrackRow) -> Result<(), sqlx::Error> {
+    let mut covers: Vec<String> = row.cover_hash.clone().into_iter().collect();
+    if let Some(album) = &row.album_id {
+        covers.extend(albums::cover_hash(db, album).await?);
+        albums::track_removed(db, album).await?;
+    }
+    for cover in covers {
+        remove_cover_if_unused(db, store, &cover).await;
+    }
+    Ok(())
 }
 
 /// One timed line of the API and of the stored JSON.

@@ -15,6 +15,7 @@
 //! always match segments. An attempt that fails, or loses its job, deletes
 //! what it wrote.
 
+pub mod beside;
 pub mod library;
 pub mod package;
 pub mod transcode;
@@ -111,7 +112,16 @@ pub async fn run(state: &AppState, job: &JobRow, token: &str, progress: &Arc<Job
         return Err(IngestError::Duplicate(existing));
     }
     let mut file_tags = library::read_tags(&local).await;
-    let cover_hash = library::embedded_cover(state, &mut file_tags).await?;
+    let beside = beside::take(state, &upload.id, &track.id).await?;
+    let mut cover_hash = library::embedded_cover(state, &mut file_tags).await?;
+    // A picture in the file is the track's own; the folder's is the fallback.
+    if let (None, Some(picture)) = (&cover_hash, beside.cover) {
+        cover_hash = library::beside_cover(state, picture).await?;
+    }
+    // An `.lrc` put beside the file on purpose wins over lyrics in its tags.
+    if beside.lyrics.is_some() {
+        file_tags.lyrics = beside.lyrics;
+    }
     progress.set(5);
 
     let prefix = package::attempt_prefix(&track.id, token);
@@ -189,6 +199,7 @@ pub async fn run(state: &AppState, job: &JobRow, token: &str, progress: &Arc<Job
     }
     // Earlier attempts that died or stalled left their directories behind.
     remove_other_attempts(state, &track.id, &prefix).await;
+    beside::remove(state, &track.id).await;
     Ok(())
 }
 
