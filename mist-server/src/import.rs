@@ -42,7 +42,7 @@ use crate::app::AppState;
 use crate::auth::AuthUser;
 use crate::config::Settings;
 use crate::db::users::{self, UserRow};
-use crate::db::{albums, jobs, uploads};
+use crate::db::{jobs, uploads};
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::ingest::beside;
@@ -257,23 +257,27 @@ async fn import_one(state: &AppState, owner: &UserRow, file: &AudioFile) -> anyh
     .context("hashing stopped")?
     .context("cannot read the file")?
     .to_hex();
-    if let Some(track_id) = albums::track_with_hash(&state.db, &owner.id, &hash).await? {
-        return Ok(Outcome::AlreadyThere { track_id });
-    }
 
     let content_type = file.container.content_type();
+    // With the hash announced, bytes the owner already has are refused
+    // before anything is copied, as for a client's upload.
     let request = CreateUploadRequest {
         filename: upload_name(&file.path, file.container),
         size: file.size,
         content_type: content_type.to_owned(),
+        sha256: Some(hash),
     };
     let user = || AuthUser(owner.clone());
-    let (_, ApiJson(ticket)) = crate::http::uploads::create(State(state.clone()), user(), ApiJson(request))
-        .await
-        .map_err(|e| match e {
-            ApiError::PayloadTooLarge(why) => anyhow::anyhow!("{why}; MIST_MAX_UPLOAD_BYTES raises the limit"),
-            other => anyhow::anyhow!("{other}"),
-        })?;
+    let ticket = match crate::http::uploads::create(State(state.clone()), user(), ApiJson(request)).await {
+        Ok((_, ApiJson(ticket))) => ticket,
+        Err(ApiError::Duplicate { existing_track_id }) => {
+            return Ok(Outcome::AlreadyThere {
+                track_id: existing_track_id,
+            });
+        }
+        Err(ApiError::PayloadTooLarge(why)) => anyhow::bail!("{why}; MIST_MAX_UPLOAD_BYTES raises the limit"),
+        Err(other) => anyhow::bail!("{other}"),
+    };
     let upload = uploads::find(&state.db, &ticket.upload_id)
         .await?
         .context("the upload ticket vanished")?;
