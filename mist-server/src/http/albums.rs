@@ -242,7 +242,12 @@ fn served_size(size: Option<u32>) -> u32 {
 }
 
 /// A cover thumbnail, or 304 when the client has it.
-async fn cover_response(state: &AppState, hash: &str, size: Option<u32>, headers: &HeaderMap) -> ApiResult<Response> {
+pub(crate) async fn cover_response(
+    state: &AppState,
+    hash: &str,
+    size: Option<u32>,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     let size = served_size(size);
     let etag = format!("\"{hash}-{size}\"");
     let cache = HeaderValue::from_static("public, max-age=31536000, immutable");
