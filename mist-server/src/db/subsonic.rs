@@ -206,6 +206,9 @@ pub struct Annotations {
     pub played: std::collections::HashMap<String, i64>,
 }
 
+/// A track id and a time.
+type IdTime = (String, i64);
+
 pub async fn annotations(db: &Db, user_id: &str, track_ids: &[&str]) -> Result<Annotations, sqlx::Error> {
     let mut out = Annotations::default();
     // One page of ids at a time keeps the placeholders under every engine's limit.
@@ -218,7 +221,7 @@ pub async fn annotations(db: &Db, user_id: &str, track_ids: &[&str]) -> Result<A
             "SELECT track_id, MAX(started_at) FROM playback_sessions WHERE user_id = $1 AND track_id IN ({list}) \
              GROUP BY track_id"
         );
-        let (starred, played): (Vec<(String, i64)>, Vec<(String, i64)>) = with_pool!(db, pool => {
+        let (starred, played): (Vec<IdTime>, Vec<IdTime>) = with_pool!(db, pool => {
             let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(likes)).bind(user_id);
             for id in chunk {
                 q = q.bind(*id);

@@ -73,8 +73,11 @@ struct Layout {
 static LAYOUTS: Mutex<Option<HashMap<String, Arc<Layout>>>> = Mutex::new(None);
 const LAYOUTS_MAX: usize = 1024;
 
+/// A content key and its IV.
+type KeyIv = (ContentKey, [u8; 16]);
+
 struct Keys {
-    keys: Vec<(ContentKey, [u8; 16])>,
+    keys: Vec<KeyIv>,
 }
 
 async fn keys(state: &AppState, track: &Playable) -> Result<Keys, SubsonicError> {
@@ -96,7 +99,7 @@ async fn keys(state: &AppState, track: &Playable) -> Result<Keys, SubsonicError>
 }
 
 impl Keys {
-    fn get(&self, k: i64) -> Result<&(ContentKey, [u8; 16]), SubsonicError> {
+    fn get(&self, k: i64) -> Result<&KeyIv, SubsonicError> {
         usize::try_from(k)
             .ok()
             .and_then(|k| self.keys.get(k))
@@ -104,7 +107,7 @@ impl Keys {
     }
 }
 
-fn decrypt(key: &(ContentKey, [u8; 16]), data: &[u8]) -> Result<Vec<u8>, SubsonicError> {
+fn decrypt(key: &KeyIv, data: &[u8]) -> Result<Vec<u8>, SubsonicError> {
     crypto::decrypt_segment(&key.0, &key.1, data).map_err(|e| SubsonicError::internal(anyhow::anyhow!("{e}")))
 }
 
@@ -131,7 +134,7 @@ async fn layout(state: &AppState, track: &Playable, dir: &str, keys: &Keys) -> R
         &state.store.get_bytes(&format!("{dir}{}", first.uri)).await?,
     )?;
     let tag_len = mist_core::hls::id3::id3_tag_len(&clear).unwrap_or(0);
-    let jobs: Vec<(String, Result<(ContentKey, [u8; 16]), SubsonicError>)> = playlist
+    let jobs: Vec<(String, Result<KeyIv, SubsonicError>)> = playlist
         .segments
         .iter()
         .enumerate()
