@@ -352,3 +352,11 @@ pub async fn playlist_duration_ms(db: &Db, playlist_id: &str) -> Result<i64, sql
                JOIN tracks t ON t.id = e.track_id WHERE e.playlist_id = $1";
     with_pool!(db, pool => sqlx::query_scalar::<_, i64>(sql).bind(playlist_id).fetch_one(pool).await)
 }
+
+/// When the library last changed (a track made ready, edited or gone
+/// counts through its `updated_at`; a deletion is seen by the next change):
+/// `getIndexes`' `lastModified`.
+pub async fn library_changed_at(db: &Db) -> Result<i64, sqlx::Error> {
+    let sql = "SELECT CAST(COALESCE(MAX(updated_at), 0) AS BIGINT) FROM tracks WHERE status = 'ready'";
+    with_pool!(db, pool => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await)
+}

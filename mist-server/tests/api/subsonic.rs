@@ -595,6 +595,75 @@ async fn subsonic_library_search_stars_playlists_and_queue(backend: Backend) {
     )
     .await;
     assert_eq!(error_code(&root), 10);
+
+    // Every browsing method answers in both formats with the element the spec
+    // names: the XML element is the JSON field, the XML attributes its fields.
+    let artist_id = artist.id.as_str();
+    let album_id = even.id.as_str();
+    let song = ids[0].as_str();
+    let sweep: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+        ("getLicense", vec![], "license"),
+        ("getMusicFolders", vec![], "musicFolders"),
+        ("getUser", vec![("username", "ann")], "user"),
+        ("getArtists", vec![], "artists"),
+        ("getIndexes", vec![], "indexes"),
+        ("getArtist", vec![("id", artist_id)], "artist"),
+        ("getMusicDirectory", vec![("id", album_id)], "directory"),
+        ("getMusicDirectory", vec![("id", artist_id)], "directory"),
+        ("getAlbum", vec![("id", album_id)], "album"),
+        ("getSong", vec![("id", song)], "song"),
+        ("getAlbumList", vec![("type", "newest")], "albumList"),
+        (
+            "getAlbumList2",
+            vec![("type", "byYear"), ("fromYear", "2030"), ("toYear", "1990")],
+            "albumList2",
+        ),
+        ("getAlbumList2", vec![("type", "starred")], "albumList2"),
+        ("getRandomSongs", vec![], "randomSongs"),
+        ("getSongsByGenre", vec![("genre", "Jazz")], "songsByGenre"),
+        ("getGenres", vec![], "genres"),
+        ("search2", vec![("query", "song")], "searchResult2"),
+        ("search3", vec![("query", "song")], "searchResult3"),
+        ("getStarred", vec![], "starred"),
+        ("getStarred2", vec![], "starred2"),
+        ("getPlaylists", vec![], "playlists"),
+        ("getPlayQueue", vec![], "playQueue"),
+        ("getNowPlaying", vec![], "nowPlaying"),
+        ("getSimilarSongs", vec![("id", song)], "similarSongs"),
+        ("getSimilarSongs2", vec![("id", artist_id)], "similarSongs2"),
+        ("getTopSongs", vec![("artist", "The Testers")], "topSongs"),
+        ("getLyricsBySongId", vec![("id", song)], "lyricsList"),
+    ];
+    for (method, params, element) in sweep {
+        let mut p = params.clone();
+        p.push(("apiKey", k));
+        let root = json(&app, method, &p).await;
+        assert_eq!(root["status"], "ok", "{method}: {root}");
+        let payload = root[element]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method}: no {element} in {root}"));
+        let text = xml(&app, method, &p).await;
+        let doc = roxmltree::Document::parse(&text).expect("XML");
+        assert_eq!(doc.root_element().attribute("status"), Some("ok"), "{method}");
+        let node = doc.root_element().first_element_child().expect("payload");
+        assert_eq!(node.tag_name().name(), element, "{method}");
+        for attr in node.attributes() {
+            let field = &payload[attr.name()];
+            let json_text = match field {
+                Value::String(s) => s.clone(),
+                Value::Number(_) | Value::Bool(_) => field.to_string(),
+                other => panic!("{method}: attribute {} is {other} in JSON", attr.name()),
+            };
+            assert_eq!(attr.value(), json_text, "{method}.{}", attr.name());
+        }
+    }
+    let top = json(
+        &app,
+        "getTopSongs",
+        &[("apiKey", k), ("artist", "the testers"), ("count", "3")],
+    )
+    .await;
+    assert_eq!(top["topSongs"]["song"].as_array().map(Vec::len), Some(3), "{top}");
 }
 
 /// Generates, uploads and waits for a track of `seconds` with tags.

@@ -191,7 +191,7 @@ pub async fn get_artists(call: &Call, element: &'static str) -> MethodResult {
         .collect();
     let mut node = Node::new(element).attr("ignoredArticles", "");
     if element == "indexes" {
-        node = node.attr("lastModified", call.state.clock.now_ms());
+        node = node.attr("lastModified", db::library_changed_at(&call.state.db).await?);
     }
     one(node.list("index", index))
 }
