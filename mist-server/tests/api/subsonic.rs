@@ -23,6 +23,9 @@ mist_server::on_both!(
     subsonic_stream_range_offset_quota_scrobble_and_similarity,
 );
 
+/// Query parameters of a request.
+type Params<'a> = Vec<(&'a str, &'a str)>;
+
 /// A raw `/rest` request; returns status, content type and body.
 async fn rest(app: &TestApp, method: &str, params: &[(&str, &str)]) -> (u16, String, Vec<u8>) {
     let url = app.url(&format!("/rest/{method}"));
@@ -601,7 +604,7 @@ async fn subsonic_library_search_stars_playlists_and_queue(backend: Backend) {
     let artist_id = artist.id.as_str();
     let album_id = even.id.as_str();
     let song = ids[0].as_str();
-    let sweep: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+    let sweep: Vec<(&str, Params<'_>, &str)> = vec![
         ("getLicense", vec![], "license"),
         ("getMusicFolders", vec![], "musicFolders"),
         ("getUser", vec![("username", "ann")], "user"),
