@@ -667,6 +667,63 @@ async fn subsonic_library_search_stars_playlists_and_queue(backend: Backend) {
     )
     .await;
     assert_eq!(top["topSongs"]["song"].as_array().map(Vec::len), Some(3), "{top}");
+
+    // Covers: the song's own (`mf-`), its album's (`al-`), its artist's (`ar-`),
+    // each at the stored size for `size`, whatever number a client sends.
+    let dir = tempfile::tempdir().expect("tmp");
+    let png = dir.path().join("cover.png");
+    mist_server::testing::audio::run(
+        std::process::Command::new("ffmpeg")
+            .args([
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "color=red:s=400x300",
+                "-frames:v",
+                "1",
+            ])
+            .arg(&png),
+    );
+    let put = ann
+        .request(
+            mist_core::client::Method::PUT,
+            &format!("/api/v1/tracks/{}/cover", ids[0]),
+        )
+        .expect("request")
+        .header("content-type", "image/png")
+        .body(std::fs::read(&png).expect("png"))
+        .send()
+        .await
+        .expect("PUT cover");
+    assert_eq!(put.status().as_u16(), 204);
+    let song = json(&app, "getSong", &[("apiKey", k), ("id", &ids[0])]).await;
+    let cover_id = format!("mf-{}", ids[0]);
+    assert_eq!(song["song"]["coverArt"], cover_id.as_str());
+    let album_cover = format!("al-{album_id}");
+    let album = json(&app, "getAlbum", &[("apiKey", k), ("id", album_id)]).await;
+    assert_eq!(album["album"]["coverArt"], album_cover.as_str());
+    let artist_cover = format!("ar-{artist_id}");
+    for (id, size, width) in [
+        (cover_id.as_str(), "64", 64),
+        (album_cover.as_str(), "-5", 64),
+        (artist_cover.as_str(), "99999999999", 400),
+        (ids[0].as_str(), "300", 300),
+    ] {
+        let (status, content_type, body) =
+            rest(&app, "getCoverArt", &[("apiKey", k), ("id", id), ("size", size)]).await;
+        assert_eq!((status, content_type.as_str()), (200, "image/jpeg"), "{id} {size}");
+        let file = dir.path().join("got.jpg");
+        std::fs::write(&file, &body).expect("write");
+        let probe = std::process::Command::new("ffprobe")
+            .args(["-v", "error", "-show_entries", "stream=width", "-of", "csv=p=0"])
+            .arg(&file)
+            .output()
+            .expect("ffprobe");
+        let got: u32 = String::from_utf8_lossy(&probe.stdout).trim().parse().expect("width");
+        assert_eq!(got, width, "{id} size {size}");
+    }
 }
 
 /// Generates, uploads and waits for a track of `seconds` with tags.
