@@ -63,10 +63,24 @@ pub async fn delete_api_key(db: &Db, user_id: &str, id: &str) -> Result<bool, sq
     Ok(done > 0)
 }
 
+/// `last_used_at` is refreshed at most this often: every Subsonic request
+/// signs in, and a write each time would queue them all behind SQLite's
+/// one writer.
+const LAST_USED_EVERY_MS: i64 = 60_000;
+
 /// The user a key hash belongs to, marking the key used.
 pub async fn api_key_user(db: &Db, key_hash: &str, now: i64) -> Result<Option<String>, sqlx::Error> {
-    let sql = "UPDATE api_keys SET last_used_at = $2 WHERE key_hash = $1 RETURNING user_id";
-    with_pool!(db, pool => sqlx::query_scalar::<_, String>(sql).bind(key_hash).bind(now).fetch_optional(pool).await)
+    let find = "SELECT user_id, last_used_at FROM api_keys WHERE key_hash = $1";
+    let touch = "UPDATE api_keys SET last_used_at = $2 WHERE key_hash = $1";
+    let found: Option<(String, Option<i64>)> =
+        with_pool!(db, pool => sqlx::query_as(find).bind(key_hash).fetch_optional(pool).await)?;
+    let Some((user_id, last_used_at)) = found else {
+        return Ok(None);
+    };
+    if last_used_at.is_none_or(|at| now - at >= LAST_USED_EVERY_MS) {
+        with_pool!(db, pool => sqlx::query(touch).bind(key_hash).bind(now).execute(pool).await.map(|_| ()))?;
+    }
+    Ok(Some(user_id))
 }
 
 /// Sets (or replaces) the user's wrapped app password.

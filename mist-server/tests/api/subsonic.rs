@@ -282,7 +282,10 @@ async fn subsonic_sign_in_by_key_token_and_password_and_refusals(backend: Backen
     assert!(matches!(account_client.ping().await, Err(opensubsonic::Error::Api(e)) if e.code == 40));
 
     // With a key, and with the app password by token, plain and enc:.
+    assert_eq!(listed[0].last_used_at, None);
     subsonic(&app, Auth::api_key(k)).ping().await.expect("api key ping");
+    let used = ann.api_keys().await.expect("list");
+    assert!(used[0].last_used_at.is_some(), "{used:?}");
     let app_password = ann.create_app_password().await.expect("app password");
     assert_eq!(app_password.username, "ann");
     subsonic(&app, Auth::token("ann", &app_password.password))
