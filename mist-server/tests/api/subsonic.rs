@@ -809,6 +809,10 @@ async fn subsonic_stream_range_offset_quota_scrobble_and_similarity(backend: Bac
         response.headers().get("content-range").and_then(|v| v.to_str().ok()),
         Some(expected_range.as_str())
     );
+    assert_eq!(
+        response.headers().get("content-length").and_then(|v| v.to_str().ok()),
+        Some("50001")
+    );
     let part = response.bytes().await.expect("body");
     assert_eq!(&part[..], &whole[100_000..=150_000]);
     // A range past the end is refused, not served.
@@ -839,7 +843,8 @@ async fn subsonic_stream_range_offset_quota_scrobble_and_similarity(backend: Bac
         .await
         .expect("stream");
     assert_eq!(response.status().as_u16(), 200);
-    // The body stops short of its Content-Length where the quota refused a key.
+    // Sent chunked, so the body ends cleanly where the quota refused a key.
+    assert!(response.headers().get("content-length").is_none());
     let mut body = Vec::new();
     while let Ok(Some(chunk)) = response.chunk().await {
         body.extend_from_slice(&chunk);
@@ -855,6 +860,41 @@ async fn subsonic_stream_range_offset_quota_scrobble_and_similarity(backend: Bac
     assert_eq!(error_code(&root["subsonic-response"]), 0);
     // Keys of the same day were charged by the same ledger: HLS gets nothing more.
     assert!(ann.open_session(&b).await.is_err(), "the HLS side sees the spent day");
+    // Three streams at once by a fresh free account: the shared ledger lets
+    // through at most the limit plus one key period, and nothing is sent
+    // that was not charged.
+    let cat = user_client(&app, "cat").await;
+    let cat_key = api_key(&cat).await;
+    let fetch_all = |id: String| {
+        let url = app.url("/rest/stream");
+        let key = cat_key.clone();
+        async move {
+            let mut response = reqwest::Client::new()
+                .get(url)
+                .query(&[("apiKey", key.as_str()), ("id", id.as_str())])
+                .send()
+                .await
+                .expect("stream");
+            let mut body = Vec::new();
+            if response.status().as_u16() == 200 {
+                while let Ok(Some(chunk)) = response.chunk().await {
+                    body.extend_from_slice(&chunk);
+                }
+            }
+            body
+        }
+    };
+    let bodies = futures::future::join_all([a.clone(), b.clone(), c.clone()].map(fetch_all)).await;
+    let sent: f64 = bodies
+        .iter()
+        .filter(|b| !b.is_empty())
+        .map(|b| decoded_seconds(dir.path(), b))
+        .sum();
+    let used = cat.quota().await.expect("quota").used_s;
+    assert!(used <= 10.0 + 6.1, "overdrawn: {used}");
+    assert!(sent <= used + 0.2, "sent {sent} s, charged {used} s");
+    assert!(sent >= 6.0, "something was sent: {sent}");
+
     // The original: premium and admin, or the uploader by download; nobody else.
     let raw = json(&app, "stream", &[("apiKey", &ann_key), ("id", &a), ("format", "raw")]).await;
     assert_eq!(error_code(&raw), 50);

@@ -22,7 +22,9 @@
 //! ranged request per segment; the layout of a rendition never changes once
 //! the track is ready, so it is kept in memory. `Range` is answered with
 //! 206 over the clear stream; `timeOffset` (the `transcodeOffset`
-//! extension) starts at the segment holding that second.
+//! extension) starts at the segment holding that second. Unlimited plans get
+//! a `Content-Length`; limited ones are sent chunked, so a stream the quota
+//! stops ends cleanly.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -279,7 +281,12 @@ pub async fn stream(call: &Call, download: bool) -> MethodResult {
     let mut response = Response::new(Body::from_stream(body));
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/mpeg"));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    // A limited plan's stream may end where the quota refuses a key: sent
+    // chunked, that is a clean end of file; with a Content-Length it would
+    // be a broken connection (and the client may lose what was in flight).
+    if unlimited {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if partial {
@@ -294,8 +301,9 @@ pub async fn stream(call: &Call, download: bool) -> MethodResult {
 
 /// The clear bytes `start..=end` of `pieces`, a segment at a time, each key
 /// period unlocked (and charged) just before its audio is sent. Ends early
-/// when the quota refuses a key or storage fails (logged): the client sees a
-/// short body, as from a dropped connection, and its next request the 429.
+/// when the quota refuses a key (a clean end of a chunked body: the client
+/// has a shorter file, and its next request the 429) or storage fails
+/// (logged).
 #[allow(clippy::too_many_arguments)]
 fn send(
     state: AppState,
