@@ -775,9 +775,9 @@ async fn subsonic_stream_range_offset_quota_scrobble_and_similarity(backend: Bac
     let admin = admin_client(&app).await;
     let admin_key = api_key(&admin).await;
     let ak = admin_key.as_str();
-    let a = ingest(&admin, dir.path(), "low", 20.0, 220).await;
-    let b = ingest(&admin, dir.path(), "mid", 14.0, 440).await;
-    let c = ingest(&admin, dir.path(), "high", 14.0, 3000).await;
+    let a = ingest(&admin, dir.path(), "low", 14.0, 220).await;
+    let b = ingest(&admin, dir.path(), "mid", 8.0, 440).await;
+    let c = ingest(&admin, dir.path(), "high", 8.0, 3000).await;
     let track = admin.track(&a).await.expect("track");
 
     // Each rendition decodes to the track's length, at about its bit rate.
@@ -982,7 +982,7 @@ async fn subsonic_stream_range_offset_quota_scrobble_and_similarity(backend: Bac
         .expect("premium");
     let (status, _, body) = rest(&app, "stream", &[("apiKey", &ann_key), ("id", &b)]).await;
     assert_eq!(status, 200);
-    assert!((decoded_seconds(dir.path(), &body) - 14.0).abs() < 0.15);
+    assert!((decoded_seconds(dir.path(), &body) - 8.0).abs() < 0.15);
     let (status, _, raw) = rest(&app, "stream", &[("apiKey", &ann_key), ("id", &b), ("format", "raw")]).await;
     assert_eq!(status, 200);
     assert_eq!(raw, std::fs::read(dir.path().join("mid.wav")).expect("wav"));
