@@ -826,10 +826,10 @@ async fn subsonic_stream_range_offset_quota_scrobble_and_similarity(backend: Bac
         .expect("range");
     let root: Value = response.json().await.expect("json error");
     assert_eq!(error_code(&root["subsonic-response"]), 10);
-    // timeOffset: from the segment holding that second (segments are ~6.008 s).
+    // timeOffset: from the frame holding that second.
     let (_, _, tail) = rest(&app, "stream", &[("apiKey", ak), ("id", &a), ("timeOffset", "7")]).await;
     let seconds = decoded_seconds(dir.path(), &tail);
-    let expected = track.duration_s - 6.008;
+    let expected = track.duration_s - 7.0;
     assert!((seconds - expected).abs() < 0.15, "{seconds} vs {expected}");
 
     // A free account is charged key period by key period and cut off at its

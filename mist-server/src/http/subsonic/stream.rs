@@ -22,7 +22,7 @@
 //! ranged request per segment; the layout of a rendition never changes once
 //! the track is ready, so it is kept in memory. `Range` is answered with
 //! 206 over the clear stream; `timeOffset` (the `transcodeOffset`
-//! extension) starts at the segment holding that second. Unlimited plans get
+//! extension) starts at the frame holding that second. Unlimited plans get
 //! a `Content-Length`; limited ones are sent chunked, so a stream the quota
 //! stops ends cleanly.
 
@@ -60,8 +60,10 @@ struct Piece {
     uri: String,
     key_index: i64,
     duration_ms: i64,
-    /// Clear bytes after the ID3 tag.
+    /// Clear bytes after the ID3 tag (and after `skip`).
     len: u64,
+    /// Bytes of frames left out at the start (a `timeOffset` inside it).
+    skip: usize,
 }
 
 #[derive(Debug)]
@@ -186,6 +188,7 @@ async fn layout(state: &AppState, track: &Playable, dir: &str, keys: &Keys) -> R
             key_index: i as i64 / per_key,
             duration_ms: (f64::from(segment.duration) * 1000.0).round() as i64,
             len: size?.saturating_sub(tag_len as u64),
+            skip: 0,
         });
     }
     let layout = Arc::new(Layout { pieces, tag_len });
@@ -245,7 +248,7 @@ pub async fn stream(call: &Call, download: bool) -> MethodResult {
     let dir = format!("{}{kbps}k/", track.hls_dir());
     let keys = Arc::new(keys(state, &track).await?);
     let layout = layout(state, &track, &dir, &keys).await?;
-    // timeOffset: from the segment that holds that second.
+    // timeOffset: from the segment that holds that second, then the frame.
     let offset_ms = call.params.int("timeOffset")?.unwrap_or(0).clamp(0, i64::MAX / 1000) * 1000;
     let mut first = 0;
     let mut at = 0;
@@ -257,7 +260,15 @@ pub async fn stream(call: &Call, download: bool) -> MethodResult {
         at += piece.duration_ms;
         first = i + 1;
     }
-    let pieces: Vec<Piece> = layout.pieces[first.min(layout.pieces.len())..].to_vec();
+    let mut pieces: Vec<Piece> = layout.pieces[first.min(layout.pieces.len())..].to_vec();
+    // Inside that segment, from the first frame at or after the second asked.
+    if let Some(piece) = pieces.first_mut().filter(|_| offset_ms > at) {
+        let frames = fetch(state, &dir, piece, &keys, layout.tag_len)
+            .await
+            .map_err(SubsonicError::internal)?;
+        piece.skip = frames_before(&frames, offset_ms - at);
+        piece.len -= piece.skip as u64;
+    }
     let total: u64 = pieces.iter().map(|p| p.len).sum();
     let (start, end) = match range(call)? {
         None => (0, total.saturating_sub(1)),
@@ -385,13 +396,33 @@ async fn fetch(state: &AppState, dir: &str, piece: &Piece, keys: &Keys, tag_len:
         tag == tag_len,
         "segment tag of {tag} bytes where the layout has {tag_len}"
     );
+    let whole = piece.len + piece.skip as u64;
     anyhow::ensure!(
-        (clear.len() - tag) as u64 == piece.len,
-        "segment of {} clear bytes where the layout has {}",
+        (clear.len() - tag) as u64 == whole,
+        "segment of {} clear bytes where the layout has {whole}",
         clear.len() - tag,
-        piece.len
     );
-    Ok(Bytes::from(clear).slice(tag..))
+    Ok(Bytes::from(clear).slice(tag + piece.skip..))
+}
+
+/// Bytes of the whole MP3 frames in `frames` that end before `ms`. (The
+/// first frame kept may lean on the bit reservoir of one left out: a
+/// decoder mutes it, 26 ms.)
+fn frames_before(frames: &[u8], ms: i64) -> usize {
+    let target = u64::try_from(ms).unwrap_or(0) * u64::from(mist_core::audio::SAMPLE_RATE) / 1000;
+    let (mut pos, mut samples) = (0usize, 0u64);
+    while samples < target {
+        let Some(header) = frames.get(pos..).and_then(mist_core::hls::segment::FrameHeader::parse) else {
+            break;
+        };
+        let next = samples + header.samples_per_frame() as u64;
+        if next > target || pos + header.frame_len() > frames.len() {
+            break;
+        }
+        pos += header.frame_len();
+        samples = next;
+    }
+    pos
 }
 
 /// The uploaded file as stored, with byte ranges.
