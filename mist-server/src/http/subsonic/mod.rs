@@ -21,7 +21,6 @@ pub mod stream;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::response::Response;
@@ -75,8 +74,8 @@ impl Params {
         }
     }
 
-    /// A count: default when absent, clamped to `1..=max` (a client asking
-    /// for a million gets `max`; zero or less is refused... as nothing).
+    /// A count: `default` when absent, clamped to `0..=max` (a client asking
+    /// for a million gets `max`, one asking for less than nothing nothing).
     pub fn count(&self, name: &str, default: i64, max: i64) -> Result<i64, SubsonicError> {
         Ok(self.int(name)?.unwrap_or(default).clamp(0, max))
     }
@@ -327,11 +326,4 @@ fn extensions() -> Node {
 /// A payload of one element.
 pub fn one(node: Node) -> MethodResult {
     Ok(Reply::Payload(Node::body().child(node)))
-}
-
-/// An empty body for binary answers that carry their status alone.
-pub fn empty(status: axum::http::StatusCode) -> Response {
-    let mut response = Response::new(Body::empty());
-    *response.status_mut() = status;
-    response
 }

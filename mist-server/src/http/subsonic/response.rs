@@ -147,11 +147,6 @@ impl Node {
         self
     }
 
-    /// The attribute's value, for tests and for reuse.
-    pub fn get(&self, name: &str) -> Option<&Value> {
-        self.attrs.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
-    }
-
     fn write_xml(&self, name: &str, out: &mut String) {
         out.push('<');
         out.push_str(name);
