@@ -839,3 +839,68 @@ pub struct LyricLine {
     pub time_ms: u64,
     pub text: String,
 }
+
+/// `POST /api/v1/me/api-keys`: a key for OpenSubsonic apps (`apiKey=`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CreateApiKeyRequest {
+    /// What the key is for ("phone", "car"), 1–100 characters.
+    pub name: String,
+}
+
+/// A new API key: `key` is shown this once (the server keeps only a hash).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CreatedApiKey {
+    pub id: String,
+    pub name: String,
+    pub key: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /api/v1/me/api-keys`: a key as listed, without its secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// `POST /api/v1/me/app-password`: the password Subsonic apps that only
+/// know `u` + `p` or `u` + `t` + `s` sign in with (never the account's).
+/// Shown once; making a new one replaces it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AppPassword {
+    pub username: String,
+    pub password: String,
+}
+
+/// `GET`/`PUT /api/v1/me/play-queue`: what a user was playing, where, so
+/// any client (the TUI, a Subsonic app) resumes it. `current_index` is the
+/// position in `track_ids` of the track playing (`None`: none).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PlayQueue {
+    pub track_ids: Vec<String>,
+    pub current_index: Option<u64>,
+    pub position_ms: u64,
+    pub changed_at: DateTime<Utc>,
+    /// The client that saved it (`mist`, a Subsonic app's `c`).
+    pub changed_by: String,
+}
+
+/// `PUT /api/v1/me/play-queue`: at most 1,000 ready track ids.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct SavePlayQueueRequest {
+    pub track_ids: Vec<String>,
+    pub current_index: Option<u64>,
+    #[serde(default)]
+    pub position_ms: u64,
+    /// Defaults to `mist`.
+    #[serde(default)]
+    pub changed_by: Option<String>,
+}

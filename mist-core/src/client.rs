@@ -723,6 +723,46 @@ fn redirect_policy(base: Url) -> redirect::Policy {
     })
 }
 
+/// OpenSubsonic sign-in and the shared play queue (docs/subsonic.md).
+impl Client {
+    /// `POST /api/v1/me/api-keys` (201): the key is in the answer this once.
+    pub async fn create_api_key(&self, name: &str) -> Result<crate::api::CreatedApiKey, ClientError> {
+        let body = crate::api::CreateApiKeyRequest { name: name.to_owned() };
+        self.post_json("/api/v1/me/api-keys", &body).await
+    }
+
+    /// `GET /api/v1/me/api-keys`: without their secrets.
+    pub async fn api_keys(&self) -> Result<Vec<crate::api::ApiKey>, ClientError> {
+        self.get_json("/api/v1/me/api-keys").await
+    }
+
+    /// `DELETE /api/v1/me/api-keys/{id}` (204).
+    pub async fn delete_api_key(&self, id: &str) -> Result<(), ClientError> {
+        self.send(self.request(Method::DELETE, &api_path(&["me", "api-keys", id])?)?)
+            .await
+            .map(|_| ())
+    }
+
+    /// `POST /api/v1/me/app-password` (201): a new app password, shown once.
+    pub async fn create_app_password(&self) -> Result<crate::api::AppPassword, ClientError> {
+        self.json(self.request(Method::POST, "/api/v1/me/app-password")?).await
+    }
+
+    /// `GET /api/v1/me/play-queue` (404 when none was saved).
+    pub async fn play_queue(&self) -> Result<crate::api::PlayQueue, ClientError> {
+        self.get_json("/api/v1/me/play-queue").await
+    }
+
+    /// `PUT /api/v1/me/play-queue`.
+    pub async fn save_play_queue(
+        &self,
+        request: &crate::api::SavePlayQueueRequest,
+    ) -> Result<crate::api::PlayQueue, ClientError> {
+        self.json(self.request(Method::PUT, "/api/v1/me/play-queue")?.json(request))
+            .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

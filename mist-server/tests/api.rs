@@ -12,6 +12,9 @@ use mist_server::testing::{
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+#[path = "api/subsonic.rs"]
+mod subsonic;
+
 mist_server::on_both!(
     register_login_and_me,
     admin_exists_on_first_start,

@@ -14,6 +14,7 @@ pub mod embeddings;
 pub mod jobs;
 pub mod library;
 pub mod sessions;
+pub mod subsonic;
 pub mod tracks;
 pub mod uploads;
 pub mod users;

@@ -276,6 +276,13 @@ pub struct CoverQuery {
     format: Option<String>,
 }
 
+impl CoverQuery {
+    /// A `size` with the format left to `Accept` (the Subsonic `getCoverArt`).
+    pub(crate) fn sized(size: Option<u32>) -> Self {
+        CoverQuery { size, format: None }
+    }
+}
+
 /// Whether the client would take WebP: asked by `format`, else by `Accept`.
 fn wants_webp(query: &CoverQuery, headers: &HeaderMap) -> ApiResult<bool> {
     match query.format.as_deref() {
@@ -308,7 +315,12 @@ fn served_size(size: Option<u32>) -> u32 {
 /// A cover thumbnail, or 304 when the client has it. As WebP when the
 /// client takes it and it was stored (smaller than the JPEG), else JPEG;
 /// each form has its own ETag, and the answer varies with `Accept`.
-async fn cover_response(state: &AppState, hash: &str, query: &CoverQuery, headers: &HeaderMap) -> ApiResult<Response> {
+pub(crate) async fn cover_response(
+    state: &AppState,
+    hash: &str,
+    query: &CoverQuery,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     let size = served_size(query.size);
     let webp = wants_webp(query, headers)?;
     let jpeg_etag = format!("\"{hash}-{size}\"");

@@ -306,7 +306,7 @@ async fn segment_response(store: &ObjectStore, key: &str, headers: &HeaderMap) -
 }
 
 /// `bytes=START-[END]` (one range; what players send).
-fn parse_range(value: &str) -> Option<ByteRange> {
+pub(crate) fn parse_range(value: &str) -> Option<ByteRange> {
     let spec = value.trim().strip_prefix("bytes=")?;
     if spec.contains(',') {
         return None;

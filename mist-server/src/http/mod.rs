@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod playback;
 pub mod rate_limit;
 pub mod similar;
+pub mod subsonic;
 pub mod tracks;
 pub mod uploads;
 pub mod web;
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(openapi::router())
         .merge(web::router())
+        .merge(subsonic::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))

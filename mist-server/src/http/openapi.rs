@@ -70,9 +70,16 @@ use crate::app::AppState;
         super::albums::track_cover,
         super::albums::put_cover,
         super::albums::lyrics,
+        super::subsonic::keys::create_api_key,
+        super::subsonic::keys::list_api_keys,
+        super::subsonic::keys::delete_api_key,
+        super::subsonic::keys::create_app_password,
+        super::subsonic::keys::delete_app_password,
+        super::subsonic::keys::get_play_queue,
+        super::subsonic::keys::put_play_queue,
     ),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "uploads"), (name = "tracks"), (name = "playback"), (name = "admin"), (name = "operations"), (name = "library"))
+    tags((name = "auth"), (name = "uploads"), (name = "tracks"), (name = "playback"), (name = "admin"), (name = "operations"), (name = "library"), (name = "subsonic"))
 )]
 pub struct ApiDoc;
 

@@ -57,6 +57,20 @@ impl RateLimiter {
     }
 }
 
+impl RateLimiter {
+    /// Whether `ip` is over the limit now, without counting a request: for
+    /// limits that count only failures (Subsonic sign-in).
+    pub fn blocked(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
+        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        match buckets.get(&ip) {
+            Some((start, count)) if now.duration_since(*start) < self.window && *count >= self.limit => {
+                Err(self.window.saturating_sub(now.duration_since(*start)).as_secs().max(1))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The client's address: the peer, or the nearest untrusted hop of
 /// `X-Forwarded-For` when the peer is a trusted proxy.
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {

@@ -123,7 +123,14 @@ pub async fn key(
 
 /// Records key `k` of a track as given to `user` today, charging what it
 /// covers the first time; the day's usage after it.
-async fn unlock(state: &AppState, user: &UserRow, track_id: &str, k: i64, covered: i64, now: i64) -> ApiResult<i64> {
+pub(crate) async fn unlock(
+    state: &AppState,
+    user: &UserRow,
+    track_id: &str,
+    k: i64,
+    covered: i64,
+    now: i64,
+) -> ApiResult<i64> {
     let limit = quota::limit_ms(user, state.settings.free_daily_seconds);
     let epoch = state.cache.epoch();
     let used = match sessions::unlock_key(&state.db, &user.id, track_id, k, covered, limit, now).await? {
