@@ -449,6 +449,54 @@ async fn search_prints_no_escape_byte_for_a_hostile_title() {
     }
 }
 
+/// `mist apikey` and `mist app-password`: the credentials a Subsonic app
+/// signs in with, made, listed and revoked from the command line, each
+/// checked against the server's real `/rest/ping`.
+#[tokio::test(flavor = "multi_thread")]
+async fn api_keys_and_the_app_password_sign_a_subsonic_app_in_until_revoked() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let mist = Mist::new();
+    mist.register(&app, "sam").await.assert_ok();
+    let ping = |query: String| {
+        let url = format!("{}/rest/ping.view?f=json&v=1.16.1&c=test&{query}", app.base_url);
+        async move {
+            let body: serde_json::Value = reqwest::get(url).await.expect("ping").json().await.expect("JSON");
+            body["subsonic-response"].clone()
+        }
+    };
+
+    let run = mist.run(&["apikey", "create", "phone"]).await;
+    run.assert_ok();
+    let key = run.stdout.trim().to_owned();
+    assert!(key.starts_with("mist_") && key.len() == 69, "{run:#?}");
+    assert!(run.stderr.contains("not shown again"), "{run:#?}");
+    assert_eq!(ping(format!("apiKey={key}")).await["status"], "ok");
+
+    let run = mist.run(&["apikey", "list"]).await;
+    run.assert_ok();
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("phone"))
+        .unwrap_or_else(|| panic!("{run:#?}"));
+    assert!(!run.stdout.contains(&key), "the secret is never listed: {run:#?}");
+    let id = line.split_whitespace().next().expect("id").to_owned();
+    mist.run(&["apikey", "revoke", &id]).await.assert_ok();
+    let refused = ping(format!("apiKey={key}")).await;
+    assert_eq!(refused["status"], "failed", "{refused}");
+    mist.run(&["apikey", "revoke", &id])
+        .await
+        .assert_final_error("not found");
+
+    let run = mist.run(&["app-password"]).await;
+    run.assert_ok();
+    let password = run.stdout.trim().to_owned();
+    assert_eq!(ping(format!("u=sam&p={password}")).await["status"], "ok");
+    // The account password is never a Subsonic password.
+    let account = ping(format!("u=sam&p={PASSWORD}")).await;
+    assert_eq!(account["status"], "failed", "{account}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn invite_only_registration_and_a_password_change_from_the_command_line() {
     use mist_server::testing::{TestOptions, spawn_with};

@@ -6,6 +6,7 @@
 //! exit code is `main`'s job, so nothing here exits the process.
 
 mod albums;
+mod apikey;
 pub mod auth;
 mod edit;
 mod library;
@@ -84,6 +85,10 @@ pub enum Command {
     Edit(edit::EditArgs),
     /// Delete tracks (their uploader or an admin)
     Rm(edit::RmArgs),
+    /// API keys for Subsonic apps: create, list, revoke
+    Apikey(apikey::ApiKeyArgs),
+    /// A new app password for Subsonic apps that sign in with a password
+    AppPassword(apikey::AppPasswordArgs),
 }
 
 /// `--audio`: parsed now so scripts get usage errors early; the player uses it.
@@ -189,6 +194,8 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         Command::Artist(args) => albums::artist(&settings, args).await?,
         Command::Edit(args) => edit::edit(&settings, args).await?,
         Command::Rm(args) => edit::rm(&settings, args).await?,
+        Command::Apikey(args) => apikey::apikey(&settings, args).await?,
+        Command::AppPassword(args) => apikey::app_password(&settings, args).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
