@@ -299,7 +299,7 @@ async fn a_listener_registers_uploads_searches_and_plays_in_chromium_until_the_q
     assert_eq!(session.track.title, "Aurora Test Signal");
     assert!(session.completed, "the page completes its session when it stops");
     assert!(session.listened_s > 10.0, "{session:?}");
-    for name in ["login", "upload", "search", "library", "playing", "quota"] {
+    for name in ["login", "upload", "apps", "search", "library", "playing", "quota"] {
         for size in ["1280x800", "390x844"] {
             let shot = out.join(format!("{name}-{size}.png"));
             assert!(shot.is_file(), "no screenshot {}", shot.display());

@@ -197,8 +197,34 @@ try {
   await page.click('#upload-submit');
   await page.waitForFunction(() => /^(Already|Upload failed|Ready)/.test(document.getElementById('upload-status').textContent),
     null, { timeout: 60_000 });
-  const again = await page.textContent('#upload-status');
-  check(again === `Already in your library: “${TITLE}”. Nothing was sent.`, `a second upload of the same bytes: ${again}`);
+  const secondUpload = await page.textContent('#upload-status');
+  check(secondUpload === `Already in your library: “${TITLE}”. Nothing was sent.`,
+    `a second upload of the same bytes: ${secondUpload}`);
+
+  step('an API key and an app password for a Subsonic app, made and revoked on the page');
+  const ping = async (query) => {
+    const response = await fetch(new URL(`/rest/ping.view?f=json&v=1.16.1&c=e2e&${query}`, opt.url));
+    return (await response.json())['subsonic-response'].status;
+  };
+  await page.click('a[data-view="apps"]');
+  await page.fill('#apikey-name', 'e2e phone');
+  await page.click('#apikey-form button[type="submit"]');
+  await page.waitForSelector('#apikey-new:not([hidden])');
+  const apiKey = (await page.textContent('#apikey-value')).trim();
+  check(/^mist_[0-9a-f]{64}$/.test(apiKey), `the new key: ${apiKey}`);
+  await page.waitForSelector('#apikeys li');
+  check((await page.textContent('#apikeys')).includes('e2e phone'), 'the key is listed by name');
+  check(!(await page.textContent('#apikeys')).includes(apiKey), 'the list never shows the secret');
+  check(await ping(`apiKey=${apiKey}`) === 'ok', 'the key signs a Subsonic call in');
+  await shots('apps');
+  await page.click('#apikeys li button');
+  await page.waitForSelector('#apikeys-empty:not([hidden])');
+  check(await ping(`apiKey=${apiKey}`) === 'failed', 'a revoked key is refused at once');
+  await page.click('#app-password-make');
+  await page.waitForSelector('#app-password-new:not([hidden])');
+  const appPassword = (await page.textContent('#app-password-value')).trim();
+  const me = await apiCall(token, 'GET', '/api/v1/me');
+  check(await ping(`u=${encodeURIComponent(me.username)}&p=${appPassword}`) === 'ok', 'the app password signs in');
 
   step('a track liked through the API shows a filled heart on every page load');
   const found = await apiCall(token, 'GET', `/api/v1/tracks?q=${encodeURIComponent(TITLE)}`);

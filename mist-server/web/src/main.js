@@ -125,14 +125,16 @@ function enterApp() {
 
 function route() {
   const view = (location.hash.replace(/^#\//, '') || 'search').split('/')[0];
-  const known = ['search', 'library', 'upload'].includes(view) ? view : 'search';
-  for (const name of ['search', 'library', 'upload']) $('view-' + name).hidden = name !== known;
+  const views = ['search', 'library', 'upload', 'apps'];
+  const known = views.includes(view) ? view : 'search';
+  for (const name of views) $('view-' + name).hidden = name !== known;
   document.querySelector('.main').dataset.view = known;
   for (const link of document.querySelectorAll('.views a')) {
     link.classList.toggle('active', link.dataset.view === known);
   }
   if (known === 'search') guarded(search);
   if (known === 'library') guarded(renderLibrary);
+  if (known === 'apps') guarded(loadApiKeys);
 }
 
 async function refreshQuota() {
@@ -365,6 +367,39 @@ async function toggleLike(id, button) {
   await loadLikes();
 }
 
+// ---------------------------------------------------------------- Subsonic apps
+
+async function loadApiKeys() {
+  const keys = await api.get('/api/v1/me/api-keys');
+  $('apikeys-empty').hidden = keys.length > 0;
+  $('apikeys').replaceChildren(...keys.map((k) => el('li', { 'data-key-id': k.id },
+    el('span', { class: 'name' }, k.name),
+    el('span', { class: 'when' }, `made ${new Date(k.created_at).toLocaleDateString()}, ` +
+      (k.last_used_at ? `last used ${new Date(k.last_used_at).toLocaleString()}` : 'never used')),
+    el('button', { type: 'button', class: 'link', onclick: () => guarded(() => revokeApiKey(k)) }, 'Revoke'))));
+}
+
+async function makeApiKey(event) {
+  event.preventDefault();
+  const made = await api.post('/api/v1/me/api-keys', { name: $('apikey-name').value.trim() });
+  $('apikey-value').textContent = made.key;
+  $('apikey-new').hidden = false;
+  $('apikey-name').value = '';
+  await loadApiKeys();
+}
+
+async function revokeApiKey(key) {
+  await api.request('DELETE', `/api/v1/me/api-keys/${encodeURIComponent(key.id)}`);
+  $('apikey-new').hidden = true;
+  await loadApiKeys();
+}
+
+async function makeAppPassword() {
+  const made = await api.post('/api/v1/me/app-password');
+  $('app-password-value').textContent = made.password;
+  $('app-password-new').hidden = false;
+}
+
 async function loadPlaylists() {
   const page = await api.get('/api/v1/me/playlists?limit=100');
   playlists = page.items;
@@ -500,6 +535,8 @@ function start() {
   $('search-genre').addEventListener('change', () => guarded(search));
   $('search-more').addEventListener('click', () => guarded(() => search({ more: true })));
   $('playlist-form').addEventListener('submit', (e) => guarded(() => createPlaylist(e)));
+  $('apikey-form').addEventListener('submit', (e) => guarded(() => makeApiKey(e)));
+  $('app-password-make').addEventListener('click', () => guarded(makeAppPassword));
   $('upload-form').addEventListener('submit', upload);
   $('play-pause').addEventListener('click', () => guarded(() => player.toggle()));
   $('seek').addEventListener('change', () => player.seek(Number($('seek').value)));
