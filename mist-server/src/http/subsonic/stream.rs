@@ -272,9 +272,11 @@ pub async fn stream(call: &Call, download: bool) -> MethodResult {
     let total: u64 = pieces.iter().map(|p| p.len).sum();
     let (start, end) = match range(call)? {
         None => (0, total.saturating_sub(1)),
-        Some(r) => r
-            .resolve(total)
-            .map_err(|_| SubsonicError::BadParameter("range not satisfiable".into()))?,
+        Some(r) => match r.resolve(total) {
+            Ok(bounds) => bounds,
+            // A binary answer: HTTP's own refusal, with the length.
+            Err(_) => return Ok(unsatisfiable(total)),
+        },
     };
     let partial = call.headers.contains_key(header::RANGE);
     let length = if total == 0 { 0 } else { end - start + 1 };
@@ -425,9 +427,19 @@ fn frames_before(frames: &[u8], ms: i64) -> usize {
     pos
 }
 
+/// 416 with `Content-Range: bytes */size`, as the API's media routes answer.
+fn unsatisfiable(size: u64) -> Reply {
+    use axum::response::IntoResponse;
+    Reply::Raw(crate::http::error::ApiError::RangeNotSatisfiable { size }.into_response())
+}
+
 /// The uploaded file as stored, with byte ranges.
 async fn original(call: &Call, key: &str) -> MethodResult {
-    let object = call.state.store.get(key, range(call)?).await?;
+    let object = match call.state.store.get(key, range(call)?).await {
+        Ok(object) => object,
+        Err(crate::storage::StorageError::RangeNotSatisfiable { size }) => return Ok(unsatisfiable(size)),
+        Err(other) => return Err(other.into()),
+    };
     let content_type = match key.rsplit('.').next().map(str::to_ascii_lowercase).as_deref() {
         Some("mp3") => "audio/mpeg",
         Some("flac") => "audio/flac",
