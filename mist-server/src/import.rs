@@ -158,7 +158,7 @@ pub async fn command(mut settings: Settings, options: ImportOptions) -> anyhow::
     eprintln!(
         "importing {} audio files ({}) from {} for {} <{}>{}",
         found.audio.len(),
-        human_bytes(bytes),
+        crate::http::uploads::human_bytes(bytes),
         options.dir.display(),
         owner.username,
         owner.email,
@@ -462,22 +462,6 @@ fn collect_folder(files: Vec<PathBuf>, found: &mut Found) -> anyhow::Result<()> 
 fn shown(root: &Path, path: &Path) -> String {
     let relative = path.strip_prefix(root).unwrap_or(path);
     mist_core::text::neutralise(&relative.display().to_string()).into_owned()
-}
-
-/// `52428800` → `50.0 MiB`.
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} bytes")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
 }
 
 /// The command's output: a line per file on stdout, and on a terminal a

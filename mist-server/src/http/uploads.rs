@@ -197,7 +197,7 @@ fn storage_quota(state: &AppState, user: &crate::db::users::UserRow) -> Option<u
 }
 
 /// `52428800` → `50.0 MiB`.
-fn human_bytes(bytes: u64) -> String {
+pub(crate) fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
     let mut value = bytes as f64;
     let mut unit = 0;
