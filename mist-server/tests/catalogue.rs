@@ -346,6 +346,36 @@ async fn pagination_lists_every_track_exactly_once(backend: Backend) {
     .await;
     assert_eq!(all.len(), expected.len());
     assert!(all.len() > 50, "{}", all.len());
+    // Only short prefixes (someone still typing): the same tracks, most
+    // played first, every one once across pages.
+    let short = all_pages(
+        &client,
+        &TrackQuery {
+            q: Some("riv".into()),
+            limit: Some(7),
+            ..TrackQuery::default()
+        },
+    )
+    .await;
+    let short_ids: Vec<&String> = short.iter().map(|t| &t.id).collect();
+    let popular = all_pages(
+        &client,
+        &TrackQuery {
+            q: Some("riv".into()),
+            sort: Some(TrackSort::Popular),
+            limit: Some(100),
+            ..TrackQuery::default()
+        },
+    )
+    .await;
+    assert_eq!(short_ids, popular.iter().map(|t| &t.id).collect::<Vec<_>>());
+    assert_eq!(short_ids.iter().copied().collect::<HashSet<_>>(), unique);
+    let mut counts = Vec::new();
+    for id in &short_ids {
+        counts.push(ids_plays(&app, id).await);
+    }
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]), "most played first: {counts:?}");
+    assert!(counts.first() > counts.last(), "{counts:?}");
     // Newest first really is newest first.
     let newest = client
         .tracks(&TrackQuery {
@@ -355,6 +385,14 @@ async fn pagination_lists_every_track_exactly_once(backend: Backend) {
         .await
         .expect("newest");
     assert!(newest.items.windows(2).all(|w| w[0].created_at >= w[1].created_at));
+}
+
+/// A track's play count, read from the database (the API does not show it).
+async fn ids_plays(app: &TestApp, id: &str) -> i64 {
+    with_pool!(&app.state.db, pool => {
+        sqlx::query_scalar::<_, i64>("SELECT play_count FROM tracks WHERE id = $1").bind(id).fetch_one(pool).await
+    })
+    .expect("play count")
 }
 
 async fn genres_and_artists_are_counted_and_paginated(backend: Backend) {

@@ -28,9 +28,22 @@
 //!   prefix; a term of four characters or more that is no word's prefix
 //!   matches by trigram word similarity instead (`<%`, threshold 0.6),
 //!   which forgives about one typo in a word (less in short words: a swap
-//!   in a five-letter word can fall under the threshold). Trying the prefix
-//!   first keeps the common query on the tsvector index alone. Ranked by
-//!   `ts_rank` plus a tenth of the word similarity.
+//!   in a five-letter word can fall under the threshold). Which terms are
+//!   no word's prefix is asked in one query first, so the common query stays
+//!   on the tsvector index alone. Ranked by `ts_rank`, plus a tenth of the
+//!   word similarity of the corrected words when there are any (computing it
+//!   for every match of a plain prefix cost more than the rest of the query).
+//!   The search statement is not kept prepared: a cached "generic" plan
+//!   ignores how many rows a term matches, which is what decides between
+//!   ranking the matches and walking an index in order.
+//!
+//! A query made only of short terms (fewer than four characters: "ber",
+//! "ab c") matches a good part of the catalogue, and ranking every match
+//! cost 30–300 ms at 100k tracks. Its relevance is popularity instead (most
+//! played first, ties by id; [`TrackQuery::sort`]): the index
+//! `(status, play_count DESC, id)` is walked and each row checked against
+//! the match (Postgres), or the matching ids are taken as a set before the
+//! rows are read (SQLite). Both give the same order.
 //!
 //! Pagination is by keyset: the cursor is the last row's sort key and id,
 //! opaque to clients, so every row is listed exactly once however many
@@ -127,9 +140,14 @@ pub struct TrackQuery {
 
 impl TrackQuery {
     /// The effective sort: relevance when there is a query, else title.
+    /// Relevance over short prefixes only ("ber", "ab c") is popularity: they
+    /// match a tenth of a catalogue, too many to rank each, and the most
+    /// played of them is what someone still typing most likely wants.
     pub fn sort(&self) -> Sort {
-        match (self.sort, self.terms().is_empty()) {
+        let terms = self.terms();
+        match (self.sort, terms.is_empty()) {
             (Some(Sort::Relevance) | None, true) => Sort::Title,
+            (Some(Sort::Relevance) | None, false) if short_only(&terms) => Sort::Popular,
             (None, false) => Sort::Relevance,
             (Some(sort), _) => sort,
         }
@@ -151,6 +169,11 @@ impl TrackQuery {
             fold(&self.album)
         )
     }
+}
+
+/// Whether every term is too short to be corrected: a query still being typed.
+fn short_only(terms: &[String]) -> bool {
+    terms.iter().all(|t| t.chars().count() < MIN_TYPO_LEN)
 }
 
 /// A listed track and the key it was sorted by.
@@ -264,7 +287,10 @@ pub async fn list_tracks(db: &Db, query: &TrackQuery) -> Result<(Vec<TrackRow>, 
     let sort = query.sort();
     let terms = query.terms();
     let (kind, descending) = sort.key();
-    let folded: Vec<String> = terms.iter().map(|t| fold(t)).collect();
+    let postgres_terms = match db {
+        Db::Postgres(pool) => postgres_terms(pool, &terms).await?,
+        Db::Sqlite(_) => Vec::new(),
+    };
     let mut sql = Sql::default();
 
     // The sort key goes in the one column of its type; the others are NULL.
@@ -281,16 +307,32 @@ pub async fn list_tracks(db: &Db, query: &TrackQuery) -> Result<(Vec<TrackRow>, 
         Sort::Relevance => {
             sql.push("CAST(");
             match db {
-                Db::Sqlite(_) => sql.push("-bm25(tracks_fts, 10.0, 5.0, 2.0, 1.0)"),
-                Db::Postgres(_) => {
-                    let any_prefix: Vec<String> = folded.iter().map(|t| format!("{t}:*")).collect();
-                    sql.push("ts_rank(t.search_vector, to_tsquery('simple', mist_unaccent(")
-                        .bind(Param::Text(any_prefix.join(" | ")))
-                        .push("))) + 0.1 * word_similarity(")
-                        .bind(Param::Text(folded.join(" ")))
-                        .push(", t.search_text)")
+                Db::Sqlite(_) => {
+                    sql.push("-bm25(tracks_fts, 10.0, 5.0, 2.0, 1.0)");
                 }
-            };
+                Db::Postgres(_) => {
+                    let prefixes: Vec<String> = postgres_terms
+                        .iter()
+                        .filter(|t| t.prefix)
+                        .map(|t| format!("{}:*", t.folded))
+                        .collect();
+                    let typos: Vec<&str> = postgres_terms
+                        .iter()
+                        .filter(|t| !t.prefix)
+                        .map(|t| t.folded.as_str())
+                        .collect();
+                    sql.push("ts_rank(t.search_vector, to_tsquery('simple', mist_unaccent(")
+                        .bind(Param::Text(prefixes.join(" | ")))
+                        .push(")))");
+                    // Word similarity is dear (a trigram set per row): only
+                    // for the words the trigram index matched, on few rows.
+                    if !typos.is_empty() {
+                        sql.push(" + 0.1 * word_similarity(")
+                            .bind(Param::Text(typos.join(" ")))
+                            .push(", t.search_text)");
+                    }
+                }
+            }
             sql.push(" AS DOUBLE PRECISION) AS key_float");
         }
         Sort::Title => {
@@ -308,7 +350,7 @@ pub async fn list_tracks(db: &Db, query: &TrackQuery) -> Result<(Vec<TrackRow>, 
     }
 
     match db {
-        Db::Sqlite(pool) if !terms.is_empty() => {
+        Db::Sqlite(pool) if !terms.is_empty() && sort == Sort::Relevance => {
             let expr = sqlite_match_expression(pool, &terms).await?;
             sql.push(
                 // CROSS JOIN fixes the join order: the full-text index drives,
@@ -318,19 +360,32 @@ pub async fn list_tracks(db: &Db, query: &TrackQuery) -> Result<(Vec<TrackRow>, 
             )
             .bind(Param::Text(expr));
         }
-        Db::Postgres(pool) if !terms.is_empty() => {
+        Db::Sqlite(pool) if !terms.is_empty() => {
+            // No rank to read from the index: the matching ids as a set.
+            // Short prefixes only match so many tracks that walking the sort
+            // index and checking each id against the set finds a page
+            // sooner; `+` keeps the planner from driving from the set.
+            let expr = sqlite_match_expression(pool, &terms).await?;
+            let walk = if short_only(&terms) { "+" } else { "" };
+            sql.push(&format!(
+                " FROM tracks t WHERE {walk}t.id IN (SELECT m.track_id FROM tracks_fts \
+                 JOIN track_search_ids m ON m.rowid = tracks_fts.rowid WHERE tracks_fts MATCH "
+            ))
+            .bind(Param::Text(expr))
+            .push(")");
+        }
+        Db::Postgres(_) if !terms.is_empty() => {
             sql.push(" FROM tracks t WHERE TRUE");
-            for term in &folded {
-                let prefix = format!("{term}:*");
-                if term.chars().count() >= MIN_TYPO_LEN && !postgres_prefix_exists(pool, &prefix).await? {
+            for term in &postgres_terms {
+                if term.prefix {
+                    sql.push(" AND t.search_vector @@ to_tsquery('simple', mist_unaccent(")
+                        .bind(Param::Text(format!("{}:*", term.folded)))
+                        .push("))");
+                } else {
                     // Nothing starts with the word as typed: forgive a typo.
                     sql.push(" AND ")
-                        .bind(Param::Text(term.clone()))
+                        .bind(Param::Text(term.folded.clone()))
                         .push(" <% t.search_text");
-                } else {
-                    sql.push(" AND t.search_vector @@ to_tsquery('simple', mist_unaccent(")
-                        .bind(Param::Text(prefix))
-                        .push("))");
                 }
             }
         }
@@ -370,7 +425,12 @@ pub async fn list_tracks(db: &Db, query: &TrackQuery) -> Result<(Vec<TrackRow>, 
         .bind(Param::Int(query.limit + 1));
 
     let rows: Vec<ListedRow> = with_pool!(db, pool => {
+        // A search is not a prepared statement kept for reuse: Postgres
+        // would soon plan it once for any term ("generic"), where how many
+        // rows a term matches decides between walking an index in order
+        // and ranking.
         bind_all!(sqlx::query_as::<_, ListedRow>(sqlx::AssertSqlSafe(sql.text.clone())), sql)
+            .persistent(terms.is_empty())
             .fetch_all(pool)
             .await
     })?;
@@ -412,10 +472,37 @@ async fn sqlite_match_expression(pool: &sqlx::SqlitePool, terms: &[String]) -> R
     Ok(parts.join(" AND "))
 }
 
-/// Whether any track has a word starting with the tsquery prefix `prefix`.
-async fn postgres_prefix_exists(pool: &sqlx::PgPool, prefix: &str) -> Result<bool, sqlx::Error> {
-    let sql = "SELECT EXISTS (SELECT 1 FROM tracks WHERE search_vector @@ to_tsquery('simple', mist_unaccent($1)))";
-    sqlx::query_scalar(sql).bind(prefix).fetch_one(pool).await
+/// A query term on Postgres, folded, and whether it matches as a prefix
+/// (else by trigram word similarity: a typo).
+struct PgTerm {
+    folded: String,
+    prefix: bool,
+}
+
+/// Folds `terms` and finds, in one round trip, which of those long enough
+/// to be corrected are no word's prefix.
+async fn postgres_terms(pool: &sqlx::PgPool, terms: &[String]) -> Result<Vec<PgTerm>, sqlx::Error> {
+    let folded: Vec<String> = terms.iter().map(|t| fold(t)).collect();
+    let long: Vec<String> = folded
+        .iter()
+        .filter(|t| t.chars().count() >= MIN_TYPO_LEN)
+        .map(|t| format!("{t}:*"))
+        .collect();
+    let mut unknown = Vec::new();
+    if !long.is_empty() {
+        // The terms are runs of letters and digits (see `terms`), so
+        // `term:*` is always a valid tsquery.
+        let sql = "SELECT p FROM unnest($1::text[]) AS p WHERE NOT EXISTS \
+                   (SELECT 1 FROM tracks WHERE search_vector @@ to_tsquery('simple', mist_unaccent(p)))";
+        unknown = sqlx::query_scalar::<_, String>(sql).bind(&long).fetch_all(pool).await?;
+    }
+    Ok(folded
+        .into_iter()
+        .map(|t| PgTerm {
+            prefix: !unknown.contains(&format!("{t}:*")),
+            folded: t,
+        })
+        .collect())
 }
 
 /// Vocabulary terms within one edit of `folded`, or whose prefix of its
