@@ -113,13 +113,10 @@ pub async fn create(
     if let Some(sha256) = &req.sha256 {
         // Only the caller's own tracks are looked at: the answer says nothing
         // about what anyone else has uploaded.
-        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ApiError::unprocessable(
-                "invalid_field",
-                "sha256 must be 64 hexadecimal digits",
-            ));
-        }
-        let sha256 = sha256.to_ascii_lowercase();
+        // Parsed as the stored hashes are written, so any hex case matches.
+        let sha256 = mist_core::library::hash::ContentHash::from_hex(sha256)
+            .ok_or_else(|| ApiError::unprocessable("invalid_field", "sha256 must be 64 hexadecimal digits"))?
+            .to_hex();
         if let Some(existing_track_id) = albums::track_with_hash(&state.db, &user.id, &sha256).await? {
             return Err(ApiError::Duplicate { existing_track_id });
         }
