@@ -59,6 +59,11 @@ pub fn album_key(album_artist: Option<&str>, title: &str) -> String {
     format!("{}\u{1f}{}", fold_key(album_artist.unwrap_or("")), fold_key(title))
 }
 
+/// The first track to know an album's year, genre or cover gives it:
+/// `$1` album, `$2` year, `$3` genre, `$4` cover hash, `$5` now.
+pub(crate) const FILL_ALBUM: &str = "UPDATE albums SET year = COALESCE(year, $2), genre = COALESCE(genre, $3), \
+     cover_hash = COALESCE(cover_hash, $4), updated_at = $5 WHERE id = $1";
+
 /// In transaction `$tx`: the id of the artist named `$name`, made if new.
 macro_rules! upsert_artist {
     ($tx:ident, $name:expr, $now:expr) => {{
@@ -181,18 +186,14 @@ macro_rules! attach {
         let album_id: Option<String> = match $track.album {
             Some(title) => {
                 let album = $crate::db::albums::link_album!($tx, title, album_artist.as_deref(), $now);
-                // The first track to know a year, a genre or a cover gives it.
-                sqlx::query(
-                    "UPDATE albums SET year = COALESCE(year, $2), genre = COALESCE(genre, $3), \
-                     cover_hash = COALESCE(cover_hash, $4), updated_at = $5 WHERE id = $1",
-                )
-                .bind(&album)
-                .bind(lib.year)
-                .bind($track.genre)
-                .bind(lib.cover_hash.as_deref())
-                .bind($now)
-                .execute(&mut *$tx)
-                .await?;
+                sqlx::query($crate::db::albums::FILL_ALBUM)
+                    .bind(&album)
+                    .bind(lib.year)
+                    .bind($track.genre)
+                    .bind(lib.cover_hash.as_deref())
+                    .bind($now)
+                    .execute(&mut *$tx)
+                    .await?;
                 Some(album)
             }
             None => None,
@@ -265,14 +266,14 @@ pub async fn link_unlinked(db: &Db, after: &str, batch: i64) -> Result<(usize, O
                 Some(title) => {
                     let album_artist = album_artist.as_deref().or(artist);
                     let album = link_album!(tx, title, album_artist, now);
-                    sqlx::query(
-                        "UPDATE albums SET year = COALESCE(year, $2), genre = COALESCE(genre, $3) WHERE id = $1",
-                    )
-                    .bind(&album)
-                    .bind(year)
-                    .bind(genre)
-                    .execute(&mut *tx)
-                    .await?;
+                    sqlx::query(FILL_ALBUM)
+                        .bind(&album)
+                        .bind(year)
+                        .bind(genre)
+                        .bind(None::<&str>)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
                     Some(album)
                 }
                 None => None,
