@@ -361,7 +361,7 @@ pub async fn delete_user(db: &Db, store: &ObjectStore, user_id: &str) -> Result<
     }
     for track_id in users::track_ids(db, user_id).await? {
         let row = db::tracks::find(db, &track_id).await?;
-        db::catalogue::delete_track(db, &track_id).await?;
+        db::tracks::delete(db, &track_id).await?;
         // The id came from the database, so the prefix is safe to use.
         store.delete_prefix(&format!("tracks/{track_id}/")).await?;
         // As when the owner deletes it: an emptied album and unshown covers go too.

@@ -167,7 +167,7 @@ async fn copy_table(from: &SqlitePool, to: &PgPool, table: &str) -> anyhow::Resu
                 (Cell::Int(v), _) => query.bind(v),
                 (Cell::Real(v), _) => query.bind(v),
                 (Cell::Text(v), _) => query.bind(v),
-                (Cell::Blob(v), "vector") => query.bind(vector_literal(&v)?),
+                (Cell::Blob(v), "vector") => query.bind(embedding_vector(&v)?),
                 (Cell::Blob(v), _) => query.bind(v),
             };
         }
@@ -193,11 +193,11 @@ fn read_cell(row: &SqliteRow, i: usize) -> anyhow::Result<Cell> {
     })
 }
 
-/// The SQLite embedding column (40 little-endian f32) → pgvector's text form.
-fn vector_literal(blob: &[u8]) -> anyhow::Result<String> {
+/// The SQLite embedding column (40 little-endian f32) → a pgvector `vector`.
+fn embedding_vector(blob: &[u8]) -> anyhow::Result<pgvector::Vector> {
     let embedding = embeddings::from_blob(blob)
         .ok_or_else(|| anyhow::anyhow!("an embedding blob of {} bytes is not 40 f32", blob.len()))?;
-    Ok(embeddings::to_literal(&embedding))
+    Ok(embeddings::to_vector(&embedding))
 }
 
 #[cfg(test)]
@@ -209,8 +209,8 @@ mod tests {
         let mut embedding = [0.0f32; 40];
         embedding[0] = 0.5;
         embedding[39] = -1.0;
-        let literal = vector_literal(&embeddings::to_blob(&embedding)).unwrap();
-        assert!(literal.starts_with("[0.5,0,") && literal.ends_with(",-1]"), "{literal}");
-        assert!(vector_literal(&[1, 2, 3]).is_err());
+        let vector = embedding_vector(&embeddings::to_blob(&embedding)).unwrap();
+        assert_eq!(vector.as_slice(), embedding.as_slice());
+        assert!(embedding_vector(&[1, 2, 3]).is_err());
     }
 }

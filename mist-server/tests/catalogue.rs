@@ -12,8 +12,7 @@ use mist_core::api::{
     UpdateTrackRequest,
 };
 use mist_core::client::{Client, ClientError};
-use mist_server::db::catalogue;
-use mist_server::db::tracks::TrackRow;
+use mist_server::db::tracks::{self, TrackRow};
 use mist_server::db::{library, new_id, now_ms};
 use mist_server::testing::audio::generate_wav;
 use mist_server::testing::upload::{admin_client, upload_file, user_client, wait_for_job};
@@ -103,7 +102,7 @@ async fn catalogue(app: &TestApp, uploader: &str, n: usize) -> Vec<String> {
         rows.push(row(uploader, title, artist, album, genre, (n + k) as i64));
     }
     for r in &rows {
-        catalogue::insert_ready_track(&app.state.db, r)
+        tracks::insert_ready_track(&app.state.db, r)
             .await
             .expect("insert track");
     }
@@ -221,7 +220,7 @@ async fn title_matches_rank_above_album_matches(backend: Backend) {
         row(&me, "Other Things", "Nocturne", "Moonlit", "Jazz", 3),
     ];
     for r in &rows {
-        catalogue::insert_ready_track(&app.state.db, r).await.expect("insert");
+        tracks::insert_ready_track(&app.state.db, r).await.expect("insert");
     }
     assert_eq!(
         titles(&client, &search("nocturne")).await,
@@ -248,7 +247,7 @@ async fn filters_combine_with_search(backend: Backend) {
         row(&me, "Blue River", "Quiet Harbor", "Deep", "Rock", 2),
     ];
     for r in &rows {
-        catalogue::insert_ready_track(&app.state.db, r).await.expect("insert");
+        tracks::insert_ready_track(&app.state.db, r).await.expect("insert");
     }
     let query = TrackQuery {
         q: Some("blue".into()),
@@ -399,7 +398,7 @@ async fn genres_and_artists_are_counted_and_paginated(backend: Backend) {
     let app = spawn_app(backend).await;
     let (client, me) = user(&app, "ann").await;
     catalogue(&app, &me, 100).await;
-    catalogue::insert_ready_track(&app.state.db, &row(&me, "Loud", "METALLICA", "", "Metal", 0))
+    tracks::insert_ready_track(&app.state.db, &row(&me, "Loud", "METALLICA", "", "Metal", 0))
         .await
         .expect("insert");
     let mut genres = Vec::new();
@@ -494,7 +493,7 @@ async fn edits_are_searchable_at_once_and_only_by_the_uploader_or_an_admin(backe
     let admin = admin_client(&app).await;
     catalogue(&app, &ann_id, 50).await;
     let target = row(&ann_id, "Untitled 1", "Someone", "Demo", "Jazz", 0);
-    catalogue::insert_ready_track(&app.state.db, &target)
+    tracks::insert_ready_track(&app.state.db, &target)
         .await
         .expect("insert");
 
@@ -599,9 +598,7 @@ async fn check_delete(app: &TestApp) {
     );
     // Point a like and a playlist entry at it, after another track.
     let other = row(&ann_id, "Stays", "", "", "", 0);
-    catalogue::insert_ready_track(&app.state.db, &other)
-        .await
-        .expect("insert");
+    tracks::insert_ready_track(&app.state.db, &other).await.expect("insert");
     ann.like(&id).await.expect("like");
     let playlist = ann
         .create_playlist(&CreatePlaylistRequest {
@@ -1122,7 +1119,7 @@ async fn bench_backend(backend: Backend, n: usize, rounds: usize) {
         let album = capitalise(&bench_word(400_000 + i % 10_000));
         rows.push(row(&me, &title, &artist, &album, &genres[(i % 30) as usize], i as i64));
     }
-    catalogue::insert_ready_tracks(&app.state.db, &rows)
+    tracks::insert_ready_tracks(&app.state.db, &rows)
         .await
         .expect("bulk insert");
     // Statistics, as a database in service has them (autovacuum; SQLite's `PRAGMA optimize`).
@@ -1224,7 +1221,7 @@ async fn every_metadata_path_refuses_control_and_bidi_characters(backend: Backen
     .await;
     let (ann, ann_id) = user(&app, "ann").await;
     let target = row(&ann_id, "Clean Title", "Clean Artist", "Clean Album", "Jazz", 0);
-    catalogue::insert_ready_track(&app.state.db, &target)
+    tracks::insert_ready_track(&app.state.db, &target)
         .await
         .expect("insert");
     let playlist = ann

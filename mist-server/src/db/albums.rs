@@ -18,9 +18,11 @@
 //! last track does ([`track_removed`]).
 
 use crate::db::BeginWrite;
+use const_format::concatcp;
 use mist_core::library::loudness::{GatingBlocks, Loudness};
 
 use super::catalogue::fold;
+use super::tracks::TRACK_COLUMNS;
 use super::tracks::TrackRow;
 use super::{Db, now_ms};
 use crate::with_pool;
@@ -383,7 +385,7 @@ pub enum AlbumOrder {
 }
 
 impl AlbumOrder {
-    /// Over the columns of [`album_select!`], as `x`.
+    /// Over the columns of [`ALBUM_SELECT`], as `x`.
     fn order_by(self) -> &'static str {
         match self {
             AlbumOrder::Newest => "x.created_at DESC, x.id",
@@ -411,17 +413,13 @@ pub struct AlbumQuery {
 }
 
 /// Albums with at least one ready track, and what those add up to.
-macro_rules! album_select {
-    () => {
-        "SELECT a.id, a.title, a.artist, a.artist_id, a.year, a.genre, a.cover_hash, a.created_at, \
+const ALBUM_SELECT: &str = "SELECT a.id, a.title, a.artist, a.artist_id, a.year, a.genre, a.cover_hash, a.created_at, \
          s.track_count, s.duration_ms, s.plays, \
          (SELECT MAX(p.started_at) FROM playback_sessions p JOIN tracks t2 ON t2.id = p.track_id \
           WHERE t2.album_id = a.id AND p.user_id = $1) AS last_played \
          FROM albums a JOIN (SELECT album_id, COUNT(*) AS track_count, CAST(SUM(duration_ms) AS BIGINT) AS duration_ms, \
          CAST(SUM(play_count) AS BIGINT) AS plays FROM tracks WHERE status = 'ready' AND album_id IS NOT NULL \
-         GROUP BY album_id) s ON s.album_id = a.id"
-    };
-}
+         GROUP BY album_id) s ON s.album_id = a.id";
 
 #[derive(sqlx::FromRow)]
 struct ListedAlbum {
@@ -435,13 +433,9 @@ struct ListedAlbum {
 pub async fn list(db: &Db, query: &AlbumQuery) -> Result<(Vec<AlbumRow>, bool), sqlx::Error> {
     // Only the fixed ORDER BY of the enum is spliced in; values are bound.
     let sql = format!(
-        concat!(
-            "SELECT * FROM (",
-            album_select!(),
-            ") x WHERE ($2 IS NULL OR x.artist_id = $2 OR lower(x.artist) = lower($2)) \
-             AND ($3 IS NULL OR lower(x.genre) = lower($3)) AND ($4 IS NULL OR x.year = $4) \
-             ORDER BY {} LIMIT $5 OFFSET $6"
-        ),
+        "SELECT * FROM ({ALBUM_SELECT}) x WHERE ($2 IS NULL OR x.artist_id = $2 OR lower(x.artist) = lower($2)) \
+         AND ($3 IS NULL OR lower(x.genre) = lower($3)) AND ($4 IS NULL OR x.year = $4) \
+         ORDER BY {} LIMIT $5 OFFSET $6",
         query.order.order_by()
     );
     let mut rows: Vec<ListedAlbum> = with_pool!(db, pool => {
@@ -462,7 +456,7 @@ pub async fn list(db: &Db, query: &AlbumQuery) -> Result<(Vec<AlbumRow>, bool), 
 
 /// The album, if it has a ready track.
 pub async fn find(db: &Db, id: &str) -> Result<Option<AlbumRow>, sqlx::Error> {
-    let sql = concat!(album_select!(), " WHERE a.id = $2");
+    let sql = concatcp!(ALBUM_SELECT, " WHERE a.id = $2");
     let row: Option<ListedAlbum> = with_pool!(db, pool => {
         sqlx::query_as::<_, ListedAlbum>(sql).bind("").bind(id).fetch_optional(pool).await
     })?;
@@ -479,9 +473,9 @@ pub async fn cover_hash(db: &Db, id: &str) -> Result<Option<String>, sqlx::Error
 
 /// An album's ready tracks in disc and track order (unnumbered last, by title).
 pub async fn tracks(db: &Db, album_id: &str) -> Result<Vec<TrackRow>, sqlx::Error> {
-    let sql = concat!(
+    let sql = concatcp!(
         "SELECT ",
-        crate::track_row_columns!(),
+        TRACK_COLUMNS,
         " FROM tracks t WHERE t.album_id = $1 AND t.status = 'ready' \
          ORDER BY COALESCE(t.disc_number, 1), COALESCE(t.track_number, 1000000), lower(t.title), t.id"
     );
@@ -499,18 +493,14 @@ pub struct ArtistRow {
     pub album_count: i64,
 }
 
-macro_rules! artist_select {
-    () => {
-        "SELECT r.id, r.key, r.name, \
+const ARTIST_SELECT: &str = "SELECT r.id, r.key, r.name, \
          (SELECT COUNT(*) FROM tracks t WHERE t.artist_id = r.id AND t.status = 'ready') AS track_count, \
          (SELECT COUNT(*) FROM albums a WHERE a.artist_id = r.id \
           AND EXISTS (SELECT 1 FROM tracks t WHERE t.album_id = a.id AND t.status = 'ready')) AS album_count \
-         FROM artists r"
-    };
-}
+         FROM artists r";
 
 pub async fn find_artist(db: &Db, id: &str) -> Result<Option<ArtistRow>, sqlx::Error> {
-    let sql = concat!(artist_select!(), " WHERE r.id = $1");
+    let sql = concatcp!(ARTIST_SELECT, " WHERE r.id = $1");
     with_pool!(db, pool => sqlx::query_as::<_, ArtistRow>(sql).bind(id).fetch_optional(pool).await)
 }
 
@@ -519,8 +509,8 @@ pub async fn find_artist(db: &Db, id: &str) -> Result<Option<ArtistRow>, sqlx::E
 pub async fn list_artists(db: &Db, after: Option<&str>, limit: i64) -> Result<(Vec<ArtistRow>, bool), sqlx::Error> {
     // Walks the unique index on `key` and stops at the page: the counts are
     // made only for the rows returned.
-    let sql = concat!(
-        artist_select!(),
+    let sql = concatcp!(
+        ARTIST_SELECT,
         " WHERE ($1 IS NULL OR r.key > $1) \
          AND (EXISTS (SELECT 1 FROM tracks t WHERE t.artist_id = r.id AND t.status = 'ready') \
          OR EXISTS (SELECT 1 FROM albums a JOIN tracks t ON t.album_id = a.id \
@@ -536,9 +526,9 @@ pub async fn list_artists(db: &Db, after: Option<&str>, limit: i64) -> Result<(V
 
 /// An artist's most played ready tracks.
 pub async fn top_tracks(db: &Db, artist_id: &str, limit: i64) -> Result<Vec<TrackRow>, sqlx::Error> {
-    let sql = concat!(
+    let sql = concatcp!(
         "SELECT ",
-        crate::track_row_columns!(),
+        TRACK_COLUMNS,
         " FROM tracks t WHERE t.artist_id = $1 AND t.status = 'ready' \
          ORDER BY t.play_count DESC, lower(t.title), t.id LIMIT $2"
     );
@@ -561,8 +551,8 @@ fn contains_pattern(q: &str) -> String {
 /// Albums (with a ready track) whose title or album artist contains `q`,
 /// folded.
 pub async fn search_albums(db: &Db, q: &str, limit: i64) -> Result<Vec<AlbumRow>, sqlx::Error> {
-    let sql = concat!(
-        album_select!(),
+    let sql = concatcp!(
+        ALBUM_SELECT,
         " WHERE $2 <> '%%' AND a.key LIKE $2 ESCAPE '\\' ORDER BY lower(a.title), a.id LIMIT $3"
     );
     let rows: Vec<ListedAlbum> = with_pool!(db, pool => {
@@ -573,9 +563,9 @@ pub async fn search_albums(db: &Db, q: &str, limit: i64) -> Result<Vec<AlbumRow>
 
 /// Artists (with a ready track or album) whose name contains `q`, folded.
 pub async fn search_artists(db: &Db, q: &str, limit: i64) -> Result<Vec<ArtistRow>, sqlx::Error> {
-    let sql = concat!(
+    let sql = concatcp!(
         "SELECT * FROM (",
-        artist_select!(),
+        ARTIST_SELECT,
         " WHERE $1 <> '%%' AND r.key LIKE $1 ESCAPE '\\') x WHERE x.track_count > 0 OR x.album_count > 0 \
          ORDER BY lower(x.name), x.id LIMIT $2"
     );

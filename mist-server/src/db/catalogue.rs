@@ -1,7 +1,6 @@
 //! The catalogue as users browse it: full-text search, filters, sorts and
-//! keyset pagination over ready tracks; genre and artist counts; popular
-//! tracks; and the track edits and deletion that keep every other table
-//! consistent.
+//! keyset pagination over ready tracks; genre counts; popular tracks.
+//! (Track edits and deletion are writes of `db/tracks.rs`.)
 //!
 //! # Search, per engine
 //!
@@ -47,84 +46,22 @@
 //!
 //! Pagination is by keyset: the cursor is the last row's sort key and id,
 //! opaque to clients, so every row is listed exactly once however many
-//! pages are read. Limits are bounded ([`MAX_LIMIT`]).
-
-use crate::db::BeginWrite;
-use serde::{Deserialize, Serialize};
+//! pages are read. Limits are bounded ([`MAX_LIMIT`](super::page::MAX_LIMIT)).
 
 use super::tracks::TrackRow;
-use super::{Db, now_ms, split_page};
+use const_format::concatcp;
+use mist_core::api::TrackSort as Sort;
+
+use super::Db;
+use super::page::{Cursor, KeyKind, SortKey, split_page};
 use crate::with_pool;
 
-pub const DEFAULT_LIMIT: i64 = 20;
-pub const MAX_LIMIT: i64 = 100;
 /// Terms of a query beyond this many are ignored.
 pub const MAX_TERMS: usize = 8;
 /// Terms shorter than this are matched as prefixes only, never corrected.
 const MIN_TYPO_LEN: usize = 4;
 
-// The columns of `tracks t` for `TrackRow` (db/tracks.rs).
-use crate::track_row_columns as track_columns;
-
-/// How a track list is ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Sort {
-    Relevance,
-    Title,
-    Artist,
-    Newest,
-    Popular,
-}
-
-impl Sort {
-    pub fn parse(s: &str) -> Option<Sort> {
-        match s {
-            "relevance" => Some(Sort::Relevance),
-            "title" => Some(Sort::Title),
-            "artist" => Some(Sort::Artist),
-            "newest" => Some(Sort::Newest),
-            "popular" => Some(Sort::Popular),
-            _ => None,
-        }
-    }
-}
-
-/// A keyset position: the sort key of the last row shown, and its id.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Cursor {
-    /// Which listing the cursor belongs to, so one is not replayed on another.
-    pub scope: String,
-    pub key: SortKey,
-    pub id: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum SortKey {
-    Text(String),
-    Int(i64),
-    /// Stored as bits so the value round-trips exactly.
-    Float(u64),
-}
-
-impl Cursor {
-    /// Opaque to clients: hex of a small JSON document.
-    pub fn encode(&self) -> String {
-        hex::encode(serde_json::to_vec(self).unwrap_or_default())
-    }
-
-    /// `None` for anything this server did not hand out for `scope`.
-    pub fn decode(s: &str, scope: &str) -> Option<Cursor> {
-        let bytes = hex::decode(s).ok()?;
-        let cursor: Cursor = serde_json::from_slice(&bytes).ok()?;
-        (cursor.scope == scope).then_some(cursor)
-    }
-}
-
-/// A bounded page size: `None` → the default, anything else clamped to 1..=100.
-pub fn clamp_limit(limit: Option<i64>) -> i64 {
-    limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT)
-}
+use super::tracks::TRACK_COLUMNS;
 
 /// What `GET /api/v1/tracks` asks for; the cursor is already decoded.
 #[derive(Debug, Clone, Default)]
@@ -242,42 +179,21 @@ macro_rules! bind_all {
     }};
 }
 
-/// The type of a listing's sort key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyKind {
-    Text,
-    Int,
-    Float,
-}
-
-impl KeyKind {
-    fn column(self) -> &'static str {
-        match self {
-            KeyKind::Text => "key_text",
-            KeyKind::Int => "key_int",
-            KeyKind::Float => "key_float",
-        }
+/// The column of the listing's sort key, by its type.
+fn key_column(kind: KeyKind) -> &'static str {
+    match kind {
+        KeyKind::Text => "key_text",
+        KeyKind::Int => "key_int",
+        KeyKind::Float => "key_float",
     }
 }
 
-impl SortKey {
-    pub fn kind(&self) -> KeyKind {
-        match self {
-            SortKey::Text(_) => KeyKind::Text,
-            SortKey::Int(_) => KeyKind::Int,
-            SortKey::Float(_) => KeyKind::Float,
-        }
-    }
-}
-
-impl Sort {
-    /// The key's type, and whether it sorts descending (ties: id ascending).
-    pub fn key(self) -> (KeyKind, bool) {
-        match self {
-            Sort::Relevance => (KeyKind::Float, true),
-            Sort::Title | Sort::Artist => (KeyKind::Text, false),
-            Sort::Newest | Sort::Popular => (KeyKind::Int, true),
-        }
+/// A sort's key type, and whether it sorts descending (ties: id ascending).
+pub fn sort_key(sort: Sort) -> (KeyKind, bool) {
+    match sort {
+        Sort::Relevance => (KeyKind::Float, true),
+        Sort::Title | Sort::Artist => (KeyKind::Text, false),
+        Sort::Newest | Sort::Popular => (KeyKind::Int, true),
     }
 }
 
@@ -286,7 +202,7 @@ impl Sort {
 pub async fn list_tracks(db: &Db, query: &TrackQuery) -> Result<(Vec<TrackRow>, Option<Cursor>), sqlx::Error> {
     let sort = query.sort();
     let terms = query.terms();
-    let (kind, descending) = sort.key();
+    let (kind, descending) = sort_key(sort);
     let postgres_terms = match db {
         Db::Postgres(pool) => postgres_terms(pool, &terms).await?,
         Db::Sqlite(_) => Vec::new(),
@@ -294,7 +210,7 @@ pub async fn list_tracks(db: &Db, query: &TrackQuery) -> Result<(Vec<TrackRow>, 
     let mut sql = Sql::default();
 
     // The sort key goes in the one column of its type; the others are NULL.
-    sql.push(concat!("SELECT * FROM (SELECT ", track_columns!(), ", "));
+    sql.push(concatcp!("SELECT * FROM (SELECT ", TRACK_COLUMNS, ", "));
     sql.push(match kind {
         KeyKind::Text => "",
         _ => "CAST(NULL AS TEXT) AS key_text, ",
@@ -406,7 +322,7 @@ pub async fn list_tracks(db: &Db, query: &TrackQuery) -> Result<(Vec<TrackRow>, 
         }
     }
     sql.push(") s");
-    let column = kind.column();
+    let column = key_column(kind);
     if let Some(after) = &query.after {
         let cmp = if descending { "<" } else { ">" };
         let key = match &after.key {
@@ -646,9 +562,9 @@ pub async fn popular(
         track: TrackRow,
         plays: i64,
     }
-    let sql = concat!(
+    let sql = concatcp!(
         "SELECT ",
-        track_columns!(),
+        TRACK_COLUMNS,
         ", p.plays FROM (SELECT track_id, COUNT(*) AS plays FROM playback_sessions \
          WHERE play_counted = TRUE AND completed_at >= $1 GROUP BY track_id) p \
          JOIN tracks t ON t.id = p.track_id WHERE t.status = 'ready' \
@@ -672,108 +588,6 @@ pub async fn popular(
         id: r.track.id.clone(),
     });
     Ok((rows.into_iter().map(|r| (r.track, r.plays)).collect(), next))
-}
-
-/// A metadata edit: `None` leaves a field alone; an empty artist, album or
-/// genre clears it. The title is never empty (the caller checks).
-#[derive(Debug, Default)]
-pub struct TrackEdit<'a> {
-    pub title: Option<&'a str>,
-    pub artist: Option<&'a str>,
-    pub album: Option<&'a str>,
-    pub genre: Option<&'a str>,
-}
-
-/// Applies an edit; the search index follows in the same statement
-/// (triggers on SQLite, generated columns on Postgres).
-pub async fn update_track(db: &Db, id: &str, edit: &TrackEdit<'_>) -> Result<Option<TrackRow>, sqlx::Error> {
-    let sql = "UPDATE tracks SET title = COALESCE($2, title), \
-         artist = CASE WHEN $3 IS NULL THEN artist ELSE NULLIF($3, '') END, \
-         album = CASE WHEN $4 IS NULL THEN album ELSE NULLIF($4, '') END, \
-         genre = CASE WHEN $5 IS NULL THEN genre ELSE NULLIF($5, '') END, \
-         updated_at = $6 WHERE id = $1 RETURNING id, uploader_id, title, artist, album, genre, duration_ms, \
-         status, error, original_key, segment_count, key_count, play_count, created_at, updated_at";
-    with_pool!(db, pool => {
-        sqlx::query_as::<_, TrackRow>(sql)
-            .bind(id)
-            .bind(edit.title)
-            .bind(edit.artist)
-            .bind(edit.album)
-            .bind(edit.genre)
-            .bind(now_ms())
-            .fetch_optional(pool)
-            .await
-    })
-}
-
-/// Deletes a track's rows: its likes, its playlist entries (closing the gap
-/// each leaves), its upload and job, its keys (cascade) and the track. The
-/// stored objects are the caller's to delete. False when it did not exist.
-pub async fn delete_track(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
-    let now = now_ms();
-    with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        // A write first: on SQLite it takes the write lock before any read.
-        sqlx::query("DELETE FROM likes WHERE track_id = $1").bind(id).execute(&mut *tx).await?;
-        let entries: Vec<(String, i64)> =
-            sqlx::query_as("SELECT playlist_id, position FROM playlist_tracks WHERE track_id = $1")
-                .bind(id)
-                .fetch_all(&mut *tx)
-                .await?;
-        for (playlist_id, position) in entries {
-            sqlx::query("UPDATE playlists SET updated_at = $2 WHERE id = $1")
-                .bind(&playlist_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM playlist_tracks WHERE playlist_id = $1 AND track_id = $2")
-                .bind(&playlist_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            super::library::close_gap!(tx, &playlist_id, position);
-        }
-        sqlx::query("DELETE FROM ingest_jobs WHERE track_id = $1").bind(id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM uploads WHERE track_id = $1").bind(id).execute(&mut *tx).await?;
-        let deleted = sqlx::query("DELETE FROM tracks WHERE id = $1").bind(id).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(deleted.rows_affected() > 0)
-    })
-}
-
-/// Inserts a ready track straight into the catalogue, for tests and the
-/// search benchmark (real tracks come from the ingest job).
-pub async fn insert_ready_track(db: &Db, track: &TrackRow) -> Result<(), sqlx::Error> {
-    insert_ready_tracks(db, std::slice::from_ref(track)).await
-}
-
-/// [`insert_ready_track`] for many tracks, in one transaction.
-pub async fn insert_ready_tracks(db: &Db, tracks: &[TrackRow]) -> Result<(), sqlx::Error> {
-    let sql = "INSERT INTO tracks (id, uploader_id, title, artist, album, genre, duration_ms, status, original_key, \
-               segment_count, key_count, play_count, created_at, updated_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, 'ready', $8, $9, $10, $11, $12, $13)";
-    with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        for track in tracks {
-            sqlx::query(sql)
-                .bind(&track.id)
-                .bind(&track.uploader_id)
-                .bind(&track.title)
-                .bind(&track.artist)
-                .bind(&track.album)
-                .bind(&track.genre)
-                .bind(track.duration_ms)
-                .bind(&track.original_key)
-                .bind(track.segment_count)
-                .bind(track.key_count)
-                .bind(track.play_count)
-                .bind(track.created_at)
-                .bind(track.updated_at)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await
-    })
 }
 
 #[cfg(test)]
@@ -804,17 +618,5 @@ mod tests {
         assert_eq!(fold("ŁÓDŹ"), "lodz");
         assert_eq!(terms("  AC/DC — Back in Black!"), ["AC", "DC", "Back", "in", "Black"]);
         assert_eq!(terms("a b c d e f g h i j").len(), MAX_TERMS);
-    }
-
-    #[test]
-    fn cursors_round_trip_and_keep_their_scope() {
-        let c = Cursor {
-            scope: "s".into(),
-            key: SortKey::Float(0.1f64.to_bits()),
-            id: "x".into(),
-        };
-        assert_eq!(Cursor::decode(&c.encode(), "s"), Some(c.clone()));
-        assert_eq!(Cursor::decode(&c.encode(), "other"), None);
-        assert_eq!(Cursor::decode("zz", "s"), None);
     }
 }

@@ -5,9 +5,8 @@
 //! functions match on [`Db`] where they must:
 //!
 //! - **PostgreSQL**: a pgvector `vector(40)` column with an HNSW index
-//!   (`vector_cosine_ops`), ranked by `<=>` (cosine distance). sqlx has no
-//!   pgvector type, so vectors go in as the text literal `[x,y,…]` cast with
-//!   `::vector` and come out as `embedding::text`. Queries that filter
+//!   (`vector_cosine_ops`), ranked by `<=>` (cosine distance); vectors are
+//!   bound and read as the `pgvector` crate's `Vector`. Queries that filter
 //!   (ready tracks only, nothing the user already heard) turn on pgvector's
 //!   iterative index scan so a filter cannot starve the result.
 //! - **SQLite**: 40 little-endian `f32` in a BLOB; queries are answered by
@@ -21,6 +20,7 @@
 use crate::db::BeginWrite;
 
 use mist_core::features::EMBEDDING_DIM;
+use pgvector::Vector;
 use sqlx::{AssertSqlSafe, FromRow, Row};
 
 use super::tracks::TrackRow;
@@ -44,52 +44,26 @@ pub struct StoredFeatures {
     pub computed_at: i64,
 }
 
-// The statements below are written once each; `concat!` splices in how
-// each engine writes (`$4` / `$4::vector`) or reads (`embedding` /
-// `embedding::text`) the embedding.
-macro_rules! upsert_sql {
-    ($value:literal) => {
-        concat!(
-            "INSERT INTO track_features (track_id, feature_version, features, embedding, computed_at) \
-             SELECT $1, $2, $3, ",
-            $value,
-            ", $5 WHERE EXISTS (SELECT 1 FROM tracks WHERE id = $1) \
-             ON CONFLICT (track_id) DO UPDATE SET feature_version = excluded.feature_version, \
-             features = excluded.features, embedding = excluded.embedding, computed_at = excluded.computed_at"
-        )
-    };
-}
+const UPSERT: &str = "INSERT INTO track_features (track_id, feature_version, features, embedding, computed_at) \
+     SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM tracks WHERE id = $1) \
+     ON CONFLICT (track_id) DO UPDATE SET feature_version = excluded.feature_version, \
+     features = excluded.features, embedding = excluded.embedding, computed_at = excluded.computed_at";
 
-macro_rules! find_sql {
-    ($column:literal) => {
-        concat!(
-            "SELECT track_id, feature_version, features, ",
-            $column,
-            " AS embedding, computed_at FROM track_features WHERE track_id = $1"
-        )
-    };
-}
+const FIND: &str =
+    "SELECT track_id, feature_version, features, embedding, computed_at FROM track_features WHERE track_id = $1";
 
 /// Liked and recently heard tracks of user `$1` with their embeddings: what
 /// the feed's taste vector is made of (the 200 latest of each).
-macro_rules! taste_sql {
-    ($column:literal) => {
-        concat!(
-            "SELECT f.track_id, ",
-            $column,
-            " AS embedding, t.duration_ms, \
-             EXISTS (SELECT 1 FROM likes l WHERE l.user_id = $1 AND l.track_id = f.track_id) AS liked, \
-             (SELECT COALESCE(MAX(s.listened_ms), 0) FROM playback_sessions s \
-               WHERE s.user_id = $1 AND s.track_id = f.track_id) AS listened_ms, \
-             (SELECT COUNT(*) FROM playback_sessions s \
-               WHERE s.user_id = $1 AND s.track_id = f.track_id AND s.completed = TRUE) AS completions \
-             FROM track_features f JOIN tracks t ON t.id = f.track_id \
-             WHERE f.track_id IN (SELECT track_id FROM likes WHERE user_id = $1 ORDER BY created_at DESC LIMIT 200) \
-                OR f.track_id IN (SELECT track_id FROM playback_sessions WHERE user_id = $1 \
-                                  ORDER BY started_at DESC LIMIT 200)"
-        )
-    };
-}
+const TASTE: &str = "SELECT f.track_id, f.embedding, t.duration_ms, \
+     EXISTS (SELECT 1 FROM likes l WHERE l.user_id = $1 AND l.track_id = f.track_id) AS liked, \
+     (SELECT COALESCE(MAX(s.listened_ms), 0) FROM playback_sessions s \
+       WHERE s.user_id = $1 AND s.track_id = f.track_id) AS listened_ms, \
+     (SELECT COUNT(*) FROM playback_sessions s \
+       WHERE s.user_id = $1 AND s.track_id = f.track_id AND s.completed = TRUE) AS completions \
+     FROM track_features f JOIN tracks t ON t.id = f.track_id \
+     WHERE f.track_id IN (SELECT track_id FROM likes WHERE user_id = $1 ORDER BY created_at DESC LIMIT 200) \
+        OR f.track_id IN (SELECT track_id FROM playback_sessions WHERE user_id = $1 \
+                          ORDER BY started_at DESC LIMIT 200)";
 
 /// Stores (or replaces) a track's analysis. Returns false when the track no
 /// longer exists (deleted while it was analysed).
@@ -102,7 +76,7 @@ pub async fn upsert(
 ) -> Result<bool, sqlx::Error> {
     let now = now_ms();
     let result = match db {
-        Db::Sqlite(pool) => sqlx::query(upsert_sql!("$4"))
+        Db::Sqlite(pool) => sqlx::query(UPSERT)
             .bind(track_id)
             .bind(feature_version)
             .bind(features_json)
@@ -111,11 +85,11 @@ pub async fn upsert(
             .execute(pool)
             .await?
             .rows_affected(),
-        Db::Postgres(pool) => sqlx::query(upsert_sql!("$4::vector"))
+        Db::Postgres(pool) => sqlx::query(UPSERT)
             .bind(track_id)
             .bind(feature_version)
             .bind(features_json)
-            .bind(to_literal(embedding))
+            .bind(to_vector(embedding))
             .bind(now)
             .execute(pool)
             .await?
@@ -137,16 +111,16 @@ pub async fn find(db: &Db, track_id: &str) -> Result<Option<StoredFeatures>, sql
         })
     };
     Ok(match db {
-        Db::Sqlite(pool) => sqlx::query_as::<_, Raw<Vec<u8>>>(find_sql!("embedding"))
+        Db::Sqlite(pool) => sqlx::query_as::<_, Raw<Vec<u8>>>(FIND)
             .bind(track_id)
             .fetch_optional(pool)
             .await?
             .and_then(|(a, b, c, e, d)| stored((a, b, c, from_blob(&e), d))),
-        Db::Postgres(pool) => sqlx::query_as::<_, Raw<String>>(find_sql!("embedding::text"))
+        Db::Postgres(pool) => sqlx::query_as::<_, Raw<Vector>>(FIND)
             .bind(track_id)
             .fetch_optional(pool)
             .await?
-            .and_then(|(a, b, c, e, d)| stored((a, b, c, parse_literal(&e), d))),
+            .and_then(|(a, b, c, e, d)| stored((a, b, c, from_vector(&e), d))),
     })
 }
 
@@ -196,10 +170,10 @@ pub async fn nearest(
             // `t.*`: the row struct picks its columns by name, so columns other
             // modules add to `tracks` do not break this query.
             let sql = format!(
-                "SELECT t.*, (f.embedding <=> $1::vector)::real AS distance \
+                "SELECT t.*, (f.embedding <=> $1)::real AS distance \
                  FROM track_features f JOIN tracks t ON t.id = f.track_id \
                  WHERE t.status = 'ready' AND {} \
-                 ORDER BY f.embedding <=> $1::vector LIMIT $3",
+                 ORDER BY f.embedding <=> $1 LIMIT $3",
                 exclude.condition(2)
             );
             let mut tx = pool.begin_write().await?;
@@ -216,7 +190,7 @@ pub async fn nearest(
             .execute(&mut *tx)
             .await?;
             let rows = sqlx::query(AssertSqlSafe(sql))
-                .bind(to_literal(query))
+                .bind(to_vector(query))
                 .bind(exclude.param())
                 .bind(limit as i64)
                 .fetch_all(&mut *tx)
@@ -290,19 +264,19 @@ pub async fn taste_seeds(db: &Db, user_id: &str) -> Result<Vec<TasteSeed>, sqlx:
         })
     }
     Ok(match db {
-        Db::Sqlite(pool) => sqlx::query_as::<_, Raw<Vec<u8>>>(taste_sql!("f.embedding"))
+        Db::Sqlite(pool) => sqlx::query_as::<_, Raw<Vec<u8>>>(TASTE)
             .bind(user_id)
             .fetch_all(pool)
             .await?
             .into_iter()
             .filter_map(|raw| seed(raw, |b| from_blob(&b)))
             .collect(),
-        Db::Postgres(pool) => sqlx::query_as::<_, Raw<String>>(taste_sql!("f.embedding::text"))
+        Db::Postgres(pool) => sqlx::query_as::<_, Raw<Vector>>(TASTE)
             .bind(user_id)
             .fetch_all(pool)
             .await?
             .into_iter()
-            .filter_map(|raw| seed(raw, |s| parse_literal(&s)))
+            .filter_map(|raw| seed(raw, |v| from_vector(&v)))
             .collect(),
     })
 }
@@ -359,22 +333,14 @@ pub fn from_blob(blob: &[u8]) -> Option<Embedding> {
     Some(out)
 }
 
-/// pgvector's text form, `[0.1,-0.2,…]`. Rust prints the shortest decimal
-/// that reads back as the same `f32`, so nothing is lost.
-pub fn to_literal(embedding: &Embedding) -> String {
-    let values: Vec<String> = embedding.iter().map(|v| v.to_string()).collect();
-    format!("[{}]", values.join(","))
+/// How Postgres stores an embedding: a pgvector `vector(40)`.
+pub fn to_vector(embedding: &Embedding) -> Vector {
+    Vector::from(embedding.to_vec())
 }
 
-pub fn parse_literal(text: &str) -> Option<Embedding> {
-    let inner = text.trim().strip_prefix('[')?.strip_suffix(']')?;
-    let mut out = [0.0f32; EMBEDDING_DIM];
-    let mut n = 0;
-    for part in inner.split(',') {
-        *out.get_mut(n)? = part.trim().parse().ok()?;
-        n += 1;
-    }
-    (n == EMBEDDING_DIM).then_some(out)
+/// `None` for a vector of another dimension.
+pub fn from_vector(vector: &Vector) -> Option<Embedding> {
+    vector.as_slice().try_into().ok()
 }
 
 #[cfg(test)]
@@ -394,15 +360,9 @@ mod tests {
     }
 
     #[test]
-    fn literals_round_trip_exactly() {
+    fn vectors_round_trip_exactly() {
         let e = sample();
-        let text = to_literal(&e);
-        assert!(text.starts_with('[') && text.ends_with(']') && !text.contains(' '));
-        assert_eq!(parse_literal(&text), Some(e));
-        // pgvector's own output has no spaces either, but accept them.
-        assert_eq!(parse_literal(&text.replace(',', ", ")), Some(e));
-        assert_eq!(parse_literal("[1,2]"), None);
-        assert_eq!(parse_literal(&format!("[{}]", ["1"; 41].join(","))), None);
-        assert_eq!(parse_literal("1,2"), None);
+        assert_eq!(from_vector(&to_vector(&e)), Some(e));
+        assert_eq!(from_vector(&Vector::from(vec![1.0, 2.0])), None);
     }
 }

@@ -14,6 +14,7 @@
 
 use crate::db::BeginWrite;
 use apalis::prelude::{Task, TaskBuilder};
+use const_format::concatcp;
 use mist_core::api::{Job, JobStatus};
 
 use super::tracks::TrackRow;
@@ -78,26 +79,26 @@ impl JobRow {
     /// The uploader's existing track when this job failed as a duplicate
     /// (`ingest::IngestError::Duplicate`'s message names it).
     fn duplicate_of(&self) -> Option<&str> {
-        let id = self.error.as_deref()?.strip_prefix(crate::ingest::DUPLICATE_PREFIX)?;
+        let id = self.error.as_deref()?.strip_prefix(DUPLICATE_PREFIX)?;
         (!id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')).then_some(id)
     }
 }
 
-macro_rules! columns {
-    () => {
-        "id, kind, upload_id, track_id, user_id, status, progress, error, payload, attempts, worker_id, lease_until, \
-         lease_token, run_after, created_at, updated_at"
-    };
-}
+/// How a duplicate's failure message begins (`ingest::IngestError::Duplicate`);
+/// the existing track's id follows.
+pub const DUPLICATE_PREFIX: &str = "duplicate: you already uploaded this file as track ";
+
+const COLUMNS: &str = "id, kind, upload_id, track_id, user_id, status, progress, error, payload, attempts, worker_id, lease_until, \
+         lease_token, run_after, created_at, updated_at";
 
 pub async fn find(db: &Db, id: &str) -> Result<Option<JobRow>, sqlx::Error> {
-    let sql = concat!("SELECT ", columns!(), " FROM ingest_jobs WHERE id = $1");
+    let sql = concatcp!("SELECT ", COLUMNS, " FROM ingest_jobs WHERE id = $1");
     with_pool!(db, pool => sqlx::query_as::<_, JobRow>(sql).bind(id).fetch_optional(pool).await)
 }
 
 /// The job made from upload `upload_id`, if it was completed.
 pub async fn find_by_upload(db: &Db, upload_id: &str) -> Result<Option<JobRow>, sqlx::Error> {
-    let sql = concat!("SELECT ", columns!(), " FROM ingest_jobs WHERE upload_id = $1");
+    let sql = concatcp!("SELECT ", COLUMNS, " FROM ingest_jobs WHERE upload_id = $1");
     with_pool!(db, pool => sqlx::query_as::<_, JobRow>(sql).bind(upload_id).fetch_optional(pool).await)
 }
 
@@ -158,7 +159,7 @@ pub async fn enqueue_ingest(db: &Db, track: &TrackRow, upload_id: &str, payload:
             let task = ingest_task(&job_id, fair_priority(waiting))?;
             push_task(&mut *tx, task).await?;
         }
-        let job = sqlx::query_as::<_, JobRow>(concat!("SELECT ", columns!(), " FROM ingest_jobs WHERE upload_id = $1"))
+        let job = sqlx::query_as::<_, JobRow>(concatcp!("SELECT ", COLUMNS, " FROM ingest_jobs WHERE upload_id = $1"))
             .bind(upload_id)
             .fetch_one(&mut *tx)
             .await?;
@@ -297,12 +298,12 @@ pub async fn claim(
     now: i64,
     lease_ms: i64,
 ) -> Result<Claim, sqlx::Error> {
-    let sql = concat!(
+    let sql = concatcp!(
         "UPDATE ingest_jobs SET status = 'processing', worker_id = $2, lease_token = $3, lease_until = $4, \
          attempts = attempts + 1, updated_at = $5 \
          WHERE id = $1 AND (status = 'queued' OR (status = 'processing' AND (lease_until IS NULL OR lease_until < $5))) \
          RETURNING ",
-        columns!()
+        COLUMNS
     );
     let claimed = with_pool!(db, pool => {
         sqlx::query_as::<_, JobRow>(sql)

@@ -10,13 +10,14 @@
 //! anything is read, so `MAX(position) + 1` cannot be read by two writers at
 //! once and a gap is closed before anyone else looks.
 
-use super::catalogue::{Cursor, SortKey};
+use super::page::{Cursor, SortKey, split_page};
 use super::tracks::TrackRow;
-use super::{Db, now_ms, split_page};
+use super::{Db, now_ms};
 use crate::db::BeginWrite;
 use crate::with_pool;
+use const_format::concatcp;
 
-use crate::track_row_columns as track_columns;
+use super::tracks::TRACK_COLUMNS;
 
 /// Likes `track_id` for `user_id`; true when it was not liked before.
 pub async fn like(db: &Db, user_id: &str, track_id: &str) -> Result<bool, sqlx::Error> {
@@ -51,15 +52,15 @@ pub async fn likes(
         track: TrackRow,
         liked_at: i64,
     }
-    let sql = concat!(
+    let sql = concatcp!(
         "SELECT ",
-        track_columns!(),
+        TRACK_COLUMNS,
         ", l.created_at AS liked_at FROM likes l JOIN tracks t ON t.id = l.track_id \
          WHERE l.user_id = $1 AND t.status = 'ready' \
          AND ($2 IS NULL OR l.created_at < $2 OR (l.created_at = $2 AND t.id > $3)) \
          ORDER BY l.created_at DESC, t.id ASC LIMIT $4"
     );
-    let (key, id) = int_cursor(after);
+    let (key, id) = Cursor::int_key(after);
     let rows: Vec<Row> = with_pool!(db, pool => {
         sqlx::query_as::<_, Row>(sql).bind(user_id).bind(key).bind(id).bind(limit + 1).fetch_all(pool).await
     })?;
@@ -72,20 +73,10 @@ pub async fn likes(
 }
 
 /// How many tracks a user likes (for consistency checks in tests).
+#[cfg(any(test, feature = "testing"))]
 pub async fn count_likes(db: &Db, user_id: &str) -> Result<i64, sqlx::Error> {
     let sql = "SELECT COUNT(*) FROM likes WHERE user_id = $1";
     with_pool!(db, pool => sqlx::query_scalar::<_, i64>(sql).bind(user_id).fetch_one(pool).await)
-}
-
-fn int_cursor(after: Option<&Cursor>) -> (Option<i64>, Option<String>) {
-    match after {
-        Some(Cursor {
-            key: SortKey::Int(k),
-            id,
-            ..
-        }) => (Some(*k), Some(id.clone())),
-        _ => (None, None),
-    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -100,13 +91,9 @@ pub struct PlaylistRow {
     pub updated_at: i64,
 }
 
-macro_rules! playlist_columns {
-    () => {
-        "p.id, p.owner_id, p.name, p.description, p.public, \
+const PLAYLIST_COLUMNS: &str = "p.id, p.owner_id, p.name, p.description, p.public, \
          (SELECT COUNT(*) FROM playlist_tracks e WHERE e.playlist_id = p.id) AS track_count, \
-         p.created_at, p.updated_at"
-    };
-}
+         p.created_at, p.updated_at";
 
 pub async fn create_playlist(
     db: &Db,
@@ -135,7 +122,7 @@ pub async fn create_playlist(
 }
 
 pub async fn find_playlist(db: &Db, id: &str) -> Result<Option<PlaylistRow>, sqlx::Error> {
-    let sql = concat!("SELECT ", playlist_columns!(), " FROM playlists p WHERE p.id = $1");
+    let sql = concatcp!("SELECT ", PLAYLIST_COLUMNS, " FROM playlists p WHERE p.id = $1");
     with_pool!(db, pool => sqlx::query_as::<_, PlaylistRow>(sql).bind(id).fetch_optional(pool).await)
 }
 
@@ -147,14 +134,14 @@ pub async fn playlists_of(
     limit: i64,
     scope: &str,
 ) -> Result<(Vec<PlaylistRow>, Option<Cursor>), sqlx::Error> {
-    let sql = concat!(
+    let sql = concatcp!(
         "SELECT ",
-        playlist_columns!(),
+        PLAYLIST_COLUMNS,
         " FROM playlists p WHERE p.owner_id = $1 \
          AND ($2 IS NULL OR p.created_at < $2 OR (p.created_at = $2 AND p.id > $3)) \
          ORDER BY p.created_at DESC, p.id ASC LIMIT $4"
     );
-    let (key, id) = int_cursor(after);
+    let (key, id) = Cursor::int_key(after);
     let rows: Vec<PlaylistRow> = with_pool!(db, pool => {
         sqlx::query_as::<_, PlaylistRow>(sql).bind(owner_id).bind(key).bind(id).bind(limit + 1).fetch_all(pool).await
     })?;
@@ -202,24 +189,6 @@ macro_rules! lock {
     };
 }
 
-/// Shifts the entries after position `$removed` down by one, inside the
-/// transaction `$tx`. Done through negative positions, so no intermediate
-/// state breaks the unique (playlist, position) key on either engine.
-macro_rules! close_gap {
-    ($tx:expr, $playlist_id:expr, $removed:expr) => {{
-        sqlx::query("UPDATE playlist_tracks SET position = -position WHERE playlist_id = $1 AND position > $2")
-            .bind($playlist_id)
-            .bind($removed)
-            .execute(&mut *$tx)
-            .await?;
-        sqlx::query("UPDATE playlist_tracks SET position = -position - 1 WHERE playlist_id = $1 AND position < 0")
-            .bind($playlist_id)
-            .execute(&mut *$tx)
-            .await?;
-    }};
-}
-pub(crate) use close_gap;
-
 /// Appends a track (idempotent: a track already there keeps its place).
 /// The position it is at, or `None` when the playlist is gone.
 pub async fn add_track(db: &Db, playlist_id: &str, track_id: &str) -> Result<Option<i64>, sqlx::Error> {
@@ -251,7 +220,7 @@ pub async fn remove_track(db: &Db, playlist_id: &str, track_id: &str) -> Result<
         let removed: Option<i64> =
             sqlx::query_scalar(delete).bind(playlist_id).bind(track_id).fetch_optional(&mut *tx).await?;
         if let Some(position) = removed {
-            close_gap!(tx, playlist_id, position);
+            super::close_gap!(tx, playlist_id, position);
         }
         tx.commit().await?;
         Ok(Some(removed.is_some()))
@@ -302,9 +271,9 @@ pub async fn playlist_tracks(
         #[sqlx(flatten)]
         track: TrackRow,
     }
-    let sql = concat!(
+    let sql = concatcp!(
         "SELECT e.position, ",
-        track_columns!(),
+        TRACK_COLUMNS,
         " FROM playlist_tracks e JOIN tracks t ON t.id = e.track_id \
          WHERE e.playlist_id = $1 AND e.position > $2 ORDER BY e.position LIMIT $3"
     );

@@ -6,6 +6,14 @@
 //! [`with_pool!`](crate::with_pool). Where the engines differ, a module
 //! matches on [`Db`] and says why. Only this module tree knows SQL; row
 //! structs stay here and are converted before they reach the wire.
+//!
+//! Statements are `&'static str`: column lists shared by several statements
+//! are `const`s joined at compile time (`const_format::concatcp!`). The only
+//! macros are the ones [`with_pool!`](crate::with_pool) forces: a step that
+//! runs inside a transaction of either engine (`close_gap!`, `lock!`,
+//! `store_ready!`, `attach!`, …) is compiled once per engine, which a
+//! function generic over the two connection types would need many more lines
+//! of trait bounds to say. Paging is `page.rs`'s.
 
 pub mod albums;
 pub mod catalogue;
@@ -13,6 +21,7 @@ pub mod embedding_index;
 pub mod embeddings;
 pub mod jobs;
 pub mod library;
+pub mod page;
 pub mod sessions;
 pub mod subsonic;
 pub mod tracks;
@@ -51,6 +60,25 @@ macro_rules! with_pool {
         }
     };
 }
+
+/// Shifts a playlist's entries after position `$removed` down by one,
+/// inside the transaction `$tx` (a playlist edit, or a track deleted from
+/// every playlist that has it). Done through negative positions, so no intermediate
+/// state breaks the unique (playlist, position) key on either engine.
+macro_rules! close_gap {
+    ($tx:expr, $playlist_id:expr, $removed:expr) => {{
+        sqlx::query("UPDATE playlist_tracks SET position = -position WHERE playlist_id = $1 AND position > $2")
+            .bind($playlist_id)
+            .bind($removed)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query("UPDATE playlist_tracks SET position = -position - 1 WHERE playlist_id = $1 AND position < 0")
+            .bind($playlist_id)
+            .execute(&mut *$tx)
+            .await?;
+    }};
+}
+pub(crate) use close_gap;
 
 /// Begins a transaction that will write. On SQLite that is `BEGIN
 /// IMMEDIATE`: the write lock is taken at the start, so a writer waits its
@@ -172,23 +200,12 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-pub fn ms_to_datetime(ms: i64) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
-}
+pub use crate::clock::ms_to_datetime;
 
 /// A new opaque id: a UUIDv7 without dashes (time-ordered, unguessable enough
 /// for ids that are always checked against their owner).
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().simple().to_string()
-}
-
-/// Splits rows fetched with `LIMIT limit + 1`: keeps the first `limit` and,
-/// when there was one more, makes the next page's key from the last one kept.
-pub fn split_page<T, K>(mut rows: Vec<T>, limit: i64, key: impl FnOnce(&T) -> K) -> (Vec<T>, Option<K>) {
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next = if more { rows.last().map(key) } else { None };
-    (rows, next)
 }
 
 /// True when the error is a unique-constraint violation (both engines).

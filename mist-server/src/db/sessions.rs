@@ -19,6 +19,7 @@ use super::{Db, ms_to_datetime};
 use crate::db::BeginWrite;
 use crate::quota::{self, SESSION_IDLE_MS, TOLERANCE_MS};
 use crate::with_pool;
+use const_format::concatcp;
 
 /// SQLite lets one connection write at a time; a writer that finds the
 /// database locked sleeps in SQLite's busy handler (1, 2, 5 … 100 ms a try),
@@ -63,27 +64,8 @@ impl SessionRow {
     }
 }
 
-macro_rules! columns {
-    () => {
-        "id, user_id, track_id, duration_ms, last_seq, position_ms, last_report_at, last_counted_ms, listened_ms, \
-         completed, completed_at, started_at, closed_at, play_counted"
-    };
-}
-
-/// The condition "the session is open" (not completed, not closed, reported
-/// within [`SESSION_IDLE_MS`]): `$cutoff` names the placeholder bound to
-/// `now − SESSION_IDLE_MS`, `$no` one bound to `false`. A macro only so the
-/// queries stay `&'static str`.
-macro_rules! open_where {
-    ($cutoff:literal, $no:literal) => {
-        concat!(
-            "completed = ",
-            $no,
-            " AND closed_at IS NULL AND last_report_at >= ",
-            $cutoff
-        )
-    };
-}
+const COLUMNS: &str = "id, user_id, track_id, duration_ms, last_seq, position_ms, last_report_at, last_counted_ms, listened_ms, \
+         completed, completed_at, started_at, closed_at, play_counted";
 
 /// A random, unguessable session id (128 bits).
 pub fn new_session_id() -> String {
@@ -103,17 +85,17 @@ pub async fn open(
     now: i64,
     cap: i64,
 ) -> Result<SessionRow, sqlx::Error> {
-    let insert = concat!(
+    let insert = concatcp!(
         "INSERT INTO playback_sessions (id, user_id, track_id, duration_ms, last_report_at, started_at) \
          VALUES ($1, $2, $3, $4, $5, $5) RETURNING ",
-        columns!()
+        COLUMNS
     );
-    let close = concat!(
+    let close = concatcp!(
         "UPDATE playback_sessions SET closed_at = $2, closed_reason = 'replaced' \
          WHERE user_id = $1 AND id <> $3 AND ",
-        open_where!("$5", "$4"),
+        "completed = $4 AND closed_at IS NULL AND last_report_at >= $5",
         " AND id NOT IN (SELECT id FROM playback_sessions WHERE user_id = $1 AND id <> $3 AND ",
-        open_where!("$5", "$4"),
+        "completed = $4 AND closed_at IS NULL AND last_report_at >= $5",
         " ORDER BY started_at DESC, id DESC LIMIT $6)"
     );
     let lock_user = matches!(db, Db::Postgres(_));
@@ -137,9 +119,9 @@ pub async fn open(
 
 /// The session, if it belongs to `user_id` (anyone else's is "not found").
 pub async fn find_owned(db: &Db, id: &str, user_id: &str) -> Result<Option<SessionRow>, sqlx::Error> {
-    let sql = concat!(
+    let sql = concatcp!(
         "SELECT ",
-        columns!(),
+        COLUMNS,
         " FROM playback_sessions WHERE id = $1 AND user_id = $2"
     );
     with_pool!(db, pool => sqlx::query_as::<_, SessionRow>(sql).bind(id).bind(user_id).fetch_optional(pool).await)
@@ -209,11 +191,11 @@ pub async fn used_ms(db: &Db, user_id: &str, now: i64) -> Result<i64, sqlx::Erro
 
 /// Open sessions of a user on a track, latest report first.
 pub async fn open_on_track(db: &Db, user_id: &str, track_id: &str, now: i64) -> Result<Vec<SessionRow>, sqlx::Error> {
-    let sql = concat!(
+    let sql = concatcp!(
         "SELECT ",
-        columns!(),
+        COLUMNS,
         " FROM playback_sessions WHERE user_id = $1 AND track_id = $2 AND ",
-        open_where!("$4", "$3"),
+        "completed = $3 AND closed_at IS NULL AND last_report_at >= $4",
         " ORDER BY last_report_at DESC LIMIT 20"
     );
     with_pool!(db, pool => {
@@ -294,9 +276,9 @@ pub async fn history(
     limit: i64,
 ) -> Result<Vec<SessionRow>, sqlx::Error> {
     let (at, id) = before.unwrap_or((i64::MAX, String::new()));
-    let sql = concat!(
+    let sql = concatcp!(
         "SELECT ",
-        columns!(),
+        COLUMNS,
         " FROM playback_sessions WHERE user_id = $1 AND (started_at < $2 OR (started_at = $2 AND id < $3)) \
          ORDER BY started_at DESC, id DESC LIMIT $4"
     );

@@ -11,8 +11,9 @@
 use super::tracks::TrackRow;
 use super::{Db, new_id};
 use crate::with_pool;
+use const_format::concatcp;
 
-use crate::track_row_columns as track_columns;
+use super::tracks::TRACK_COLUMNS;
 
 /// An API key as listed (never its secret: only its hash is stored).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -136,9 +137,9 @@ pub async fn save_play_queue(db: &Db, user_id: &str, queue: &PlayQueueRow) -> Re
 /// Every ready song in a stable order (title, id), a page at a time: what
 /// `search3` with an empty query returns, so a client can sync the library.
 pub async fn songs_page(db: &Db, offset: i64, limit: i64) -> Result<Vec<TrackRow>, sqlx::Error> {
-    let sql = concat!(
+    let sql = concatcp!(
         "SELECT ",
-        track_columns!(),
+        TRACK_COLUMNS,
         " FROM tracks t WHERE t.status = 'ready' ORDER BY lower(t.title), t.id LIMIT $1 OFFSET $2"
     );
     with_pool!(db, pool => sqlx::query_as::<_, TrackRow>(sql).bind(limit).bind(offset).fetch_all(pool).await)
@@ -152,9 +153,9 @@ pub async fn random_songs(
     to_year: Option<i64>,
     limit: i64,
 ) -> Result<Vec<TrackRow>, sqlx::Error> {
-    let sql = concat!(
+    let sql = concatcp!(
         "SELECT ",
-        track_columns!(),
+        TRACK_COLUMNS,
         " FROM tracks t WHERE t.status = 'ready' AND ($1 IS NULL OR lower(t.genre) = lower($1)) \
          AND ($2 IS NULL OR t.year >= $2) AND ($3 IS NULL OR t.year <= $3) ORDER BY RANDOM() LIMIT $4"
     );
@@ -165,9 +166,9 @@ pub async fn random_songs(
 
 /// Ready songs of a genre (case-insensitive), a page at a time.
 pub async fn songs_by_genre(db: &Db, genre: &str, offset: i64, limit: i64) -> Result<Vec<TrackRow>, sqlx::Error> {
-    let sql = concat!(
+    let sql = concatcp!(
         "SELECT ",
-        track_columns!(),
+        TRACK_COLUMNS,
         " FROM tracks t WHERE t.status = 'ready' AND lower(t.genre) = lower($1) \
          ORDER BY lower(t.title), t.id LIMIT $2 OFFSET $3"
     );

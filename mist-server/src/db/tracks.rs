@@ -1,6 +1,7 @@
 //! The `tracks` and `track_keys` tables.
 
 use crate::db::BeginWrite;
+use const_format::concatcp;
 use mist_core::api::{Track, TrackStatus};
 
 use super::{Db, ms_to_datetime, now_ms};
@@ -94,21 +95,15 @@ fn replay_gain_db(lufs: f64) -> f64 {
 
 /// The columns of `tracks t` for [`TrackRow`], the library's included (the
 /// album's loudness from its row). Other modules listing tracks use it too.
-#[macro_export]
-macro_rules! track_row_columns {
-    () => {
-        "t.id, t.uploader_id, t.title, t.artist, t.album, t.genre, t.duration_ms, t.status, t.error, \
+pub const TRACK_COLUMNS: &str = "t.id, t.uploader_id, t.title, t.artist, t.album, t.genre, t.duration_ms, t.status, t.error, \
          t.original_key, t.segment_count, t.key_count, t.play_count, t.created_at, t.updated_at, \
          t.album_id, t.artist_id, t.album_artist, t.track_number, t.disc_number, t.year, t.composer, \
          t.loudness_lufs, t.true_peak, t.cover_hash, \
          (SELECT a.loudness_lufs FROM albums a WHERE a.id = t.album_id) AS album_loudness_lufs, \
-         (SELECT a.true_peak FROM albums a WHERE a.id = t.album_id) AS album_true_peak"
-    };
-}
-use crate::track_row_columns as columns;
+         (SELECT a.true_peak FROM albums a WHERE a.id = t.album_id) AS album_true_peak";
 
 pub async fn find(db: &Db, id: &str) -> Result<Option<TrackRow>, sqlx::Error> {
-    let sql = concat!("SELECT ", columns!(), " FROM tracks t WHERE t.id = $1");
+    let sql = concatcp!("SELECT ", TRACK_COLUMNS, " FROM tracks t WHERE t.id = $1");
     with_pool!(db, pool => sqlx::query_as::<_, TrackRow>(sql).bind(id).fetch_optional(pool).await)
 }
 
@@ -121,7 +116,7 @@ pub async fn find_many(db: &Db, ids: &[&str]) -> Result<Vec<TrackRow>, sqlx::Err
     let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
     // Only placeholders are spliced in; the ids are bound.
     let sql = format!(
-        concat!("SELECT ", columns!(), " FROM tracks t WHERE t.id IN ({})"),
+        "SELECT {TRACK_COLUMNS} FROM tracks t WHERE t.id IN ({})",
         placeholders.join(", ")
     );
     with_pool!(db, pool => {
@@ -253,10 +248,15 @@ impl Playable {
     /// attempt wrote (see [`mark_ready`]), or the one fixed layout of tracks
     /// made before per-attempt directories.
     pub fn hls_dir(&self) -> String {
-        self.hls_prefix
-            .clone()
-            .unwrap_or_else(|| crate::ingest::package::hls_prefix(&self.id))
+        self.hls_prefix.clone().unwrap_or_else(|| legacy_hls_prefix(&self.id))
     }
+}
+
+/// The storage prefix of a track's HLS files in the layout before
+/// per-attempt directories (tracks made then still use it; each attempt's
+/// directory is under it: `ingest::package::attempt_prefix`).
+pub fn legacy_hls_prefix(track_id: &str) -> String {
+    format!("tracks/{track_id}/hls/")
 }
 
 /// The track, if it exists and is ready.
@@ -302,4 +302,108 @@ pub async fn count_keys(db: &Db, track_id: &str) -> Result<i64, sqlx::Error> {
 
 pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
     with_pool!(db, pool => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM tracks").fetch_one(pool).await)
+}
+
+/// A metadata edit: `None` leaves a field alone; an empty artist, album or
+/// genre clears it. The title is never empty (the caller checks).
+#[derive(Debug, Default)]
+pub struct TrackEdit<'a> {
+    pub title: Option<&'a str>,
+    pub artist: Option<&'a str>,
+    pub album: Option<&'a str>,
+    pub genre: Option<&'a str>,
+}
+
+/// Applies an edit; the search index follows in the same statement
+/// (triggers on SQLite, generated columns on Postgres).
+pub async fn update(db: &Db, id: &str, edit: &TrackEdit<'_>) -> Result<Option<TrackRow>, sqlx::Error> {
+    let sql = "UPDATE tracks SET title = COALESCE($2, title), \
+         artist = CASE WHEN $3 IS NULL THEN artist ELSE NULLIF($3, '') END, \
+         album = CASE WHEN $4 IS NULL THEN album ELSE NULLIF($4, '') END, \
+         genre = CASE WHEN $5 IS NULL THEN genre ELSE NULLIF($5, '') END, \
+         updated_at = $6 WHERE id = $1 RETURNING id, uploader_id, title, artist, album, genre, duration_ms, \
+         status, error, original_key, segment_count, key_count, play_count, created_at, updated_at";
+    with_pool!(db, pool => {
+        sqlx::query_as::<_, TrackRow>(sql)
+            .bind(id)
+            .bind(edit.title)
+            .bind(edit.artist)
+            .bind(edit.album)
+            .bind(edit.genre)
+            .bind(now_ms())
+            .fetch_optional(pool)
+            .await
+    })
+}
+
+/// Deletes a track's rows: its likes, its playlist entries (closing the gap
+/// each leaves), its upload and job, its keys (cascade) and the track. The
+/// stored objects are the caller's to delete. False when it did not exist.
+pub async fn delete(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    with_pool!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        // A write first: on SQLite it takes the write lock before any read.
+        sqlx::query("DELETE FROM likes WHERE track_id = $1").bind(id).execute(&mut *tx).await?;
+        let entries: Vec<(String, i64)> =
+            sqlx::query_as("SELECT playlist_id, position FROM playlist_tracks WHERE track_id = $1")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+        for (playlist_id, position) in entries {
+            sqlx::query("UPDATE playlists SET updated_at = $2 WHERE id = $1")
+                .bind(&playlist_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM playlist_tracks WHERE playlist_id = $1 AND track_id = $2")
+                .bind(&playlist_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            super::close_gap!(tx, &playlist_id, position);
+        }
+        sqlx::query("DELETE FROM ingest_jobs WHERE track_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM uploads WHERE track_id = $1").bind(id).execute(&mut *tx).await?;
+        let deleted = sqlx::query("DELETE FROM tracks WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(deleted.rows_affected() > 0)
+    })
+}
+
+/// Inserts a ready track straight into the catalogue, for tests (real
+/// tracks come from the ingest job).
+#[cfg(any(test, feature = "testing"))]
+pub async fn insert_ready_track(db: &Db, track: &TrackRow) -> Result<(), sqlx::Error> {
+    insert_ready_tracks(db, std::slice::from_ref(track)).await
+}
+
+/// [`insert_ready_track`] for many tracks, in one transaction.
+#[cfg(any(test, feature = "testing"))]
+pub async fn insert_ready_tracks(db: &Db, tracks: &[TrackRow]) -> Result<(), sqlx::Error> {
+    let sql = "INSERT INTO tracks (id, uploader_id, title, artist, album, genre, duration_ms, status, original_key, \
+               segment_count, key_count, play_count, created_at, updated_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, 'ready', $8, $9, $10, $11, $12, $13)";
+    with_pool!(db, pool => {
+        let mut tx = pool.begin_write().await?;
+        for track in tracks {
+            sqlx::query(sql)
+                .bind(&track.id)
+                .bind(&track.uploader_id)
+                .bind(&track.title)
+                .bind(&track.artist)
+                .bind(&track.album)
+                .bind(&track.genre)
+                .bind(track.duration_ms)
+                .bind(&track.original_key)
+                .bind(track.segment_count)
+                .bind(track.key_count)
+                .bind(track.play_count)
+                .bind(track.created_at)
+                .bind(track.updated_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    })
 }

@@ -4,6 +4,7 @@
 use super::Db;
 use crate::db::BeginWrite;
 use crate::with_pool;
+use const_format::concatcp;
 
 /// How long after its ticket expires an upload may still be completed (a
 /// slow PUT that started in time finishes late).
@@ -32,14 +33,11 @@ pub struct UploadRow {
     pub expires_at: i64,
 }
 
-macro_rules! columns {
-    () => {
-        "id, user_id, track_id, filename, content_type, declared_size, storage_key, created_at, expires_at"
-    };
-}
+const COLUMNS: &str =
+    "id, user_id, track_id, filename, content_type, declared_size, storage_key, created_at, expires_at";
 
 pub async fn find(db: &Db, id: &str) -> Result<Option<UploadRow>, sqlx::Error> {
-    let sql = concat!("SELECT ", columns!(), " FROM uploads WHERE id = $1");
+    let sql = concatcp!("SELECT ", COLUMNS, " FROM uploads WHERE id = $1");
     with_pool!(db, pool => sqlx::query_as::<_, UploadRow>(sql).bind(id).fetch_optional(pool).await)
 }
 
@@ -72,9 +70,9 @@ pub async fn insert_within_quota(
     quota: Option<u64>,
     now: i64,
 ) -> Result<Result<(), i64>, sqlx::Error> {
-    let sql = concat!(
+    let sql = concatcp!(
         "INSERT INTO uploads (",
-        columns!(),
+        COLUMNS,
         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     );
     with_pool!(db, pool => {
@@ -109,9 +107,9 @@ pub async fn insert_within_quota(
 /// Tickets that expired before `before` and never became a job: their
 /// bytes (if any arrived) are the sweeper's to delete, with the row.
 pub async fn expired_unused(db: &Db, before: i64, limit: i64) -> Result<Vec<UploadRow>, sqlx::Error> {
-    let sql = concat!(
+    let sql = concatcp!(
         "SELECT ",
-        columns!(),
+        COLUMNS,
         " FROM uploads u WHERE u.expires_at < $1 \
           AND NOT EXISTS (SELECT 1 FROM ingest_jobs j WHERE j.upload_id = u.id) ORDER BY u.expires_at LIMIT $2"
     );

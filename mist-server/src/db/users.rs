@@ -8,6 +8,7 @@
 //! the same moment cannot both succeed; SQLite runs writers one at a time.
 
 use crate::db::BeginWrite;
+use const_format::concatcp;
 use mist_core::api::{Plan, Role, User};
 
 use super::{Db, ms_to_datetime, now_ms};
@@ -70,16 +71,13 @@ pub struct NewUser<'a> {
 
 /// The columns of [`UserRow`], as a literal so queries stay `&'static str`
 /// (sqlx refuses SQL built at run time unless it is audited).
-macro_rules! columns {
-    () => {
-        "id, email, username, password_hash, role, plan, created_at, updated_at, token_version, disabled_at"
-    };
-}
+const COLUMNS: &str =
+    "id, email, username, password_hash, role, plan, created_at, updated_at, token_version, disabled_at";
 
-const INSERT: &str = concat!(
+const INSERT: &str = concatcp!(
     "INSERT INTO users (id, email, username, password_hash, role, plan, created_at, updated_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING ",
-    columns!()
+    COLUMNS
 );
 
 /// Inserts a user. A taken email or username surfaces as a unique violation
@@ -135,19 +133,19 @@ pub async fn insert_with_invite(db: &Db, user: &NewUser<'_>, code: &str) -> Resu
 }
 
 pub async fn find_by_id(db: &Db, id: &str) -> Result<Option<UserRow>, sqlx::Error> {
-    let sql = concat!("SELECT ", columns!(), " FROM users WHERE id = $1");
+    let sql = concatcp!("SELECT ", COLUMNS, " FROM users WHERE id = $1");
     with_pool!(db, pool => sqlx::query_as::<_, UserRow>(sql).bind(id).fetch_optional(pool).await)
 }
 
 /// `email` must already be normalised (lower-case).
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
-    let sql = concat!("SELECT ", columns!(), " FROM users WHERE email = $1");
+    let sql = concatcp!("SELECT ", COLUMNS, " FROM users WHERE email = $1");
     with_pool!(db, pool => sqlx::query_as::<_, UserRow>(sql).bind(email).fetch_optional(pool).await)
 }
 
 /// Regardless of case, as usernames are unique.
 pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<UserRow>, sqlx::Error> {
-    let sql = concat!("SELECT ", columns!(), " FROM users WHERE lower(username) = lower($1)");
+    let sql = concatcp!("SELECT ", COLUMNS, " FROM users WHERE lower(username) = lower($1)");
     with_pool!(db, pool => sqlx::query_as::<_, UserRow>(sql).bind(username).fetch_optional(pool).await)
 }
 
@@ -161,9 +159,9 @@ pub struct TokenHolder {
 }
 
 pub async fn find_token_holder(db: &Db, user_id: &str, jti: &str) -> Result<Option<TokenHolder>, sqlx::Error> {
-    let sql = concat!(
+    let sql = concatcp!(
         "SELECT ",
-        columns!(),
+        COLUMNS,
         ", EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2) AS revoked FROM users WHERE id = $1"
     );
     with_pool!(db, pool => {
@@ -199,10 +197,10 @@ pub async fn revoke_all_tokens(db: &Db, id: &str) -> Result<bool, sqlx::Error> {
 
 /// Sets a new password hash and revokes every token issued before.
 pub async fn set_password(db: &Db, id: &str, password_hash: &str) -> Result<Option<UserRow>, sqlx::Error> {
-    let sql = concat!(
+    let sql = concatcp!(
         "UPDATE users SET password_hash = $2, token_version = token_version + 1, updated_at = $3 WHERE id = $1 \
          RETURNING ",
-        columns!()
+        COLUMNS
     );
     with_pool!(db, pool => {
         sqlx::query_as::<_, UserRow>(sql)
@@ -237,15 +235,15 @@ pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
 /// One page of users in id order (ids are time-ordered: oldest first),
 /// after the id `after`.
 pub async fn list(db: &Db, after: Option<&str>, limit: i64) -> Result<(Vec<UserRow>, Option<String>), sqlx::Error> {
-    let sql = concat!(
+    let sql = concatcp!(
         "SELECT ",
-        columns!(),
+        COLUMNS,
         " FROM users WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
     );
     let rows = with_pool!(db, pool => {
         sqlx::query_as::<_, UserRow>(sql).bind(after).bind(limit + 1).fetch_all(pool).await
     })?;
-    Ok(super::split_page(rows, limit, |u| u.id.clone()))
+    Ok(super::page::split_page(rows, limit, |u| u.id.clone()))
 }
 
 /// A change that could leave the server without an active admin.
@@ -285,44 +283,44 @@ pub async fn change_guarded(db: &Db, id: &str, change: AdminChange) -> Result<Ch
     let (sql, role): (&'static str, Option<Role>) = match change {
         // Promoting can never remove an admin.
         AdminChange::Role(Role::Admin) => (
-            concat!(
+            concatcp!(
                 "UPDATE users SET role = $3, updated_at = $2 WHERE id = $1 RETURNING ",
-                columns!()
+                COLUMNS
             ),
             Some(Role::Admin),
         ),
         AdminChange::Role(role) => (
-            concat!(
+            concatcp!(
                 "UPDATE users SET role = $3, updated_at = $2 WHERE id = $1 AND ",
                 spares_last_admin!(),
                 " RETURNING ",
-                columns!()
+                COLUMNS
             ),
             Some(role),
         ),
         AdminChange::Disabled(true) => (
-            concat!(
+            concatcp!(
                 "UPDATE users SET disabled_at = COALESCE(disabled_at, $2), token_version = token_version + 1, \
                  updated_at = $2 WHERE id = $1 AND ",
                 spares_last_admin!(),
                 " RETURNING ",
-                columns!()
+                COLUMNS
             ),
             None,
         ),
         AdminChange::Disabled(false) => (
-            concat!(
+            concatcp!(
                 "UPDATE users SET disabled_at = NULL, updated_at = $2 WHERE id = $1 RETURNING ",
-                columns!()
+                COLUMNS
             ),
             None,
         ),
         AdminChange::Delete => (
-            concat!(
+            concatcp!(
                 "DELETE FROM users WHERE id = $1 AND ",
                 spares_last_admin!(),
                 " RETURNING ",
-                columns!()
+                COLUMNS
             ),
             None,
         ),
@@ -365,9 +363,9 @@ pub async fn other_active_admin(db: &Db, id: &str) -> Result<bool, sqlx::Error> 
 
 /// Sets a user's plan.
 pub async fn set_plan(db: &Db, id: &str, plan: Plan) -> Result<Option<UserRow>, sqlx::Error> {
-    let sql = concat!(
+    let sql = concatcp!(
         "UPDATE users SET plan = $2, updated_at = $3 WHERE id = $1 RETURNING ",
-        columns!()
+        COLUMNS
     );
     with_pool!(db, pool => {
         sqlx::query_as::<_, UserRow>(sql)
@@ -429,9 +427,9 @@ pub async fn invite_usable(db: &Db, code: &str) -> Result<bool, sqlx::Error> {
 
 /// The oldest active admin: whom `mist-server import` imports for by default.
 pub async fn first_admin(db: &Db) -> Result<Option<UserRow>, sqlx::Error> {
-    let sql = concat!(
+    let sql = concatcp!(
         "SELECT ",
-        columns!(),
+        COLUMNS,
         " FROM users WHERE role = 'admin' AND disabled_at IS NULL ORDER BY created_at, id LIMIT 1"
     );
     with_pool!(db, pool => sqlx::query_as::<_, UserRow>(sql).fetch_optional(pool).await)

@@ -9,15 +9,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, patch, post};
 use mist_core::api::{CreateInviteRequest, ErrorBody, Invite, Page, SetPasswordRequest, UpdateUserRequest, User};
-use serde::Deserialize;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::extract::{ApiJson, ApiPath};
+use super::page::{PageQuery, Paging, next_cursor};
 use crate::accounts;
 use crate::app::AppState;
-use crate::auth::AdminUser;
-use crate::db::catalogue::clamp_limit;
+use crate::db::page::{Cursor, KeyKind, SortKey};
 use crate::db::users;
+use crate::http::caller::AdminUser;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -30,27 +30,25 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/admin/invites/{code}", delete(revoke_invite))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct UsersQuery {
-    /// 1–100, default 20.
-    limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
-
 /// Every user, oldest first, one page at a time.
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])),
-    params(UsersQuery),
+    params(PageQuery),
     responses((status = 200, body = Page<User>), (status = 403, body = ErrorBody)))]
 pub async fn list_users(
     State(state): State<AppState>,
     AdminUser(_admin): AdminUser,
-    ApiQuery(query): ApiQuery<UsersQuery>,
+    paging: Paging,
 ) -> ApiResult<ApiJson<Page<User>>> {
-    let (rows, next) = users::list(&state.db, query.cursor.as_deref(), clamp_limit(query.limit)).await?;
+    const SCOPE: &str = "users";
+    let after = paging.after(SCOPE, KeyKind::Text)?;
+    let (rows, next) = users::list(&state.db, Cursor::text_key(after.as_ref()), paging.limit()).await?;
     Ok(ApiJson(Page {
         items: rows.iter().map(|u| u.to_api()).collect(),
-        next_cursor: next,
+        next_cursor: next_cursor(next.map(|id| Cursor {
+            scope: SCOPE.into(),
+            key: SortKey::Text(id),
+            id: String::new(),
+        })),
     }))
 }
 

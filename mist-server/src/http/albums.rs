@@ -25,12 +25,13 @@ use serde::Deserialize;
 use super::catalogue::owned_track;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::library::PageQuery;
+use super::page::{PageQuery, Paging, next_cursor};
 use super::tracks::{to_api, visible_track};
 use crate::app::AppState;
-use crate::auth::AuthUser;
 use crate::db::albums::{self, AlbumOrder, AlbumRow, ArtistRow};
-use crate::db::catalogue::{self, Cursor, SortKey, clamp_limit};
+use crate::db::catalogue;
+use crate::db::page::{Cursor, DEFAULT_LIMIT, KeyKind, MAX_LIMIT, SortKey, clamp_limit};
+use crate::http::caller::AuthUser;
 use crate::ingest::library::{CoverStoreError, StoredLine, cover_key, store_cover};
 
 /// Top tracks shown on an artist's page.
@@ -85,10 +86,6 @@ fn artist_to_api(row: ArtistRow) -> Artist {
     }
 }
 
-fn bad_cursor() -> ApiError {
-    ApiError::bad_request("invalid_cursor", "cursor is not one this listing handed out")
-}
-
 /// Albums with at least one ready track: sorted, filtered, one page at a time.
 #[utoipa::path(get, path = "/api/v1/albums", tag = "library", security(("bearer" = [])),
     params(AlbumQuery),
@@ -97,6 +94,7 @@ pub async fn list(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     ApiQuery(query): ApiQuery<AlbumQuery>,
+    paging: Paging,
 ) -> ApiResult<ApiJson<Page<Album>>> {
     let sort = query.sort.unwrap_or(AlbumSort::Newest);
     let order = match sort {
@@ -110,14 +108,17 @@ pub async fn list(
     // A cursor is good only for the listing it came from.
     let scope = serde_json::to_string(&("albums", sort, &query.artist, &query.genre, query.year))
         .map_err(ApiError::internal)?;
-    let offset = match &query.cursor {
-        Some(c) => match Cursor::decode(c, &scope).map(|c| c.key) {
-            Some(SortKey::Int(offset)) if offset >= 0 => offset,
-            _ => return Err(bad_cursor()),
-        },
-        None => 0,
+    // Albums page by offset (their sort keys are aggregates), kept in the cursor.
+    let offset = match Cursor::int_key(paging.after(&scope, KeyKind::Int)?.as_ref()).0 {
+        Some(offset) if offset < 0 => {
+            return Err(ApiError::bad_request(
+                "invalid_cursor",
+                "cursor is not one this listing handed out",
+            ));
+        }
+        offset => offset.unwrap_or(0),
     };
-    let limit = clamp_limit(query.limit);
+    let limit = paging.limit();
     let db_query = albums::AlbumQuery {
         order,
         artist: query.artist.clone(),
@@ -128,14 +129,11 @@ pub async fn list(
         offset,
     };
     let (rows, more) = albums::list(&state.db, &db_query).await?;
-    let next = more.then(|| {
-        Cursor {
-            scope,
-            key: SortKey::Int(offset + limit),
-            id: String::new(),
-        }
-        .encode()
-    });
+    let next = next_cursor(more.then(|| Cursor {
+        scope,
+        key: SortKey::Int(offset + limit),
+        id: String::new(),
+    }));
     Ok(ApiJson(Page {
         items: rows.iter().map(|r| album_to_api(&state, r)).collect(),
         next_cursor: next,
@@ -167,28 +165,16 @@ pub async fn album(
 pub async fn artists(
     State(state): State<AppState>,
     AuthUser(_user): AuthUser,
-    ApiQuery(query): ApiQuery<PageQuery>,
+    paging: Paging,
 ) -> ApiResult<ApiJson<Page<Artist>>> {
     const SCOPE: &str = "artists";
-    let after = match &query.cursor {
-        Some(c) => match Cursor::decode(c, SCOPE).map(|c| c.key) {
-            Some(SortKey::Text(key)) => Some(key),
-            _ => return Err(bad_cursor()),
-        },
-        None => None,
-    };
-    let (rows, more) = albums::list_artists(&state.db, after.as_deref(), clamp_limit(query.limit)).await?;
-    let next = match rows.last() {
-        Some(last) if more => Some(
-            Cursor {
-                scope: SCOPE.into(),
-                key: SortKey::Text(last.key.clone()),
-                id: String::new(),
-            }
-            .encode(),
-        ),
-        _ => None,
-    };
+    let after = paging.after(SCOPE, KeyKind::Text)?;
+    let (rows, more) = albums::list_artists(&state.db, Cursor::text_key(after.as_ref()), paging.limit()).await?;
+    let next = next_cursor(rows.last().filter(|_| more).map(|last| Cursor {
+        scope: SCOPE.into(),
+        key: SortKey::Text(last.key.clone()),
+        id: String::new(),
+    }));
     Ok(ApiJson(Page {
         items: rows.into_iter().map(artist_to_api).collect(),
         next_cursor: next,
@@ -213,7 +199,7 @@ pub async fn artist(
         genre: None,
         year: None,
         user_id: user.id.clone(),
-        limit: catalogue::MAX_LIMIT,
+        limit: MAX_LIMIT,
         offset: 0,
     };
     let (album_rows, _) = albums::list(&state.db, &query).await?;
@@ -252,7 +238,7 @@ pub async fn search(
     }
     let track_query = catalogue::TrackQuery {
         q: Some(q.clone()),
-        limit: clamp_limit(query.limit),
+        limit: clamp_limit(query.limit, DEFAULT_LIMIT),
         ..Default::default()
     };
     let (tracks, _) = catalogue::list_tracks(&state.db, &track_query).await?;

@@ -9,20 +9,21 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
-use mist_core::api::{
-    ErrorBody, NameCount, Page, PopularTrack, Role, Track, TrackQuery, TrackSort, UpdateTrackRequest,
-};
+use mist_core::api::{ErrorBody, NameCount, Page, PopularTrack, Role, Track, TrackQuery, UpdateTrackRequest};
 use serde::Deserialize;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::page::{PageQuery, Paging, next_cursor};
 use super::tracks::{to_api, visible_track};
 use crate::app::AppState;
-use crate::auth::AuthUser;
 use crate::db::albums::{self, LibraryEdit};
-use crate::db::catalogue::{self, Cursor, KeyKind, Sort, TrackEdit, clamp_limit};
+use crate::db::catalogue;
 use crate::db::now_ms;
+use crate::db::page::{Cursor, KeyKind, SortKey};
+use crate::db::tracks::{self, TrackEdit};
 use crate::db::users::UserRow;
+use crate::http::caller::AuthUser;
 use crate::text;
 
 pub fn router() -> Router<AppState> {
@@ -33,10 +34,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/genres", get(genres))
 }
 
-fn bad_cursor() -> ApiError {
-    ApiError::bad_request("invalid_cursor", "cursor is not one this listing handed out")
-}
-
 /// Ready tracks: searched, filtered and sorted, one page at a time.
 #[utoipa::path(get, path = "/api/v1/tracks", tag = "tracks", security(("bearer" = [])),
     params(TrackQuery),
@@ -45,33 +42,22 @@ pub async fn list(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     ApiQuery(query): ApiQuery<TrackQuery>,
+    paging: Paging,
 ) -> ApiResult<ApiJson<Page<Track>>> {
-    let sort = query.sort.map(|s| match s {
-        TrackSort::Relevance => Sort::Relevance,
-        TrackSort::Title => Sort::Title,
-        TrackSort::Artist => Sort::Artist,
-        TrackSort::Newest => Sort::Newest,
-        TrackSort::Popular => Sort::Popular,
-    });
     let mut db_query = catalogue::TrackQuery {
         q: query.q.clone(),
         genre: query.genre.clone(),
         artist: query.artist.clone(),
         album: query.album.clone(),
-        sort,
-        limit: clamp_limit(query.limit),
+        sort: query.sort,
+        limit: paging.limit(),
         after: None,
     };
-    if let Some(cursor) = &query.cursor {
-        let after = Cursor::decode(cursor, &db_query.scope())
-            .filter(|c| c.key.kind() == db_query.sort().key().0)
-            .ok_or_else(bad_cursor)?;
-        db_query.after = Some(after);
-    }
+    db_query.after = paging.after(&db_query.scope(), catalogue::sort_key(db_query.sort()).0)?;
     let (rows, next) = catalogue::list_tracks(&state.db, &db_query).await?;
     Ok(ApiJson(Page {
         items: rows.iter().map(|r| to_api(&state, &user, r)).collect(),
-        next_cursor: next.map(|c| c.encode()),
+        next_cursor: next_cursor(next),
     }))
 }
 
@@ -79,35 +65,26 @@ pub async fn list(
 pub struct PopularQuery {
     /// The window in days: 7 (default) or 30.
     days: Option<i64>,
-    /// 1–100, default 20.
-    limit: Option<i64>,
-    cursor: Option<String>,
 }
 
 /// Ready tracks by completed listens in the last 7 or 30 days, most first.
 #[utoipa::path(get, path = "/api/v1/tracks/popular", tag = "tracks", security(("bearer" = [])),
-    params(PopularQuery),
+    params(PopularQuery, PageQuery),
     responses((status = 200, body = Page<PopularTrack>), (status = 400, body = ErrorBody)))]
 pub async fn popular(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     ApiQuery(query): ApiQuery<PopularQuery>,
+    paging: Paging,
 ) -> ApiResult<ApiJson<Page<PopularTrack>>> {
     let days = query.days.unwrap_or(7);
     if days != 7 && days != 30 {
         return Err(ApiError::bad_request("invalid_query", "days must be 7 or 30"));
     }
     let scope = format!("popular|{days}");
-    let after = match &query.cursor {
-        Some(c) => Some(
-            Cursor::decode(c, &scope)
-                .filter(|c| c.key.kind() == KeyKind::Int)
-                .ok_or_else(bad_cursor)?,
-        ),
-        None => None,
-    };
+    let after = paging.after(&scope, KeyKind::Int)?;
     let since = now_ms() - days * 24 * 3600 * 1000;
-    let (rows, next) = catalogue::popular(&state.db, since, after.as_ref(), clamp_limit(query.limit), &scope).await?;
+    let (rows, next) = catalogue::popular(&state.db, since, after.as_ref(), paging.limit(), &scope).await?;
     Ok(ApiJson(Page {
         items: rows
             .iter()
@@ -116,34 +93,22 @@ pub async fn popular(
                 plays: *plays,
             })
             .collect(),
-        next_cursor: next.map(|c| c.encode()),
+        next_cursor: next_cursor(next),
     }))
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct FacetQuery {
-    /// 1–100, default 20.
-    limit: Option<i64>,
-    cursor: Option<String>,
 }
 
 /// Genres of ready tracks with how many tracks each, A–Z.
 #[utoipa::path(get, path = "/api/v1/genres", tag = "tracks", security(("bearer" = [])),
-    params(FacetQuery),
+    params(PageQuery),
     responses((status = 200, body = Page<NameCount>), (status = 400, body = ErrorBody)))]
 pub async fn genres(
     State(state): State<AppState>,
     AuthUser(_user): AuthUser,
-    ApiQuery(query): ApiQuery<FacetQuery>,
+    paging: Paging,
 ) -> ApiResult<ApiJson<Page<NameCount>>> {
-    let after = match &query.cursor {
-        Some(c) => {
-            let bytes = hex::decode(c).map_err(|_| bad_cursor())?;
-            Some(String::from_utf8(bytes).map_err(|_| bad_cursor())?)
-        }
-        None => None,
-    };
-    let (rows, next) = catalogue::list_genres(&state.db, after.as_deref(), clamp_limit(query.limit)).await?;
+    const SCOPE: &str = "genres";
+    let after = paging.after(SCOPE, KeyKind::Text)?;
+    let (rows, next) = catalogue::list_genres(&state.db, Cursor::text_key(after.as_ref()), paging.limit()).await?;
     Ok(ApiJson(Page {
         items: rows
             .into_iter()
@@ -152,7 +117,11 @@ pub async fn genres(
                 track_count: r.track_count,
             })
             .collect(),
-        next_cursor: next.map(hex::encode),
+        next_cursor: next_cursor(next.map(|name| Cursor {
+            scope: SCOPE.into(),
+            key: SortKey::Text(name),
+            id: String::new(),
+        })),
     }))
 }
 
@@ -234,7 +203,7 @@ pub async fn update(
         genre: edit.genre,
         relink: edit.artist.is_some() || edit.album.is_some(),
     };
-    catalogue::update_track(&state.db, &id, &edit)
+    tracks::update(&state.db, &id, &edit)
         .await?
         .ok_or(ApiError::NotFound("track"))?;
     albums::apply_edit(&state.db, &id, &library).await?;
@@ -256,7 +225,7 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let row = owned_track(&state, &user, &id).await?;
     let _forget = state.cache.forget_track_after(&id);
-    if !catalogue::delete_track(&state.db, &id).await? {
+    if !tracks::delete(&state.db, &id).await? {
         return Err(ApiError::NotFound("track"));
     }
     // The id came from the database (a UUID), so the prefix is safe to use.

@@ -13,17 +13,17 @@ use mist_core::api::{
     AddPlaylistTrackRequest, CreatePlaylistRequest, ErrorBody, MovePlaylistTrackRequest, Page, Playlist, PlaylistEntry,
     Track, UpdatePlaylistRequest,
 };
-use serde::Deserialize;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::extract::{ApiJson, ApiPath};
+use super::page::{PageQuery, Paging, next_cursor};
 use super::tracks::{to_api, visible_track};
 use crate::app::AppState;
-use crate::auth::AuthUser;
-use crate::db::catalogue::{Cursor, KeyKind, clamp_limit};
 use crate::db::library::{self, PlaylistRow};
 use crate::db::ms_to_datetime;
+use crate::db::page::{Cursor, KeyKind, SortKey};
 use crate::db::users::UserRow;
+use crate::http::caller::AuthUser;
 use crate::text;
 
 pub fn router() -> Router<AppState> {
@@ -41,27 +41,6 @@ pub fn router() -> Router<AppState> {
             "/api/v1/playlists/{id}/tracks/{track_id}",
             patch(move_track).delete(remove_track),
         )
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct PageQuery {
-    /// 1–100, default 20.
-    pub(super) limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    pub(super) cursor: Option<String>,
-}
-
-impl PageQuery {
-    fn after(&self, scope: &str) -> ApiResult<Option<Cursor>> {
-        match &self.cursor {
-            // Both listings here are keyed by a time.
-            Some(c) => Cursor::decode(c, scope)
-                .filter(|c| c.key.kind() == KeyKind::Int)
-                .map(Some)
-                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this listing handed out")),
-            None => Ok(None),
-        }
-    }
 }
 
 /// Like a ready track (idempotent).
@@ -98,14 +77,14 @@ pub async fn unlike(
 pub async fn likes(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
-    ApiQuery(query): ApiQuery<PageQuery>,
+    paging: Paging,
 ) -> ApiResult<ApiJson<Page<Track>>> {
     let scope = format!("likes|{}", user.id);
-    let after = query.after(&scope)?;
-    let (rows, next) = library::likes(&state.db, &user.id, after.as_ref(), clamp_limit(query.limit), &scope).await?;
+    let after = paging.after(&scope, KeyKind::Int)?;
+    let (rows, next) = library::likes(&state.db, &user.id, after.as_ref(), paging.limit(), &scope).await?;
     Ok(ApiJson(Page {
         items: rows.iter().map(|r| to_api(&state, &user, r)).collect(),
-        next_cursor: next.map(|c| c.encode()),
+        next_cursor: next_cursor(next),
     }))
 }
 
@@ -158,7 +137,7 @@ fn name(value: &str) -> ApiResult<&str> {
 
 /// The one multi-line field: line breaks are kept, other controls refused.
 fn description(value: &str) -> ApiResult<&str> {
-    text::multi_line("description", value, text::MAX_DESCRIPTION_CHARS)
+    Ok(text::multi_line("description", value, text::MAX_DESCRIPTION_CHARS)?)
 }
 
 /// Create a playlist (private unless `public: true`).
@@ -188,15 +167,14 @@ pub async fn create_playlist(
 pub async fn my_playlists(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
-    ApiQuery(query): ApiQuery<PageQuery>,
+    paging: Paging,
 ) -> ApiResult<ApiJson<Page<Playlist>>> {
     let scope = format!("playlists|{}", user.id);
-    let after = query.after(&scope)?;
-    let (rows, next) =
-        library::playlists_of(&state.db, &user.id, after.as_ref(), clamp_limit(query.limit), &scope).await?;
+    let after = paging.after(&scope, KeyKind::Int)?;
+    let (rows, next) = library::playlists_of(&state.db, &user.id, after.as_ref(), paging.limit(), &scope).await?;
     Ok(ApiJson(Page {
         items: rows.into_iter().map(to_playlist).collect(),
-        next_cursor: next.map(|c| c.encode()),
+        next_cursor: next_cursor(next),
     }))
 }
 
@@ -243,33 +221,20 @@ pub async fn delete_playlist(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct EntriesQuery {
-    /// 1–100, default 20.
-    limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
-
 /// A playlist's tracks in order, one page at a time.
 #[utoipa::path(get, path = "/api/v1/playlists/{id}/tracks", tag = "library", security(("bearer" = [])),
-    params(("id" = String, Path), EntriesQuery),
+    params(("id" = String, Path), PageQuery),
     responses((status = 200, body = Page<PlaylistEntry>), (status = 404, body = ErrorBody)))]
 pub async fn playlist_tracks(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     ApiPath(id): ApiPath<String>,
-    ApiQuery(query): ApiQuery<EntriesQuery>,
+    paging: Paging,
 ) -> ApiResult<ApiJson<Page<PlaylistEntry>>> {
     visible_playlist(&state, &user, &id).await?;
-    let after = match &query.cursor {
-        Some(c) => Some(
-            c.parse::<i64>()
-                .map_err(|_| ApiError::bad_request("invalid_cursor", "cursor is not one this listing handed out"))?,
-        ),
-        None => None,
-    };
-    let (rows, next) = library::playlist_tracks(&state.db, &id, after, clamp_limit(query.limit)).await?;
+    let scope = format!("entries|{id}");
+    let after = Cursor::int_key(paging.after(&scope, KeyKind::Int)?.as_ref()).0;
+    let (rows, next) = library::playlist_tracks(&state.db, &id, after, paging.limit()).await?;
     Ok(ApiJson(Page {
         items: rows
             .iter()
@@ -278,7 +243,11 @@ pub async fn playlist_tracks(
                 track: to_api(&state, &user, row),
             })
             .collect(),
-        next_cursor: next.map(|p| p.to_string()),
+        next_cursor: next_cursor(next.map(|position| Cursor {
+            scope,
+            key: SortKey::Int(position),
+            id: String::new(),
+        })),
     }))
 }
 

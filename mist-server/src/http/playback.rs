@@ -12,17 +12,18 @@ use mist_core::api::{
     CompleteSessionRequest, ErrorBody, HeartbeatRequest, HeartbeatResponse, HistoryEntry, OpenSessionRequest, Page,
     PlaybackSession, Quota,
 };
-use serde::Deserialize;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::extract::{ApiJson, ApiPath};
 use super::media::master_url;
+use super::page::{PageQuery, Paging, next_cursor};
 use super::tracks::{rate_limited, to_api};
 use crate::app::AppState;
-use crate::auth::AuthUser;
+use crate::db::page::{Cursor, KeyKind, SortKey, split_page};
 use crate::db::sessions::{self, Report};
+use crate::db::tracks;
 use crate::db::users::UserRow;
-use crate::db::{split_page, tracks};
+use crate::http::caller::AuthUser;
 use crate::quota::{self, SessionState};
 
 pub fn router() -> Router<AppState> {
@@ -38,7 +39,13 @@ pub fn router() -> Router<AppState> {
 pub async fn current_quota(state: &AppState, user: &UserRow) -> ApiResult<Quota> {
     let now = state.clock.now_ms();
     let used = sessions::used_ms(&state.db, &user.id, now).await?;
-    Ok(quota::quota(user, used, state.settings.free_daily_seconds, now))
+    Ok(quota::quota(
+        user.plan(),
+        user.role(),
+        used,
+        state.settings.free_daily_seconds,
+        now,
+    ))
 }
 
 fn refuse_if_exhausted(quota: &Quota) -> ApiResult<()> {
@@ -212,28 +219,27 @@ pub async fn my_quota(State(state): State<AppState>, AuthUser(user): AuthUser) -
     Ok(ApiJson(current_quota(&state, &user).await?))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-pub struct HistoryQuery {
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
 /// What the user listened to, newest first.
 #[utoipa::path(get, path = "/api/v1/me/history", tag = "playback", security(("bearer" = [])),
-    params(HistoryQuery),
+    params(PageQuery),
     responses((status = 200, body = Page<HistoryEntry>), (status = 400, body = ErrorBody)))]
 pub async fn history(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
-    ApiQuery(q): ApiQuery<HistoryQuery>,
+    paging: Paging,
 ) -> ApiResult<ApiJson<Page<HistoryEntry>>> {
-    let limit = q.limit.unwrap_or(20).clamp(1, 100);
-    let before = match &q.cursor {
-        Some(c) => Some(parse_cursor(c).ok_or_else(|| ApiError::bad_request("invalid_cursor", "invalid cursor"))?),
-        None => None,
+    let scope = format!("history|{}", user.id);
+    let limit = paging.limit();
+    let before = match Cursor::int_key(paging.after(&scope, KeyKind::Int)?.as_ref()) {
+        (Some(at), Some(id)) => Some((at, id)),
+        _ => None,
     };
     let rows = sessions::history(&state.db, &user.id, before, limit + 1).await?;
-    let (rows, next_cursor) = split_page(rows, limit, |last| format!("{}.{}", last.started_at, last.id));
+    let (rows, next) = split_page(rows, limit, |last| Cursor {
+        scope,
+        key: SortKey::Int(last.started_at),
+        id: last.id.clone(),
+    });
     let ids: Vec<&str> = rows.iter().map(|row| row.track_id.as_str()).collect();
     let found = tracks::find_many(&state.db, &ids).await?;
     // A deleted track's sessions drop out of the history.
@@ -250,11 +256,8 @@ pub async fn history(
             })
         })
         .collect();
-    Ok(ApiJson(Page { items, next_cursor }))
-}
-
-fn parse_cursor(cursor: &str) -> Option<(i64, String)> {
-    let (at, id) = cursor.split_once('.')?;
-    let id_ok = !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
-    id_ok.then_some((at.parse().ok()?, id.to_owned()))
+    Ok(ApiJson(Page {
+        items,
+        next_cursor: next_cursor(next),
+    }))
 }

@@ -18,9 +18,10 @@ use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::tracks::{to_api, visible_track};
 use crate::analysis;
 use crate::app::AppState;
-use crate::auth::AuthUser;
 use crate::db::embeddings::{self, Exclude};
 use crate::db::ms_to_datetime;
+use crate::db::page::clamp_limit;
+use crate::http::caller::AuthUser;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -29,8 +30,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/me/feed", get(feed))
 }
 
-/// Largest `limit` accepted; larger values are clamped, as on every list.
-const MAX_LIMIT: i64 = 100;
 const SIMILAR_DEFAULT_LIMIT: i64 = 10;
 const FEED_DEFAULT_LIMIT: i64 = 20;
 
@@ -42,7 +41,7 @@ pub struct LimitQuery {
 
 impl LimitQuery {
     fn get(&self, default: i64) -> usize {
-        self.limit.unwrap_or(default).clamp(1, MAX_LIMIT) as usize
+        clamp_limit(self.limit, default) as usize
     }
 }
 

@@ -4,7 +4,7 @@
 use mist_core::api::Quota;
 
 use crate::app::AppState;
-use crate::db::catalogue::insert_ready_tracks;
+use crate::db::tracks::insert_ready_tracks;
 use crate::db::tracks::{ReadyTrack, StoredKey, TrackRow, set_ready};
 use crate::db::{new_id, now_ms};
 
@@ -23,7 +23,7 @@ pub struct FakeTrack {
 
 /// Inserts a ready track owned by `uploader_id` with real wrapped keys (one
 /// per key period) but no stored audio; returns its id. (For many tracks
-/// without keys, `db::catalogue::insert_ready_tracks`.)
+/// without keys, `db::tracks::insert_ready_tracks`.)
 pub async fn insert_ready_track(state: &AppState, uploader_id: &str, track: &FakeTrack) -> String {
     let id = new_id();
     let now = now_ms();
@@ -78,7 +78,7 @@ pub async fn insert_ready_track(state: &AppState, uploader_id: &str, track: &Fak
         duration_ms,
         segment_count: key_count * segments_per_key,
         segments_per_key,
-        hls_prefix: &crate::ingest::package::hls_prefix(&id),
+        hls_prefix: &crate::db::tracks::legacy_hls_prefix(&id),
         job_id: "",
         lease_token: "",
         library: Default::default(),

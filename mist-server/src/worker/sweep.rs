@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use crate::app::AppState;
-use crate::db::{catalogue, jobs, uploads};
+use crate::db::{jobs, tracks, uploads};
 
 /// Rows looked at per sweep and kind, so one sweep stays short.
 const BATCH: i64 = 500;
@@ -60,7 +60,7 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<Swept> {
     }
     let retention_ms = (state.settings.failed_retention_hours * 3600 * 1000) as i64;
     for track_id in jobs::failed_tracks_before(&state.db, now - retention_ms, BATCH).await? {
-        if catalogue::delete_track(&state.db, &track_id).await? {
+        if tracks::delete(&state.db, &track_id).await? {
             state.store.delete_prefix(&format!("tracks/{track_id}/")).await?;
             swept.failed_tracks += 1;
         }
