@@ -1,6 +1,6 @@
 //! JSON wire types of the MIST HTTP API (`/api/v1`).
 //!
-//! Field names here are the public contract (design.md §9): renaming one is a
+//! Field names here are the public contract (docs/api.md): renaming one is a
 //! breaking change for every client. Ids are opaque strings.
 
 use chrono::{DateTime, Utc};

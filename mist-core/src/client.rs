@@ -1,5 +1,5 @@
 //! The typed HTTP client for the MIST API: the only code that speaks HTTP to
-//! the server (design.md §1). The CLI, the TUI and the server's own
+//! the server (docs/architecture.md, "Bird's-eye view"). The CLI, the TUI and the server's own
 //! integration tests all go through it, so the wire types in [`crate::api`]
 //! are exercised from both ends.
 //!
@@ -7,7 +7,7 @@
 //! [`Client::post_json`]; [`Client::request`] and [`Client::send`] are the
 //! escape hatch for anything the typed methods do not cover yet.
 //!
-//! Invariant (design.md §6): the bearer token goes only to API routes under
+//! Invariant (docs/architecture.md, "Invariants"): the bearer token goes only to API routes under
 //! the base URL (`{base}/api/...`, same scheme, host and port). Playlists,
 //! segments and presigned storage URLs never see it (S3 refuses presigned
 //! requests that also carry `Authorization`), and a redirect from an API route

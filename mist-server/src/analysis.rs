@@ -4,7 +4,7 @@
 //! `mist-server analyze FILE [--json]` and `mist-server reindex-features`.
 //!
 //! The ingest worker calls [`features_of`] on the samples it already decoded
-//! for transcoding (design.md §3: one decode feeds everything) and [`save`]s
+//! for transcoding (one decode feeds everything: docs/architecture.md, `ingest/`) and [`save`]s
 //! the result just before the track becomes ready. SQL stays in
 //! `db::embeddings`.
 
@@ -102,7 +102,7 @@ pub fn analyze_file(path: &Path) -> anyhow::Result<TrackAnalysis> {
     let ext = path
         .file_name()
         .and_then(|n| n.to_str())
-        .and_then(crate::ingest::extension);
+        .and_then(crate::storage::extension);
     let decoded =
         audio::decode_file(path, ext.as_deref()).with_context(|| format!("cannot decode {}", path.display()))?;
     if decoded.frames() == 0 {
@@ -208,7 +208,7 @@ async fn reindex_one(state: &AppState, track_id: &str, original_key: &str) -> an
         .get_bytes(original_key)
         .await
         .with_context(|| format!("cannot read {original_key}"))?;
-    let ext = crate::ingest::extension(original_key);
+    let ext = crate::storage::extension(original_key);
     let analysis = tokio::task::spawn_blocking(move || -> anyhow::Result<TrackAnalysis> {
         let decoded = audio::decode_bytes(bytes.to_vec(), ext.as_deref())?;
         Ok(features_of(&decoded.samples)?)

@@ -1,4 +1,5 @@
-//! Command-line flags of `mist-server` (design.md §9 names them; keep them).
+//! Command-line flags of `mist-server` (docs/operations.md names them and
+//! scripts rely on them: keep them).
 
 use std::path::PathBuf;
 

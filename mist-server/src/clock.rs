@@ -18,11 +18,16 @@ impl Clock {
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        crate::db::ms_to_datetime(self.now_ms())
+        ms_to_datetime(self.now_ms())
     }
 
     /// Moves time forward (tests only ever need forward).
     pub fn advance(&self, by: Duration) {
         self.offset_ms.fetch_add(by.as_millis() as i64, Ordering::Relaxed);
     }
+}
+
+/// A stored time (Unix milliseconds) as a date-time.
+pub fn ms_to_datetime(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }

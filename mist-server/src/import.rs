@@ -39,10 +39,10 @@ use mist_core::library::cover::MAX_COVER_BYTES;
 use mist_core::library::sniff::{self, AudioContainer};
 
 use crate::app::AppState;
-use crate::auth::AuthUser;
 use crate::config::Settings;
 use crate::db::users::{self, UserRow};
 use crate::db::{jobs, uploads};
+use crate::http::caller::AuthUser;
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, ApiPath};
 use crate::ingest::beside;
@@ -178,7 +178,7 @@ pub async fn command(mut settings: Settings, options: ImportOptions) -> anyhow::
     let console = Console::new(found.audio.len());
     let result = tokio::select! {
         summary = import(&state, &owner, &options.dir, found, options.jobs, &console) => Some(summary),
-        () = crate::app::shutdown_signal() => None,
+        () = crate::server::shutdown_signal() => None,
     };
     console.clear();
     // The worker gives back what it holds; the next run or worker takes it up.
@@ -424,7 +424,7 @@ fn collect_folder(files: Vec<PathBuf>, found: &mut Found) -> anyhow::Result<()> 
     // `NAME.lrc` by the exact stem, any case of the extension.
     let lyrics: BTreeMap<String, PathBuf> = files
         .iter()
-        .filter(|f| crate::ingest::extension(&lower(f)).as_deref() == Some("lrc"))
+        .filter(|f| crate::storage::extension(&lower(f)).as_deref() == Some("lrc"))
         .filter_map(|f| Some((f.file_stem()?.to_string_lossy().into_owned(), f.clone())))
         .collect();
     let mut used = Vec::new();

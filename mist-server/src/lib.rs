@@ -16,8 +16,10 @@ pub mod db;
 pub mod http;
 pub mod import;
 pub mod ingest;
+pub mod limiter;
 pub mod quota;
 pub mod serve;
+pub mod server;
 pub mod storage;
 pub mod telemetry;
 pub mod text;
@@ -26,3 +28,6 @@ pub mod worker;
 
 #[cfg(feature = "testing")]
 pub mod testing;
+
+#[cfg(test)]
+mod layering;

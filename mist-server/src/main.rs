@@ -4,9 +4,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use mist_server::app::{AppState, Application, shutdown_signal};
+use mist_server::app::AppState;
 use mist_server::cli::{Cli, Command};
 use mist_server::config::{FlagOverrides, Settings};
+use mist_server::server::{Application, shutdown_signal};
 use mist_server::{admin_cli, telemetry, worker};
 
 fn main() -> ExitCode {

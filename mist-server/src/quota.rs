@@ -30,7 +30,6 @@ use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use mist_core::api::{Plan, Quota, Role};
 
 use crate::config::Settings;
-use crate::db::users::UserRow;
 
 /// Slack on "no more progress than wall-clock time": network jitter between
 /// reports, and a client's clock ticking slightly fast.
@@ -79,39 +78,39 @@ pub fn key_in_window(k: i64, position_ms: i64, period_ms: i64) -> bool {
     start - period_ms <= position_ms && position_ms < start + 2 * period_ms
 }
 
-/// Whether the user listens without a daily limit.
-pub fn unlimited(user: &UserRow) -> bool {
-    user.plan() == Plan::Premium || user.role() == Role::Admin
+/// Whether a user of this plan and role listens without a daily limit.
+pub fn unlimited(plan: Plan, role: Role) -> bool {
+    plan == Plan::Premium || role == Role::Admin
 }
 
 /// The user's daily limit in milliseconds; `None` when unlimited.
-pub fn limit_ms(user: &UserRow, free_daily_seconds: u64) -> Option<i64> {
-    (!unlimited(user)).then(|| i64::try_from(free_daily_seconds.saturating_mul(1000)).unwrap_or(i64::MAX))
+pub fn limit_ms(plan: Plan, role: Role, free_daily_seconds: u64) -> Option<i64> {
+    (!unlimited(plan, role)).then(|| i64::try_from(free_daily_seconds.saturating_mul(1000)).unwrap_or(i64::MAX))
 }
 
 /// The UTC day of a moment, as stored in `daily_usage.day`.
 pub fn day_of(ms: i64) -> String {
-    crate::db::ms_to_datetime(ms).format("%Y-%m-%d").to_string()
+    crate::clock::ms_to_datetime(ms).format("%Y-%m-%d").to_string()
 }
 
 /// The next UTC midnight after `ms`.
 pub fn resets_at(ms: i64) -> DateTime<Utc> {
-    let now = crate::db::ms_to_datetime(ms);
+    let now = crate::clock::ms_to_datetime(ms);
     let tomorrow = now.date_naive() + Duration::days(1);
     Utc.from_utc_datetime(&tomorrow.and_time(NaiveTime::MIN))
 }
 
 /// The quota as the API shows it. `used_ms` is the audio unlocked today.
-pub fn quota(user: &UserRow, used_ms: i64, free_daily_seconds: u64, now_ms: i64) -> Quota {
+pub fn quota(plan: Plan, role: Role, used_ms: i64, free_daily_seconds: u64, now_ms: i64) -> Quota {
     let used_s = used_ms as f64 / 1000.0;
-    let (limit_s, remaining_s) = if unlimited(user) {
+    let (limit_s, remaining_s) = if unlimited(plan, role) {
         (None, None)
     } else {
         let limit = free_daily_seconds as f64;
         (Some(limit), Some((limit - used_s).max(0.0)))
     };
     Quota {
-        plan: user.plan(),
+        plan,
         limit_s,
         used_s,
         remaining_s,

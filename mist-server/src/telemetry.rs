@@ -1,8 +1,12 @@
-//! Logging and the metrics recorder, set up once per process.
+//! Logging and the metrics recorder, set up once per process; where the
+//! supervised worker's metrics are read from.
 
-use std::sync::OnceLock;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing_subscriber::EnvFilter;
 
 /// The default filter: info for MIST, warn for the rest, nothing from the
@@ -97,4 +101,57 @@ mod tests {
             ]
         );
     }
+}
+
+/// Where the supervised worker serves its metrics (`worker::metrics`), once
+/// it said so; the API appends them to its own `/metrics`.
+#[derive(Clone, Default)]
+pub struct WorkerMetrics(Arc<RwLock<Option<SocketAddr>>>);
+
+impl WorkerMetrics {
+    pub fn set(&self, addr: Option<SocketAddr>) {
+        if let Ok(mut slot) = self.0.write() {
+            *slot = addr;
+        }
+    }
+
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.0.read().ok().and_then(|slot| *slot)
+    }
+
+    /// The worker's metrics text, or nothing when there is no worker or it
+    /// does not answer within a second (a scrape never waits on it).
+    pub async fn text(&self) -> Option<String> {
+        let addr = self.addr()?;
+        match tokio::time::timeout(Duration::from_secs(1), fetch(addr)).await {
+            Ok(Ok(text)) => Some(text),
+            Ok(Err(e)) => {
+                tracing::debug!(%addr, error = %e, "cannot read the worker's metrics");
+                None
+            }
+            Err(_) => None,
+        }
+    }
+}
+
+/// `GET /metrics` over HTTP/1.0 on a loopback connection: the body.
+async fn fetch(addr: SocketAddr) -> std::io::Result<String> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: worker\r\n\r\n")
+        .await?;
+    let mut response = Vec::new();
+    stream.take(64 << 20).read_to_end(&mut response).await?;
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no HTTP header end"))?;
+    let ok = head.starts_with("HTTP/1.") && head.split(' ').nth(1) == Some("200");
+    if !ok {
+        return Err(std::io::Error::other(format!(
+            "unexpected answer: {}",
+            head.lines().next().unwrap_or("")
+        )));
+    }
+    Ok(body.to_owned())
 }

@@ -3,7 +3,7 @@
 //! ingest, playlist names and descriptions, upload file names and content
 //! types. What counts as unsafe is [`mist_core::text`]'s rule (control and
 //! bidi-override characters); this module holds the server's limits and
-//! turns a refusal into the API's 422.
+//! says what is wrong ([`FieldError`], which the API answers with a 422).
 //!
 //! The API refuses (the sender can fix their request); ingest strips (a
 //! file's tags are nobody's request to answer). Usernames are ASCII by
@@ -12,7 +12,12 @@
 
 use mist_core::text::{self, Lines, TextError};
 
-use crate::http::error::{ApiError, ApiResult};
+/// A refused field: the message names the field and says what is wrong.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct FieldError(pub String);
+
+type FieldResult<T> = Result<T, FieldError>;
 
 /// Longest title, artist, album or genre, in characters.
 pub const MAX_TRACK_FIELD_CHARS: usize = 200;
@@ -25,18 +30,18 @@ pub const MAX_FILENAME_CHARS: usize = 255;
 
 /// A trimmed one-line field of at most `max_chars`, or a 422 naming it.
 /// Emptiness is the caller's rule.
-pub fn line<'a>(name: &str, value: &'a str, max_chars: usize) -> ApiResult<&'a str> {
+pub fn line<'a>(name: &str, value: &'a str, max_chars: usize) -> FieldResult<&'a str> {
     text::check(value, max_chars, Lines::One).map_err(|e| refusal(name, e))
 }
 
 /// As [`line`], for a field where line breaks are allowed.
-pub fn multi_line<'a>(name: &str, value: &'a str, max_chars: usize) -> ApiResult<&'a str> {
+pub fn multi_line<'a>(name: &str, value: &'a str, max_chars: usize) -> FieldResult<&'a str> {
     text::check(value, max_chars, Lines::Many).map_err(|e| refusal(name, e))
 }
 
 /// An optional track field (`title`, `artist`, …) as given by a client:
 /// `None` when absent or blank, else checked.
-pub fn track_field<'a>(name: &str, value: Option<&'a str>) -> ApiResult<Option<&'a str>> {
+pub fn track_field<'a>(name: &str, value: Option<&'a str>) -> FieldResult<Option<&'a str>> {
     match value {
         None => Ok(None),
         Some(v) => Ok(Some(line(name, v, MAX_TRACK_FIELD_CHARS)?).filter(|v| !v.is_empty())),
@@ -48,15 +53,15 @@ pub fn tag(value: Option<&str>) -> Option<String> {
     value.and_then(|v| text::strip(v, MAX_TRACK_FIELD_CHARS))
 }
 
-fn refusal(name: &str, err: TextError) -> ApiError {
-    ApiError::unprocessable("invalid_field", format!("{name} {err}"))
+fn refusal(name: &str, err: TextError) -> FieldError {
+    FieldError(format!("{name} {err}"))
 }
 
 /// An upload's declared media type, normalised: `type/subtype` of RFC 9110
 /// token characters, lower-cased, no parameters; empty means
 /// `application/octet-stream`. It is signed into the S3 PUT and stored, so
 /// anything else is refused rather than repaired.
-pub fn content_type(raw: &str) -> ApiResult<String> {
+pub fn content_type(raw: &str) -> FieldResult<String> {
     let value = raw.trim();
     if value.is_empty() {
         return Ok("application/octet-stream".to_owned());
@@ -69,9 +74,8 @@ pub fn content_type(raw: &str) -> ApiResult<String> {
     };
     match value.split_once('/') {
         Some((kind, sub)) if token(kind) && token(sub) => Ok(value.to_ascii_lowercase()),
-        _ => Err(ApiError::unprocessable(
-            "invalid_field",
-            "content_type must be a media type such as audio/mpeg (type/subtype, no parameters)",
+        _ => Err(FieldError(
+            "content_type must be a media type such as audio/mpeg (type/subtype, no parameters)".into(),
         )),
     }
 }
@@ -109,7 +113,8 @@ mod tests {
         assert_eq!(track_field("title", Some("  ")).ok(), Some(None));
         assert_eq!(track_field("title", Some(" So What ")).ok(), Some(Some("So What")));
         let err = track_field("artist", Some("\u{1b}]52;c;eA==\u{7}")).unwrap_err();
-        assert_eq!(err.status(), axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+        let answer = crate::http::error::ApiError::from(err.clone());
+        assert_eq!(answer.status(), axum::http::StatusCode::UNPROCESSABLE_ENTITY);
         assert!(err.to_string().starts_with("artist "), "{err}");
         assert!(track_field("album", Some(&"x".repeat(201))).is_err());
     }

@@ -1,7 +1,7 @@
 //! What can go wrong talking to the server, as one enum callers can match on.
 //!
 //! The server answers every failure with `{"error": {"code", "message"}}`
-//! (design.md §6); anything else in front of it (a proxy's HTML page, an empty
+//! (docs/api.md); anything else in front of it (a proxy's HTML page, an empty
 //! body) still becomes [`ClientError::Api`], named after the status. Every
 //! variant displays as one line a person can act on, so the CLI can print it
 //! as it is.

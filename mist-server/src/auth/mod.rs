@@ -1,8 +1,6 @@
-//! Who is asking: password hashing, bearer tokens, and the extractor that
-//! turns an `Authorization: Bearer` header into a known user.
+//! Who is asking: password hashing and bearer tokens. (The extractor that
+//! turns an `Authorization: Bearer` header into a known user is
+//! `http::caller`'s.)
 
-pub mod extract;
 pub mod password;
 pub mod token;
-
-pub use extract::{AdminUser, AuthToken, AuthUser};

@@ -19,8 +19,8 @@ use super::extract::ApiJson;
 use super::rate_limit;
 use crate::accounts::{self, AccountError};
 use crate::app::AppState;
-use crate::auth::{AuthToken, AuthUser};
 use crate::db::users::{self, UserRow};
+use crate::http::caller::{AuthToken, AuthUser};
 
 pub fn router(state: AppState) -> Router<AppState> {
     let limited = Router::new()

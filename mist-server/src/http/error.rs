@@ -179,6 +179,12 @@ impl From<crate::storage::StorageError> for ApiError {
     }
 }
 
+impl From<crate::text::FieldError> for ApiError {
+    fn from(err: crate::text::FieldError) -> Self {
+        ApiError::unprocessable("invalid_field", err.0)
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {

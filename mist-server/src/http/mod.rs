@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod albums;
 pub mod auth;
+pub mod caller;
 pub mod catalogue;
 pub mod error;
 pub mod extract;
@@ -13,6 +14,7 @@ pub mod health;
 pub mod library;
 pub mod media;
 pub mod openapi;
+pub mod page;
 pub mod playback;
 pub mod rate_limit;
 pub mod similar;

@@ -15,10 +15,10 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath};
 use super::media::master_url;
 use crate::app::AppState;
-use crate::auth::AuthUser;
 use crate::db::sessions::{self, Unlock};
 use crate::db::tracks::{self, TrackRow};
 use crate::db::users::UserRow;
+use crate::http::caller::AuthUser;
 use crate::quota::{self, UserLimiter};
 
 pub fn router() -> Router<AppState> {
@@ -89,7 +89,7 @@ pub async fn key(
         return Err(ApiError::NotFound("key"));
     }
     let period = quota::key_period_ms(track.segments_per_key);
-    if !quota::unlimited(&user) {
+    if !quota::unlimited(user.plan(), user.role()) {
         require_session(&state, &user, &track.id, k, period, now).await?;
     }
     let stored = crate::cache::find_key(&state.cache, &state.db, &id, k)
@@ -105,7 +105,7 @@ pub async fn key(
     } else {
         unlock(&state, &user, &track.id, k, covered, now).await?
     };
-    let after = quota::quota(&user, used, state.settings.free_daily_seconds, now);
+    let after = quota::quota(user.plan(), user.role(), used, state.settings.free_daily_seconds, now);
     metrics::counter!("mist_keys_served_total").increment(1);
     let mut response = (
         [
@@ -131,7 +131,7 @@ pub(crate) async fn unlock(
     covered: i64,
     now: i64,
 ) -> ApiResult<i64> {
-    let limit = quota::limit_ms(user, state.settings.free_daily_seconds);
+    let limit = quota::limit_ms(user.plan(), user.role(), state.settings.free_daily_seconds);
     let epoch = state.cache.epoch();
     let used = match sessions::unlock_key(&state.db, &user.id, track_id, k, covered, limit, now).await? {
         Unlock::Charged { used_ms } => used_ms,

@@ -28,10 +28,10 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath};
 use super::rate_limit;
 use crate::app::AppState;
-use crate::auth::AuthUser;
 use crate::db::tracks::TrackRow;
 use crate::db::uploads::{self, UploadRow};
 use crate::db::{self, albums, jobs, ms_to_datetime, now_ms};
+use crate::http::caller::AuthUser;
 use crate::ingest;
 use crate::storage::StorageError;
 use crate::text;
@@ -100,7 +100,7 @@ pub async fn create(
     if filename.is_empty() {
         return Err(ApiError::unprocessable("invalid_field", "filename cannot be empty"));
     }
-    let ext = ingest::extension(filename)
+    let ext = crate::storage::extension(filename)
         .filter(|e| AUDIO_EXTENSIONS.contains(&e.as_str()))
         .ok_or_else(|| {
             ApiError::UnsupportedMediaType(format!(
@@ -363,7 +363,7 @@ fn original_key(upload: &UploadRow) -> String {
     if upload.storage_key.starts_with("tracks/") {
         return upload.storage_key.clone();
     }
-    let ext = ingest::extension(&upload.storage_key).unwrap_or_else(|| "bin".into());
+    let ext = crate::storage::extension(&upload.storage_key).unwrap_or_else(|| "bin".into());
     format!("tracks/{}/original.{ext}", upload.track_id)
 }
 

@@ -18,6 +18,7 @@
 pub mod beside;
 pub mod library;
 pub mod package;
+pub mod progress;
 pub mod transcode;
 
 use std::path::Path;
@@ -32,12 +33,12 @@ use tokio::io::AsyncWriteExt;
 use crate::analysis::{self, TrackAnalysis};
 use crate::app::AppState;
 use crate::db::albums::{self, LibraryFields};
-use crate::db::jobs::JobRow;
+use crate::db::jobs::{DUPLICATE_PREFIX, JobRow};
 use crate::db::{tracks, uploads};
 use crate::storage::StorageError;
-use crate::worker::JobProgress;
 
 pub use mist_core::hls::SEGMENTS_PER_KEY;
+pub use progress::JobProgress;
 
 /// Peak level below which a track counts as silent: -60 dBFS.
 const SILENCE_PEAK: f32 = 0.001;
@@ -62,9 +63,6 @@ pub enum IngestError {
     #[error("{DUPLICATE_PREFIX}{0}")]
     Duplicate(String),
 }
-
-/// How a duplicate's failure begins; the existing track's id follows.
-pub const DUPLICATE_PREFIX: &str = "duplicate: you already uploaded this file as track ";
 
 impl From<StorageError> for IngestError {
     fn from(err: StorageError) -> Self {
@@ -102,7 +100,7 @@ pub async fn run(state: &AppState, job: &JobRow, token: &str, progress: &Arc<Job
     progress.set(2);
 
     let dir = tempfile::tempdir().map_err(|e| IngestError::Transient(format!("temp dir: {e}")))?;
-    let ext = extension(&upload.filename);
+    let ext = crate::storage::extension(&upload.filename);
     let local = dir.path().join(format!("original.{}", ext.as_deref().unwrap_or("bin")));
     let sha256 = download(state, &track.original_key, &local).await?;
     if let Some(existing) = albums::track_with_hash(&state.db, &track.uploader_id, &sha256)
@@ -311,7 +309,7 @@ async fn remove_attempt(state: &AppState, track_id: &str, prefix: &str) {
 
 /// Deletes every HLS directory of the track but the ready one.
 async fn remove_other_attempts(state: &AppState, track_id: &str, ready: &str) {
-    let all = package::hls_prefix(track_id);
+    let all = crate::db::tracks::legacy_hls_prefix(track_id);
     match state.store.list(&all).await {
         Ok(keys) => {
             let stale: std::collections::BTreeSet<String> = keys
@@ -361,14 +359,6 @@ async fn download(state: &AppState, key: &str, path: &Path) -> Result<String, In
         .await
         .map_err(|e| IngestError::Transient(format!("temp file: {e}")))?;
     Ok(hasher.finish().to_hex())
-}
-
-/// The lower-cased extension of a file name, if any.
-pub fn extension(filename: &str) -> Option<String> {
-    Path::new(filename)
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(|e| e.to_ascii_lowercase())
 }
 
 /// A track's descriptive fields: what the uploader gave wins, then the
@@ -426,7 +416,7 @@ mod tests {
 
     #[test]
     fn extensions_are_lower_cased() {
-        assert_eq!(extension("A.FLAC").as_deref(), Some("flac"));
-        assert_eq!(extension("noext"), None);
+        assert_eq!(crate::storage::extension("A.FLAC").as_deref(), Some("flac"));
+        assert_eq!(crate::storage::extension("noext"), None);
     }
 }

@@ -1,6 +1,6 @@
 //! Packaging: segments → encrypted HLS in storage, plus the wrapped keys.
 //!
-//! Layout (design.md §3), under the attempt's own directory
+//! Layout, under the attempt's own directory
 //! `tracks/{id}/hls/{token}/` (see [`attempt_prefix`]): `master.m3u8`,
 //! `{64,128,192}k/index.m3u8` and `…/seg_NNNNN.mp3`. Segment URIs in media
 //! playlists are relative; key URIs are absolute
@@ -38,16 +38,10 @@ pub struct Packaged {
     pub hls_prefix: String,
 }
 
-/// The storage prefix of a track's HLS files in the layout before
-/// per-attempt directories (tracks made then still use it).
-pub fn hls_prefix(track_id: &str) -> String {
-    format!("tracks/{track_id}/hls/")
-}
-
 /// The directory one ingest attempt writes its HLS files to: attempts never
 /// share files, so keys stored by one always decrypt the segments it wrote.
 pub fn attempt_prefix(track_id: &str, lease_token: &str) -> String {
-    format!("{}{lease_token}/", hls_prefix(track_id))
+    format!("{}{lease_token}/", crate::db::tracks::legacy_hls_prefix(track_id))
 }
 
 /// The rendition directory name for a bitrate: `128k`.

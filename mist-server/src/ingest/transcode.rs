@@ -24,7 +24,7 @@ use mist_core::hls::{Segment, Segmenter};
 use mist_core::library::loudness::{Loudness, LoudnessError, LoudnessMeter};
 
 use super::IngestError;
-use crate::worker::JobProgress;
+use super::JobProgress;
 
 /// Chunks waiting for each consumer: enough to keep every thread busy.
 const CHUNKS_IN_FLIGHT: usize = 2;

@@ -371,6 +371,14 @@ fn directory_prefix(prefix: &str) -> Result<Option<String>, StorageError> {
     Ok(Some(dir.to_owned()))
 }
 
+/// The lower-cased extension of a file name or object key, if any.
+pub fn extension(name: &str) -> Option<String> {
+    Path::new(name)
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(|e| e.to_ascii_lowercase())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

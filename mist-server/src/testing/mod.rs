@@ -19,8 +19,9 @@ pub mod catalogue;
 pub mod process;
 pub mod upload;
 
-use crate::app::{AppState, Application};
+use crate::app::AppState;
 use crate::config::{RawSettings, Settings};
+use crate::server::Application;
 
 /// Makes, for each `async fn name(backend: Backend)` listed, a test
 /// `sqlite::name` and a test `postgres::name`, so the output shows both ran.

@@ -32,7 +32,7 @@ pub mod supervise;
 pub mod sweep;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -45,7 +45,7 @@ use apalis::prelude::{BackendExt, BoxDynError, Data, Event, WorkerBuilder, Worke
 use crate::app::AppState;
 use crate::db::jobs::{self, Claim, INGEST_QUEUE, IngestTask, JobRow};
 use crate::db::{Db, new_id, now_ms};
-use crate::ingest::{self, IngestError};
+use crate::ingest::{self, IngestError, JobProgress};
 
 /// What one task did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,60 +63,6 @@ pub enum Outcome {
     Settled(String),
     /// The worker is stopping: the job was given back for the next worker.
     Stopped(String),
-}
-
-/// Shared between a running job, its lease renewer and the transcoder.
-pub struct JobProgress {
-    progress: AtomicU8,
-    stop: AtomicBool,
-    /// Set when this job's claim is lost (renewal refused).
-    lost: AtomicBool,
-    /// The whole worker is stopping.
-    worker_stopping: Arc<AtomicBool>,
-}
-
-impl JobProgress {
-    fn new(worker_stopping: Arc<AtomicBool>) -> Self {
-        JobProgress {
-            progress: AtomicU8::new(0),
-            stop: AtomicBool::new(false),
-            lost: AtomicBool::new(false),
-            worker_stopping,
-        }
-    }
-
-    /// A progress that nothing outside stops (tools, tests).
-    pub fn standalone() -> Arc<Self> {
-        Arc::new(Self::new(Arc::new(AtomicBool::new(false))))
-    }
-
-    /// Records progress (0–100); the renewer reports it with the next renewal.
-    pub fn set(&self, percent: u8) {
-        self.progress.store(percent.min(100), Ordering::Relaxed);
-    }
-
-    pub fn percent(&self) -> u8 {
-        self.progress.load(Ordering::Relaxed)
-    }
-
-    /// Asks every stage of the job to stop.
-    pub fn stop(&self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-
-    /// True once the job should stop: write nothing more.
-    pub fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Relaxed) || self.worker_stopping.load(Ordering::Relaxed)
-    }
-
-    fn lose(&self) {
-        self.lost.store(true, Ordering::Relaxed);
-        self.stop();
-    }
-
-    fn lost(&self) -> bool {
-        self.lost.load(Ordering::Relaxed)
-    }
 }
 
 /// A transient failure handed to apalis, whose retry layer tries the task

@@ -23,8 +23,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
-use super::metrics::{LISTENING_PREFIX, WorkerMetrics};
+use super::metrics::LISTENING_PREFIX;
 use crate::config::{INHERITED_SETTING_VARIABLES, Settings};
+use crate::telemetry::WorkerMetrics;
 
 /// How long a stopping worker gets to give its jobs back.
 pub const STOP_GRACE: Duration = Duration::from_secs(15);

@@ -14,9 +14,9 @@ use mist_core::api::{
 
 use super::auth;
 use crate::app::AppState;
-use crate::auth::AuthUser;
 use crate::db::subsonic::{self as db, PlayQueueRow};
 use crate::db::{ms_to_datetime, tracks};
+use crate::http::caller::AuthUser;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiJson, ApiPath};
 

@@ -144,7 +144,7 @@ pub async fn get_user(call: &Call) -> MethodResult {
         return Err(SubsonicError::NotAuthorised("only admins may see other users".into()));
     };
     let admin = user.role() == mist_core::api::Role::Admin;
-    let unlimited = quota::unlimited(&user);
+    let unlimited = quota::unlimited(user.plan(), user.role());
     one(Node::new("user")
         .attr("username", &user.username)
         .attr("email", &user.email)

@@ -119,7 +119,7 @@ fn client_ip(state: &AppState, request: &Request) -> IpAddr {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip())
         .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    crate::http::rate_limit::client_ip(peer, request.headers(), &state.settings.trusted_proxies)
+    crate::limiter::client_ip(peer, request.headers(), &state.settings.trusted_proxies)
 }
 
 async fn params(request: Request) -> Result<(Params, HeaderMap), SubsonicError> {

@@ -341,6 +341,12 @@ impl From<crate::storage::StorageError> for SubsonicError {
     }
 }
 
+impl From<crate::text::FieldError> for SubsonicError {
+    fn from(e: crate::text::FieldError) -> Self {
+        SubsonicError::BadParameter(e.0)
+    }
+}
+
 impl From<crate::http::error::ApiError> for SubsonicError {
     fn from(e: crate::http::error::ApiError) -> Self {
         use crate::http::error::ApiError;

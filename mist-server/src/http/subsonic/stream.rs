@@ -226,7 +226,7 @@ pub async fn stream(call: &Call, download: bool) -> MethodResult {
     let track = crate::cache::find_playable(&state.cache, &state.db, id)
         .await?
         .ok_or(SubsonicError::NotFound("song"))?;
-    let unlimited = quota::unlimited(&call.user);
+    let unlimited = quota::unlimited(call.user.plan(), call.user.role());
     if download || call.params.get("format") == Some("raw") {
         let row = super::library::ready_track(call, id).await?;
         let allowed = unlimited || (download && row.uploader_id == call.user.id);

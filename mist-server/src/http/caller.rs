@@ -11,10 +11,10 @@ use axum::http::header;
 use axum::http::request::Parts;
 use mist_core::api::Role;
 
-use super::token::{Claims, TokenError};
+use super::error::ApiError;
 use crate::app::AppState;
+use crate::auth::token::{Claims, TokenError};
 use crate::db::users::UserRow;
-use crate::http::error::ApiError;
 
 /// A caller with a valid token whose user still exists and is active.
 #[derive(Debug, Clone)]
