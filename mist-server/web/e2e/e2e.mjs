@@ -65,8 +65,9 @@ function check(condition, message) {
   if (!condition) throw new Error(message);
 }
 
+const began = Date.now();
 function step(message) {
-  console.error(`e2e: ${message}`);
+  console.error(`e2e: [${((Date.now() - began) / 1000).toFixed(1)} s] ${message}`);
 }
 
 await mkdir(opt.out, { recursive: true });
@@ -353,11 +354,18 @@ try {
   step('the album grid, with the cover');
   await page.click('a[data-view="albums"]');
   const card = page.locator('.album-card', { hasText: ALBUM });
-  await card.waitFor();
-  await page.waitForFunction((name) => [...document.querySelectorAll('.album-card')].some((a) => {
+  // The album ingests while the listener plays; its cover is set once it is
+  // whole. Look again (the view reloads on a route) until it shows.
+  const covered = (name) => [...document.querySelectorAll('.album-card')].some((a) => {
     const img = a.querySelector('img.cover');
     return a.textContent.includes(name) && img?.src.startsWith('blob:') && img.complete && img.naturalWidth > 0;
-  }), ALBUM);
+  });
+  for (let tries = 0; ; tries++) {
+    const shown = await page.waitForFunction(covered, ALBUM, { timeout: 2000 }).then(() => true, () => false);
+    if (shown) break;
+    check(tries < 90, `the album ${ALBUM} with its cover never showed`);
+    await page.evaluate(() => window.dispatchEvent(new HashChangeEvent('hashchange')));
+  }
   await shots('albums');
 
   step('the album page: its tracks in order, a hostile title shown as text');

@@ -59,9 +59,11 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
-function showMessage(text) {
+/** A message above the views: a problem, or (`info`) news such as a change made. */
+function showMessage(text, { info = false } = {}) {
   $('message').textContent = text;
   $('message').hidden = !text;
+  $('message').classList.toggle('info', info);
 }
 
 /** Runs `work`, showing its failure to the user instead of losing it. */
@@ -133,6 +135,10 @@ async function logout() {
   queueRead = false;
   queueDirty = false;
   showNothing();
+  // Nothing of this user stays on the page for the next one.
+  $('similar').replaceChildren();
+  $('similar-empty').textContent = 'Play a track to see tracks that sound like it.';
+  $('similar-empty').hidden = false;
   showLogin();
 }
 
@@ -411,6 +417,10 @@ function showNothing() {
   $('now-cover').hidden = true;
   $('play-pause').disabled = queue.length === 0;
   $('seek').disabled = true;
+  $('seek').value = '0';
+  $('elapsed').textContent = fmt.duration(0);
+  $('total').textContent = fmt.duration(0);
+  $('rendition-now').textContent = '';
   $('gain-now').textContent = '';
   if ('mediaSession' in navigator) navigator.mediaSession.metadata = null;
 }
@@ -800,7 +810,7 @@ async function deleteEdited() {
   for (let i = queue.length - 1; i >= 0; i--) {
     if (queue.tracks[i].id === track.id) await removeFromQueue(i);
   }
-  showMessage(`Deleted “${track.title}”.`);
+  showMessage(`Deleted “${track.title}”.`, { info: true });
   route();
 }
 
@@ -841,7 +851,7 @@ function userRow(user) {
       // The server's word, whatever happened: the table again.
       await loadUsers();
     }
-    showMessage(`${user.username} is now on the ${plan.value} plan.`);
+    showMessage(`${user.username} is now on the ${plan.value} plan.`, { info: true });
   }));
   return el('tr', { 'data-user-id': user.id },
     el('td', {}, el('span', { class: 'name' }, user.username), el('span', { class: 'email' }, user.email)),
