@@ -23,6 +23,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { gainFactor, decibels } from '../src/loudness.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -353,7 +354,7 @@ try {
 
   step('the album grid, with the cover');
   await page.click('a[data-view="albums"]');
-  const card = page.locator('.album-card', { hasText: ALBUM });
+  const card = page.locator('#album-grid .album-card', { hasText: ALBUM });
   // The album ingests while the listener plays; its cover is set once it is
   // whole. Look again (the view reloads on a route) until it shows.
   const covered = (name) => [...document.querySelectorAll('.album-card')].some((a) => {
@@ -404,7 +405,17 @@ try {
   }));
   check(media.album === ALBUM && media.artist === 'MIST Test Ensemble' && media.artwork.startsWith('blob:'),
     `media session: ${JSON.stringify(media)}`);
-  check(/dB$/.test(await page.textContent('#gain-now')), 'the ReplayGain applied is shown');
+  step('ReplayGain: the track\'s gain, the album\'s, or none');
+  const playingId = await page.evaluate(() => document.querySelector('#queue-list .track.current')?.dataset.trackId);
+  const playingTrack = await apiCall(adminToken, 'GET', `/api/v1/tracks/${playingId}`);
+  check(Number.isFinite(playingTrack.track_gain_db), `no loudness measured: ${JSON.stringify(playingTrack)}`);
+  for (const mode of ['track', 'album', 'off']) {
+    await page.selectOption('#loudness', mode);
+    const shown = await page.textContent('#gain-now');
+    const want = mode === 'off' ? '' : decibels(gainFactor(playingTrack, mode));
+    check(shown === want, `ReplayGain ${mode}: shows "${shown}", the track's figures give "${want}"`);
+  }
+  await page.selectOption('#loudness', 'track');
 
   step('next and previous');
   await page.click('#next');
@@ -479,6 +490,16 @@ try {
   await page.locator(`${userRow} .usage`, { hasText: 'unlimited' }).waitFor();
   check((await page.inputValue(`${userRow} select.plan`)) === 'premium', 'the table shows the new plan');
   await shots('admin');
+
+  step('the artist page: the album and the top tracks');
+  await page.click('a[data-view="albums"]');
+  await card.click();
+  await page.waitForFunction(() => document.querySelectorAll('#album-tracks .track').length === 3);
+  await page.click('#album-artist');
+  await page.waitForFunction((name) => !document.getElementById('view-artist').hidden
+    && document.getElementById('artist-name').textContent === 'MIST Test Ensemble'
+    && [...document.querySelectorAll('#artist-albums .album-card')].some((a) => a.textContent.includes(name))
+    && document.querySelectorAll('#artist-top .track').length >= 3, ALBUM);
 
   step('tag edit and delete of the admin\'s own track');
   await page.click('a[data-view="albums"]');
