@@ -161,8 +161,18 @@ function enterApp() {
 
 const VIEWS = ['search', 'albums', 'album', 'artist', 'library', 'queue', 'upload', 'apps', 'admin'];
 
+/** A path segment of the fragment, decoded; a malformed one (a hostile link) stays as it is. */
+function segment(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 function route() {
-  const [view, id] = (location.hash.replace(/^#\//, '') || 'search').split('/');
+  const [view, raw] = (location.hash.replace(/^#\//, '') || 'search').split('/');
+  const id = raw === undefined ? undefined : segment(raw);
   let known = VIEWS.includes(view) ? view : 'search';
   if (known === 'album' && !id) known = 'albums';
   if (known === 'artist' && !id) known = 'search';
@@ -175,8 +185,8 @@ function route() {
   }
   if (known === 'search') guarded(search);
   if (known === 'albums') guarded(() => loadAlbums());
-  if (known === 'album') guarded(() => openAlbum(decodeURIComponent(id)));
-  if (known === 'artist') guarded(() => openArtist(decodeURIComponent(id)));
+  if (known === 'album') guarded(() => openAlbum(id));
+  if (known === 'artist') guarded(() => openArtist(id));
   if (known === 'library') guarded(renderLibrary);
   if (known === 'queue') renderQueue();
   if (known === 'apps') guarded(loadApiKeys);
@@ -535,8 +545,9 @@ function showRepeat() {
 /** The ReplayGain of the current track in the chosen mode, and the volume with it. */
 function applyLoudness() {
   const mode = $('loudness').value;
-  const applied = loudness.set(gainFactor(queue.current ?? player.track, mode));
-  $('gain-now').textContent = mode === 'off' ? '' : decibels(applied);
+  const track = queue.current ?? player.track;
+  const applied = loudness.set(gainFactor(track, mode));
+  $('gain-now').textContent = mode === 'off' || !track ? '' : decibels(applied);
   $('audio').volume = loudness.volumeFor(Number($('volume').value));
 }
 
