@@ -904,3 +904,13 @@ pub struct SavePlayQueueRequest {
     #[serde(default)]
     pub changed_by: Option<String>,
 }
+
+/// An entry of `GET /api/v1/admin/users`: the user and their listening today
+/// (UTC day), so an admin sees who uses what before changing a plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct AdminUserEntry {
+    #[serde(flatten)]
+    pub user: User,
+    pub today: Quota,
+}

@@ -38,6 +38,7 @@ mist_server::on_both!(
     metrics_need_the_token_or_the_private_listener,
     new_accounts_get_the_default_plan,
     user_and_invite_commands_work_end_to_end,
+    admin_user_list_shows_plan_role_and_todays_listening,
 );
 
 fn register_request(n: &str) -> RegisterRequest {
@@ -1339,4 +1340,106 @@ async fn user_and_invite_commands_work_end_to_end(backend: Backend) {
     assert_eq!(refusal(vic.me().await).0, Some(401));
     let json: Value = serde_json::from_str(&stdout_of(&mist_server(&app, &["user", "list", "--json"]))).expect("json");
     assert_eq!(json.as_array().map(Vec::len), Some(2), "{json}");
+}
+
+/// The admin's user list (the web page's admin screen) shows each user's plan,
+/// role and today's listening: what the user's own quota says, counting only
+/// today (UTC), from one query per page whatever the page's size.
+async fn admin_user_list_shows_plan_role_and_todays_listening(backend: Backend) {
+    let app = spawn_with(TestOptions {
+        tweak: |s| {
+            s.auth_rate_limit_per_minute = 1000;
+            s.free_daily_seconds = 600;
+        },
+        ..TestOptions::new(backend)
+    })
+    .await;
+    let (oli, _) = registered(&app, "oli").await;
+    let (_pam, _) = registered(&app, "pam").await;
+    let oli_id = oli.me().await.expect("me").id;
+    let now = app.state.clock.now_ms();
+    let today = mist_server::quota::day_of(now);
+    let yesterday = mist_server::quota::day_of(now - 86_400_000);
+    let insert = "INSERT INTO daily_usage (user_id, day, used_ms) VALUES ($1, $2, $3)";
+    for (day, used_ms) in [(&today, 125_500_i64), (&yesterday, 400_000)] {
+        match &app.state.db {
+            mist_server::db::Db::Sqlite(pool) => {
+                let q = sqlx::query(insert).bind(&oli_id).bind(day).bind(used_ms);
+                q.execute(pool).await.map(|_| ())
+            }
+            mist_server::db::Db::Postgres(pool) => {
+                let q = sqlx::query(insert).bind(&oli_id).bind(day).bind(used_ms);
+                q.execute(pool).await.map(|_| ())
+            }
+        }
+        .expect("usage row");
+    }
+
+    let token = app
+        .client()
+        .login(&LoginRequest {
+            email: ADMIN_EMAIL.into(),
+            password: ADMIN_PASSWORD.into(),
+        })
+        .await
+        .expect("admin login")
+        .token;
+    let list = |cursor: Option<String>| {
+        let url = app.url(&format!(
+            "/api/v1/admin/users?limit=2{}",
+            cursor.map(|c| format!("&cursor={c}")).unwrap_or_default()
+        ));
+        let token = token.clone();
+        async move {
+            let response = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("list");
+            assert_eq!(response.status(), StatusCode::OK);
+            response.json::<Value>().await.expect("JSON")
+        }
+    };
+    let first = list(None).await;
+    let second = list(first["next_cursor"].as_str().map(str::to_owned)).await;
+    let items: Vec<&Value> = first["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .chain(second["items"].as_array().expect("items"))
+        .collect();
+    let by_name = |name: &str| {
+        *items
+            .iter()
+            .find(|u| u["username"] == name)
+            .unwrap_or_else(|| panic!("{name} is not listed: {items:?}"))
+    };
+    let admin = by_name("admin");
+    assert_eq!(admin["role"], "admin");
+    assert_eq!(
+        admin["today"]["remaining_s"],
+        Value::Null,
+        "admins listen without a limit"
+    );
+    let oli_entry = by_name("oli");
+    assert_eq!(
+        oli_entry["id"],
+        oli_id.as_str(),
+        "the user's fields stay at the top level"
+    );
+    assert_eq!(oli_entry["plan"], "free");
+    assert_eq!(oli_entry["today"]["used_s"], 125.5, "today's only: {oli_entry}");
+    assert_eq!(oli_entry["today"]["limit_s"], 600.0);
+    assert_eq!(oli_entry["today"]["remaining_s"], 474.5);
+    assert_eq!(
+        oli_entry["today"],
+        serde_json::to_value(oli.quota().await.expect("quota")).expect("quota JSON")
+    );
+    assert_eq!(by_name("pam")["today"]["used_s"], 0.0);
+
+    // The existing client still reads the list as users.
+    let admin_client = admin_client(&app).await;
+    let users = admin_client.admin_users(None, None).await.expect("users");
+    assert_eq!(users.items.len(), 3);
 }

@@ -189,6 +189,23 @@ pub async fn used_ms(db: &Db, user_id: &str, now: i64) -> Result<i64, sqlx::Erro
     Ok(used.unwrap_or(0))
 }
 
+/// Milliseconds of audio unlocked on the UTC day of `now` by each user whose
+/// id is between `first` and `last` (a page of the admin's user list, which
+/// is ordered by id): one query for the page. Users with no usage are absent.
+pub async fn used_ms_between(
+    db: &Db,
+    first: &str,
+    last: &str,
+    now: i64,
+) -> Result<std::collections::HashMap<String, i64>, sqlx::Error> {
+    let sql = "SELECT user_id, used_ms FROM daily_usage WHERE day = $1 AND user_id >= $2 AND user_id <= $3";
+    let day = quota::day_of(now);
+    let rows: Vec<(String, i64)> = with_pool!(db, pool => {
+        sqlx::query_as(sql).bind(&day).bind(first).bind(last).fetch_all(pool).await
+    })?;
+    Ok(rows.into_iter().collect())
+}
+
 /// Open sessions of a user on a track, latest report first.
 pub async fn open_on_track(db: &Db, user_id: &str, track_id: &str, now: i64) -> Result<Vec<SessionRow>, sqlx::Error> {
     let sql = concatcp!(

@@ -8,7 +8,9 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, patch, post};
-use mist_core::api::{CreateInviteRequest, ErrorBody, Invite, Page, SetPasswordRequest, UpdateUserRequest, User};
+use mist_core::api::{
+    AdminUserEntry, CreateInviteRequest, ErrorBody, Invite, Page, SetPasswordRequest, UpdateUserRequest, User,
+};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath};
@@ -16,8 +18,9 @@ use super::page::{PageQuery, Paging, next_cursor};
 use crate::accounts;
 use crate::app::AppState;
 use crate::db::page::{Cursor, KeyKind, SortKey};
-use crate::db::users;
+use crate::db::{sessions, users};
 use crate::http::caller::AdminUser;
+use crate::quota;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -30,20 +33,39 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/admin/invites/{code}", delete(revoke_invite))
 }
 
-/// Every user, oldest first, one page at a time.
+/// Every user, oldest first, one page at a time, each with today's
+/// listening (the quota the user would see).
 #[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])),
     params(PageQuery),
-    responses((status = 200, body = Page<User>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Page<AdminUserEntry>), (status = 403, body = ErrorBody)))]
 pub async fn list_users(
     State(state): State<AppState>,
     AdminUser(_admin): AdminUser,
     paging: Paging,
-) -> ApiResult<ApiJson<Page<User>>> {
+) -> ApiResult<ApiJson<Page<AdminUserEntry>>> {
     const SCOPE: &str = "users";
     let after = paging.after(SCOPE, KeyKind::Text)?;
     let (rows, next) = users::list(&state.db, Cursor::text_key(after.as_ref()), paging.limit()).await?;
+    let now = state.clock.now_ms();
+    let used = match (rows.first(), rows.last()) {
+        (Some(first), Some(last)) => sessions::used_ms_between(&state.db, &first.id, &last.id, now).await?,
+        _ => Default::default(),
+    };
+    let free_daily_seconds = state.settings.free_daily_seconds;
     Ok(ApiJson(Page {
-        items: rows.iter().map(|u| u.to_api()).collect(),
+        items: rows
+            .iter()
+            .map(|u| AdminUserEntry {
+                user: u.to_api(),
+                today: quota::quota(
+                    u.plan(),
+                    u.role(),
+                    used.get(&u.id).copied().unwrap_or(0),
+                    free_daily_seconds,
+                    now,
+                ),
+            })
+            .collect(),
         next_cursor: next_cursor(next.map(|id| Cursor {
             scope: SCOPE.into(),
             key: SortKey::Text(id),

@@ -10,7 +10,9 @@
 //! Content-Security-Policy allows scripts and styles from this server only
 //! (no inline code), connections to this server and, with S3 storage, to the
 //! bucket's origin (segments and uploads go there directly), and media from
-//! `blob:` (hls.js plays through Media Source Extensions).
+//! `blob:` (hls.js plays through Media Source Extensions). Images may also be
+//! `blob:`: covers need the bearer token, so the page fetches them and shows
+//! them by object URLs, which only the page's own scripts can make.
 
 use std::sync::LazyLock;
 
@@ -143,7 +145,7 @@ async fn content_security_policy(state: &AppState) -> ApiResult<String> {
     connect.sort();
     connect.dedup();
     Ok(format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; \
          connect-src {}; media-src 'self' blob:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
         connect.join(" ")
     ))

@@ -23,6 +23,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { gainFactor, decibels } from '../src/loudness.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -33,14 +34,20 @@ const { values: opt } = parseArgs({
     username: { type: 'string' },
     password: { type: 'string' },
     invite: { type: 'string' },
+    'admin-email': { type: 'string' },
+    'admin-password': { type: 'string' },
     chromium: { type: 'string', default: process.env.MIST_CHROMIUM || '/usr/bin/chromium' },
   },
 });
-for (const name of ['url', 'out', 'audio', 'email', 'username', 'password']) {
+for (const name of ['url', 'out', 'audio', 'email', 'username', 'password', 'admin-email', 'admin-password']) {
   if (!opt[name]) fail(`missing --${name}`);
 }
 
 const TITLE = 'Aurora Test Signal';
+// The admin's album, uploaded by mist-server/tests/web.rs: three 4 s tracks
+// with a cover; the second title is HTML with a script in it.
+const ALBUM = 'Night Signals';
+const HOSTILE = '<img src=x onerror=alert(1)>';
 const GENRE = 'Ambient';
 const SIZES = [
   [1280, 800],
@@ -59,8 +66,9 @@ function check(condition, message) {
   if (!condition) throw new Error(message);
 }
 
+const began = Date.now();
 function step(message) {
-  console.error(`e2e: ${message}`);
+  console.error(`e2e: [${((Date.now() - began) / 1000).toFixed(1)} s] ${message}`);
 }
 
 await mkdir(opt.out, { recursive: true });
@@ -98,6 +106,11 @@ page.on('response', (response) => {
   if (KEY.test(new URL(response.url()).pathname)) keyStatuses.push(response.status());
 });
 page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+// A title's markup that ran would open one.
+context.on('dialog', (dialog) => {
+  problems.push(`a dialog opened: ${dialog.message()}`);
+  dialog.dismiss().catch(() => {});
+});
 page.on('console', (message) => {
   if (/Content.Security.Policy|Refused to/i.test(message.text())) problems.push(`console: ${message.text()}`);
 });
@@ -172,8 +185,13 @@ try {
     await page.click('#auth-submit');
   }
   await page.waitForSelector('#app:not([hidden])');
-  const stored = await page.evaluate(() => ({ token: sessionStorage.getItem('mist.token'), cookie: document.cookie }));
+  const stored = await page.evaluate(() => ({
+    token: sessionStorage.getItem('mist.token'),
+    remembered: localStorage.getItem('mist.token'),
+    cookie: document.cookie,
+  }));
   check(stored.token && !stored.cookie, 'the token should be in sessionStorage and in no cookie');
+  check(!stored.remembered, 'without "Remember me" the token is not kept past the tab');
   const token = stored.token;
 
   step('upload');
@@ -312,6 +330,225 @@ try {
   check(await page.evaluate(() => document.getElementById('audio').paused), 'nothing should play after the quota');
   check(/quota is used up/.test(await page.textContent('#message')), 'the quota message should stay');
 
+  step('log out; log in as the admin with "Remember me"');
+  await page.click('#logout');
+  await page.waitForSelector('#auth-email', { state: 'visible' });
+  check(await page.evaluate(() => !sessionStorage.getItem('mist.token') && !localStorage.getItem('mist.token')),
+    'logging out forgets the token');
+  await page.click('#tab-login');
+  await page.fill('#auth-email', opt['admin-email']);
+  await page.fill('#auth-password', opt['admin-password']);
+  await page.check('#auth-remember');
+  await page.click('#auth-submit');
+  await page.waitForSelector('#app:not([hidden])');
+  const adminToken = await page.evaluate(() => localStorage.getItem('mist.token'));
+  check(adminToken && !(await page.evaluate(() => sessionStorage.getItem('mist.token'))),
+    'remembered: the token is in localStorage only');
+
+  step('a new tab is still logged in');
+  const tab = await context.newPage();
+  await tab.goto(opt.url);
+  await tab.waitForSelector('#app:not([hidden])');
+  check(await tab.isVisible('#admin-link'), 'an admin sees the Admin view');
+  await tab.close();
+
+  step('the album grid, with the cover');
+  await page.click('a[data-view="albums"]');
+  const card = page.locator('#album-grid .album-card', { hasText: ALBUM });
+  // The album ingests while the listener plays; its cover is set once it is
+  // whole. Look again (the view reloads on a route) until it shows.
+  const covered = (name) => [...document.querySelectorAll('.album-card')].some((a) => {
+    const img = a.querySelector('img.cover');
+    return a.textContent.includes(name) && img?.src.startsWith('blob:') && img.complete && img.naturalWidth > 0;
+  });
+  for (let tries = 0; ; tries++) {
+    const shown = await page.waitForFunction(covered, ALBUM, { timeout: 2000 }).then(() => true, () => false);
+    if (shown) break;
+    check(tries < 90, `the album ${ALBUM} with its cover never showed`);
+    await page.evaluate(() => window.dispatchEvent(new HashChangeEvent('hashchange')));
+  }
+  await shots('albums');
+
+  step('the album page: its tracks in order, a hostile title shown as text');
+  await card.click();
+  await page.waitForFunction(() => !document.getElementById('view-album').hidden
+    && document.querySelectorAll('#album-tracks .track').length === 3);
+  const albumTitles = await page.$$eval('#album-tracks .track .title', (els) => els.map((e) => e.textContent));
+  check(albumTitles[0] === 'First Light' && albumTitles[2] === 'Third Tide', `album tracks: ${JSON.stringify(albumTitles)}`);
+  check(albumTitles[1] === `${HOSTILE}Second <script>alert(2)</script>Wave`, `the hostile title: ${albumTitles[1]}`);
+  check(await page.evaluate(() => document.querySelectorAll('img[src="x"], .track img, body script:not([src])').length === 0),
+    'a title was parsed as HTML');
+  await page.waitForFunction(() => {
+    const cover = document.getElementById('album-cover');
+    return !cover.hidden && cover.complete && cover.naturalWidth > 0;
+  });
+  await shots('album');
+
+  const nowIs = (title) => page.waitForFunction((t) => document.getElementById('now-title').textContent === t,
+    title, { timeout: 30_000 });
+  const played = [];
+  step('play the album; the end of track 1 plays track 2');
+  await page.click('#album-play');
+  await nowIs(albumTitles[0]);
+  played.push(await page.textContent('#now-title'));
+  await page.waitForFunction(() => !document.getElementById('audio').paused);
+  await nowIs(albumTitles[1]);
+  played.push(await page.textContent('#now-title'));
+
+  step('the Media Session has the title, artist, album and cover');
+  await page.waitForFunction((t) => navigator.mediaSession.metadata?.title === t
+    && navigator.mediaSession.metadata.artwork.length > 0, albumTitles[1]);
+  const media = await page.evaluate(() => ({
+    album: navigator.mediaSession.metadata.album,
+    artist: navigator.mediaSession.metadata.artist,
+    artwork: navigator.mediaSession.metadata.artwork[0].src,
+  }));
+  check(media.album === ALBUM && media.artist === 'MIST Test Ensemble' && media.artwork.startsWith('blob:'),
+    `media session: ${JSON.stringify(media)}`);
+  step('ReplayGain: the track\'s gain, the album\'s, or none');
+  const playingId = await page.evaluate(() => document.querySelector('#queue-list .track.current')?.dataset.trackId);
+  const playingTrack = await apiCall(adminToken, 'GET', `/api/v1/tracks/${playingId}`);
+  check(Number.isFinite(playingTrack.track_gain_db), `no loudness measured: ${JSON.stringify(playingTrack)}`);
+  for (const mode of ['track', 'album', 'off']) {
+    await page.selectOption('#loudness', mode);
+    const shown = await page.textContent('#gain-now');
+    const want = mode === 'off' ? '' : decibels(gainFactor(playingTrack, mode));
+    check(shown === want, `ReplayGain ${mode}: shows "${shown}", the track's figures give "${want}"`);
+  }
+  await page.selectOption('#loudness', 'track');
+
+  step('next and previous');
+  await page.click('#next');
+  await nowIs(albumTitles[2]);
+  await page.click('#prev');
+  await nowIs(albumTitles[1]);
+
+  step('keyboard: n for next, space to pause and play');
+  await page.keyboard.press('n');
+  await nowIs(albumTitles[2]);
+  await page.waitForFunction(() => !document.getElementById('audio').paused);
+  await page.keyboard.press(' ');
+  await page.waitForFunction(() => document.getElementById('audio').paused);
+  check((await page.textContent('#now-title')) === albumTitles[2], 'space clicked the focused button');
+  await page.keyboard.press(' ');
+  await page.waitForFunction(() => !document.getElementById('audio').paused);
+
+  step('shuffle: every track once, the first playing; move an entry');
+  await page.click('#album-shuffle');
+  check((await page.getAttribute('#shuffle', 'aria-pressed')) === 'true', 'shuffle shows on');
+  await page.click('a[data-view="queue"]');
+  await page.waitForFunction(() => document.querySelectorAll('#queue-list .track').length === 3);
+  let queued = await page.$$eval('#queue-list .track .title', (els) => els.map((e) => e.textContent));
+  check(JSON.stringify([...queued].sort()) === JSON.stringify([...albumTitles].sort()),
+    `the shuffled queue: ${JSON.stringify(queued)}`);
+  await nowIs(queued[0]);
+  check(await page.isVisible('#queue-list .track.current:first-child'), 'the first entry plays');
+  await page.click('#queue-list .track:first-child button.down');
+  const moved = await page.$$eval('#queue-list .track .title', (els) => els.map((e) => e.textContent));
+  check(moved[1] === queued[0] && moved[0] === queued[1], `after moving: ${JSON.stringify(moved)}`);
+  check(await page.isVisible('#queue-list .track.current:nth-child(2)'), 'the moved entry stays current');
+  queued = moved;
+  await page.click('#repeat');
+  check((await page.getAttribute('#repeat', 'data-mode')) === 'all', 'repeat: all');
+  await page.click('#repeat');
+  check((await page.getAttribute('#repeat', 'data-mode')) === 'one', 'repeat: one');
+  await page.click('#repeat');
+  await shots('queue');
+
+  step('resume: the queue is on the server, and a reload shows it paused where it was');
+  await page.keyboard.press(' ');
+  await page.waitForFunction(() => document.getElementById('audio').paused);
+  const current = await page.textContent('#now-title');
+  let saved = null;
+  for (let i = 0; i < 50; i++) {
+    saved = await apiCall(adminToken, 'GET', '/api/v1/me/play-queue').catch(() => null);
+    if (saved?.track_ids.length === 3 && saved.current_index === 1 && saved.position_ms > 0) break;
+    await page.waitForTimeout(200);
+  }
+  check(saved?.track_ids.length === 3 && saved.current_index === 1 && saved.changed_by === 'web',
+    `the saved queue: ${JSON.stringify(saved)}`);
+  await page.reload();
+  await page.waitForSelector('#app:not([hidden])');
+  await nowIs(current);
+  await page.waitForFunction(() => document.querySelectorAll('#queue-list .track').length === 3);
+  const resumed = await page.$$eval('#queue-list .track .title', (els) => els.map((e) => e.textContent));
+  check(JSON.stringify(resumed) === JSON.stringify(queued), `resumed queue: ${JSON.stringify(resumed)}`);
+  check(await page.evaluate(() => document.getElementById('audio').paused), 'a resumed queue waits for play');
+  check((await page.textContent('#elapsed')) !== '', 'the playhead is shown');
+
+  step('the admin page: plan, role and today\'s listening; change a plan');
+  await page.click('a[data-view="admin"]');
+  const userRow = `#admin-users tr:has-text("${opt.email}")`;
+  await page.waitForSelector(userRow);
+  check((await page.inputValue(`${userRow} select.plan`)) === 'free', 'the listener is on the free plan');
+  check((await page.textContent(`${userRow} .role`)) === 'user', 'the listener is a user');
+  const usage = await page.textContent(`${userRow} .usage`);
+  check(/^0:\d\d of 0:25$/.test(usage), `the listener's usage today: ${usage}`);
+  const patched = page.waitForResponse((r) => r.request().method() === 'PATCH' && r.url().includes('/api/v1/admin/users/'));
+  await page.selectOption(`${userRow} select.plan`, 'premium');
+  check((await patched).status() === 200, 'the plan change was refused');
+  await page.locator(`${userRow} .usage`, { hasText: 'unlimited' }).waitFor();
+  check((await page.inputValue(`${userRow} select.plan`)) === 'premium', 'the table shows the new plan');
+  await shots('admin');
+
+  step('the artist page: the album and the top tracks');
+  await page.click('a[data-view="albums"]');
+  await card.click();
+  await page.waitForFunction(() => document.querySelectorAll('#album-tracks .track').length === 3);
+  await page.click('#album-artist');
+  await page.waitForFunction((name) => !document.getElementById('view-artist').hidden
+    && document.getElementById('artist-name').textContent === 'MIST Test Ensemble'
+    && [...document.querySelectorAll('#artist-albums .album-card')].some((a) => a.textContent.includes(name))
+    && document.querySelectorAll('#artist-top .track').length >= 3, ALBUM);
+
+  step('tag edit and delete of the admin\'s own track');
+  await page.click('a[data-view="albums"]');
+  await card.click();
+  await page.waitForFunction(() => document.querySelectorAll('#album-tracks .track').length === 3);
+  await page.click('#album-tracks .track:has-text("Third Tide") button.edit');
+  await page.fill('#edit-title', 'Third Tide (edit)');
+  await page.click('#edit-save');
+  await page.waitForSelector('#album-tracks .track:has-text("Third Tide (edit)")');
+  await page.click('#album-tracks .track:has-text("First Light") button.edit');
+  await page.click('#edit-delete');
+  check((await page.textContent('#edit-delete')).startsWith('Really'), 'delete asks again');
+  await page.click('#edit-delete');
+  await page.waitForFunction(() => document.querySelectorAll('#album-tracks .track').length === 2);
+  await page.waitForTimeout(1500); // the queue without it is saved
+
+  step('playlists: create, add, reorder, remove, rename, delete');
+  await page.click('a[data-view="library"]');
+  await page.fill('#playlist-name', 'Mix');
+  await page.click('#playlist-form button');
+  await page.waitForSelector('#playlists button:has-text("Mix (0)")');
+  await page.click('a[data-view="albums"]');
+  await card.click();
+  await page.waitForFunction(() => document.querySelectorAll('#album-tracks .track').length === 2);
+  for (const n of [1, 2]) {
+    await page.click(`#album-tracks .track:nth-child(${n}) button[title="Add to playlist"]`);
+    await page.click('#add-choices button:has-text("Mix")');
+    await page.waitForSelector('#add-dialog:not([open])', { state: 'attached' });
+  }
+  await page.click('a[data-view="library"]');
+  await page.click('#playlists button:has-text("Mix (2)")');
+  await page.waitForFunction(() => document.querySelectorAll('#playlist-tracks .track').length === 2);
+  const entries = await page.$$eval('#playlist-tracks .track .title', (els) => els.map((e) => e.textContent));
+  await page.click('#playlist-tracks .track:first-child button.down');
+  await page.waitForFunction((first) => document.querySelector('#playlist-tracks .track:nth-child(2) .title')?.textContent === first,
+    entries[0]);
+  await page.click('#playlist-tracks .track:first-child button.remove');
+  await page.waitForSelector('#playlists button:has-text("Mix (1)")');
+  await page.fill('#playlist-rename', 'Evening mix');
+  await page.click('#playlist-rename-form button');
+  await page.waitForSelector('#playlists button:has-text("Evening mix (1)")');
+  check((await page.textContent('#playlist-title')) === 'Evening mix', 'the open playlist shows its new name');
+  await page.click('#playlist-delete');
+  await page.click('#playlist-delete');
+  await page.waitForFunction(() => !document.querySelector('#playlists button') ||
+    ![...document.querySelectorAll('#playlists button')].some((b) => b.textContent.includes('mix')));
+  const left = await apiCall(adminToken, 'GET', '/api/v1/me/playlists?limit=100');
+  check(left.items.length === 0, `playlists left: ${JSON.stringify(left.items)}`);
+
   const seen = await Promise.all(requests);
   const keys = seen.filter((r) => KEY.test(new URL(r.url).pathname));
   const segments = seen.filter((r) => SEGMENT.test(r.url));
@@ -320,7 +557,8 @@ try {
   check(keyStatuses.every((status) => status === 200), `a key was refused: ${keyStatuses}`);
   check(segments.length >= 2, `only ${segments.length} segments were requested`);
   for (const key of keys) {
-    check(key.authorization === `Bearer ${token}`, `key request without the bearer token: ${key.url}`);
+    check([token, adminToken].some((t) => key.authorization === `Bearer ${t}`),
+      `key request without the bearer token: ${key.url}`);
   }
   for (const r of [...segments, ...playlists]) {
     check(r.authorization === undefined, `the token was sent to a media URL: ${r.url}`);
@@ -335,6 +573,7 @@ try {
     playlist_requests: playlists.length,
     quota_message: message,
     heart_page_loads: LOADS,
+    album_titles: played,
   };
 } catch (error) {
   await page.screenshot({ path: join(opt.out, 'failure.png') }).catch(() => {});

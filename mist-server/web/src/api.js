@@ -2,10 +2,15 @@
 // every request to `/api/v1/`, and the server's `{error: {code, message}}`
 // turned into an `ApiError`.
 //
-// The token lives in `sessionStorage` (one tab, gone when it closes). It is
+// The token lives in `sessionStorage` (one tab, gone when it closes), or in
+// `localStorage` when the listener ticked "Remember me" (every tab, until it
+// expires or they log out); docs/web.md says why either is acceptable. It is
 // sent only to the server that served this page (`isApiUrl`), never to
 // storage URLs: segments and playlists need none, and S3 refuses presigned
 // requests that also carry an Authorization header.
+//
+// Covers need the token too, which an <img src> cannot send: `image` fetches
+// them and hands out `blob:` URLs (the CSP's `img-src 'self' blob:`).
 
 const TOKEN_KEY = 'mist.token';
 const USER_KEY = 'mist.user';
@@ -56,9 +61,17 @@ export function isApiUrl(url, publicOrigin) {
 
 export class Api {
   constructor() {
-    this.token = sessionStorage.getItem(TOKEN_KEY);
-    const user = sessionStorage.getItem(USER_KEY);
-    this.user = user ? JSON.parse(user) : null;
+    // This tab's log-in first, else a remembered one.
+    const store = sessionStorage.getItem(TOKEN_KEY) ? sessionStorage : localStorage;
+    this.token = store.getItem(TOKEN_KEY);
+    this.user = null;
+    try {
+      this.user = JSON.parse(store.getItem(USER_KEY) ?? 'null');
+    } catch {
+      this.token = null; // a damaged entry: log in again
+    }
+    /** Cover paths → promises of blob: URLs (or null when there is no cover). */
+    this.images = new Map();
     /** Called when the server says the token is missing, invalid or expired. */
     this.onUnauthorized = () => {};
   }
@@ -67,18 +80,42 @@ export class Api {
     return Boolean(this.token);
   }
 
-  remember(auth) {
+  /** Keeps the log-in for this tab, or (`persist`) for every tab until it expires. */
+  remember(auth, persist = false) {
+    this.forget();
     this.token = auth.token;
     this.user = auth.user;
-    sessionStorage.setItem(TOKEN_KEY, auth.token);
-    sessionStorage.setItem(USER_KEY, JSON.stringify(auth.user));
+    const store = persist ? localStorage : sessionStorage;
+    store.setItem(TOKEN_KEY, auth.token);
+    store.setItem(USER_KEY, JSON.stringify(auth.user));
   }
 
   forget() {
     this.token = null;
     this.user = null;
-    sessionStorage.removeItem(TOKEN_KEY);
-    sessionStorage.removeItem(USER_KEY);
+    for (const store of [sessionStorage, localStorage]) {
+      store.removeItem(TOKEN_KEY);
+      store.removeItem(USER_KEY);
+    }
+    for (const url of this.images.values()) url.then((u) => u && URL.revokeObjectURL(u));
+    this.images.clear();
+  }
+
+  /**
+   * A `blob:` URL of the picture at `path` (one of this server's cover
+   * routes), fetched once with the token; null when there is none.
+   */
+  image(path) {
+    if (!isApiUrl(path) || !this.token) return Promise.resolve(null);
+    let url = this.images.get(path);
+    if (!url) {
+      url = fetch(path, { headers: this.authHeader() })
+        .then((r) => (r.ok ? r.blob() : null))
+        .then((blob) => (blob && blob.type.startsWith('image/') ? URL.createObjectURL(blob) : null))
+        .catch(() => null);
+      this.images.set(path, url);
+    }
+    return url;
   }
 
   authHeader() {
@@ -111,15 +148,15 @@ export class Api {
     return this.request('POST', path, body);
   }
 
-  async login(email, password) {
-    this.remember(await this.request('POST', '/api/v1/auth/login', { email, password }));
+  async login(email, password, persist = false) {
+    this.remember(await this.request('POST', '/api/v1/auth/login', { email, password }), persist);
   }
 
   /** `invite`: the code of an invite-only server; empty when there is none. */
-  async register(email, username, password, invite) {
+  async register(email, username, password, invite, persist = false) {
     const body = { email, username, password };
     if (invite) body.invite = invite;
-    this.remember(await this.request('POST', '/api/v1/auth/register', body));
+    this.remember(await this.request('POST', '/api/v1/auth/register', body), persist);
   }
 
   searchTracks({ q, genre, cursor }) {

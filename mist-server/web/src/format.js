@@ -44,3 +44,9 @@ export const SIMILAR_WITHIN = 0.5;
 export function alike(distance) {
   return `${Math.round(Math.max(0, 1 - distance) * 100)} % alike`;
 }
+
+/** A user's listening today, for the admin's table: "4:10 of 5:00" or "12:03 (unlimited)". */
+export function usage(q) {
+  if (q.limit_s === null || q.limit_s === undefined) return `${duration(q.used_s)} (unlimited)`;
+  return `${duration(q.used_s)} of ${duration(q.limit_s)}`;
+}

@@ -61,8 +61,8 @@ export class Player extends EventTarget {
     return Hls.isSupported();
   }
 
-  /** Stops what plays, opens a session on `track` and starts playing it. */
-  async play(track) {
+  /** Stops what plays, opens a session on `track` and plays it from `startAt` seconds. */
+  async play(track, { startAt = 0 } = {}) {
     await this.stop();
     if (!Player.supported) {
       throw new ApiError(0, 'unsupported', 'this browser has no Media Source Extensions, which the player needs');
@@ -93,6 +93,8 @@ export class Player extends EventTarget {
       // before it plays. (hls.js grows the buffer goal from maxBufferSize up
       // to maxMaxBufferLength: both ends are held at 4 s.)
       maxBufferLength: 4,
+      // A resumed queue starts where it was left.
+      startPosition: startAt > 0 ? startAt : -1,
       maxMaxBufferLength: 4,
       backBufferLength: 30,
       xhrSetup: (xhr, url) => this.setupRequest(xhr, url, publicOrigin),
