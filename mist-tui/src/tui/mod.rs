@@ -1,4 +1,4 @@
-//! `mist` with no arguments: the terminal player (design.md §7).
+//! `mist` with no arguments: the terminal player (docs/tui.md).
 //!
 //! The shape follows the usual ratatui application: [`app::App`] holds the
 //! state and turns messages into effects; [`ui`] draws it; this module owns
@@ -27,16 +27,18 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStream};
 use futures::StreamExt;
-use mist_core::api::{CompleteUploadRequest, CreatePlaylistRequest, JobStatus, LoginRequest, RegisterRequest, Track};
+use mist_core::api::{
+    AlbumQuery, CompleteUploadRequest, CreatePlaylistRequest, JobStatus, LoginRequest, RegisterRequest, Track,
+};
 use mist_core::client::{Client, ClientError};
 use ratatui::DefaultTerminal;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
-use crate::cli::Settings;
-use crate::cli::auth::{logged_in_client, save_login};
-use crate::cli::upload::{Progress, send_file};
-use app::{App, Effect, LoginOk, Msg, NetError, UploadProgress, View};
+use crate::session::Settings;
+use crate::session::login::{logged_in_client, save_login};
+use crate::session::upload::{Progress, send_file};
+use app::{App, Effect, Listing, LoginOk, Msg, NetError, UploadProgress, View};
 use keys::Keymap;
 use player::Player;
 
@@ -233,7 +235,7 @@ impl Runner {
         }
         if let Effect::Player(command) = effect {
             if let Some(player) = &self.player {
-                player.send(command.0);
+                player.send(command);
             }
             return;
         }
@@ -268,6 +270,14 @@ impl Runner {
             }),
             Effect::LoadLikes { generation, view } => self.spawn_tracks(generation, view, async move {
                 client.likes(Some(100), None).await.map(|p| p.items)
+            }),
+            Effect::LoadListing { generation, view } => self.spawn(async move {
+                let result = listing(&client, &view).await.map_err(net);
+                Msg::Listing {
+                    generation,
+                    view,
+                    result,
+                }
             }),
             Effect::LoadLikedIds => self.spawn(async move { Msg::Liked(liked_ids(&client).await.map_err(net)) }),
             Effect::Like { track_id, title, like } => self.spawn(async move {
@@ -329,6 +339,10 @@ impl Runner {
                     Msg::Upload(UploadProgress::Done(result))
                 });
             }
+            Effect::SaveQueue { name, track_ids } => self.spawn(async move {
+                let result = save_queue(&client, name.clone(), &track_ids).await.map_err(net);
+                Msg::QueueSaved { name, result }
+            }),
             Effect::Login { .. } | Effect::Player(_) | Effect::Quit => {}
         }
     }
@@ -371,6 +385,49 @@ async fn liked_ids(client: &Client) -> Result<Vec<String>, ClientError> {
             None => return Ok(ids),
         }
     }
+}
+
+/// The albums, artists or playlists `view` lists, or an album's or artist's page.
+async fn listing(client: &Client, view: &View) -> Result<(Listing, Vec<Track>), ClientError> {
+    let mut listing = Listing::default();
+    let mut tracks = Vec::new();
+    match view {
+        View::Albums => {
+            let query = AlbumQuery {
+                limit: Some(app::PAGE),
+                ..AlbumQuery::default()
+            };
+            listing.albums = client.albums(&query).await?.items;
+        }
+        View::Artists => listing.artists = client.artists(Some(100), None).await?.items,
+        View::Playlists => listing.playlists = client.my_playlists(Some(100), None).await?.items,
+        View::Album { id, .. } => {
+            let detail = client.album(id).await?;
+            listing.album = Some(detail.album);
+            tracks = detail.tracks;
+        }
+        View::Artist { id, .. } => {
+            let detail = client.artist(id).await?;
+            listing.artist = Some(detail.artist);
+            listing.albums = detail.albums;
+            tracks = detail.top_tracks;
+        }
+        _ => {}
+    }
+    Ok((listing, tracks))
+}
+
+/// A new playlist holding `track_ids` in order; how many went in.
+async fn save_queue(client: &Client, name: String, track_ids: &[String]) -> Result<usize, ClientError> {
+    let request = CreatePlaylistRequest {
+        name,
+        ..CreatePlaylistRequest::default()
+    };
+    let playlist = client.create_playlist(&request).await?;
+    for id in track_ids {
+        client.add_to_playlist(&playlist.id, id).await?;
+    }
+    Ok(track_ids.len())
 }
 
 async fn login(
