@@ -38,7 +38,7 @@ use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use crate::session::Settings;
 use crate::session::login::{logged_in_client, save_login};
 use crate::session::upload::{Progress, send_file};
-use app::{App, Effect, Listing, LoginOk, Msg, NetError, UploadProgress, View};
+use app::{App, Effect, Listing, LoginOk, Msg, NetError, Resume, UploadProgress, View};
 use keys::Keymap;
 use player::Player;
 
@@ -48,6 +48,8 @@ use player::Player;
 const DEFAULT_LOG: &str = "info,symphonia=warn";
 /// How often the loop wakes without input: search debounce, status expiry.
 const TICK: Duration = Duration::from_millis(100);
+/// Quitting waits this long at most for the queue to be saved.
+const QUIT_SAVE_WITHIN: Duration = Duration::from_secs(2);
 /// A frame is drawn at least this often (the quota banner counts down).
 const REDRAW_EVERY: Duration = Duration::from_secs(1);
 
@@ -88,6 +90,14 @@ pub async fn run(settings: Settings) -> Result<ExitCode> {
     let terminal = Terminal::enter()?;
     let outcome = event_loop(terminal, &mut app, &mut runner, rx, effects).await;
     save_volume(&state, app.volume);
+    // Where the listener stopped, for the next start (here or on the web).
+    if let (Some(request), Some(client)) = (app.play_queue(), runner.client.clone()) {
+        match tokio::time::timeout(QUIT_SAVE_WITHIN, client.save_play_queue(&request)).await {
+            Ok(Ok(_)) => tracing::info!(tracks = request.track_ids.len(), "saved the play queue"),
+            Ok(Err(error)) => tracing::warn!(%error, "cannot save the play queue"),
+            Err(_) => tracing::warn!("saving the play queue timed out"),
+        }
+    }
     // The terminal is back; now let the audio thread complete the session
     // and close its output.
     runner.shutdown().await;
@@ -343,6 +353,14 @@ impl Runner {
                 let result = save_queue(&client, name.clone(), &track_ids).await.map_err(net);
                 Msg::QueueSaved { name, result }
             }),
+            Effect::LoadPlayQueue => self.spawn(async move { Msg::PlayQueue(saved_queue(&client).await.map_err(net)) }),
+            Effect::SavePlayQueue(request) => {
+                tokio::spawn(async move {
+                    if let Err(error) = client.save_play_queue(&request).await {
+                        tracing::warn!(%error, "cannot save the play queue");
+                    }
+                });
+            }
             Effect::Login { .. } | Effect::Player(_) | Effect::Quit => {}
         }
     }
@@ -415,6 +433,42 @@ async fn listing(client: &Client, view: &View) -> Result<(Listing, Vec<Track>), 
         _ => {}
     }
     Ok((listing, tracks))
+}
+
+/// The queue saved on the server with its tracks (those since deleted left
+/// out), or `None` when none was saved.
+async fn saved_queue(client: &Client) -> Result<Option<Resume>, ClientError> {
+    let saved = match client.play_queue().await {
+        Ok(saved) => saved,
+        Err(error) if error.status() == Some(404) => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let current_id = saved
+        .current_index
+        .and_then(|i| saved.track_ids.get(usize::try_from(i).ok()?))
+        .cloned();
+    let fetched: Vec<Result<Track, ClientError>> = futures::stream::iter(saved.track_ids)
+        .map(|id| {
+            let client = client.clone();
+            async move { client.track(&id).await }
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    let mut tracks = Vec::new();
+    for track in fetched {
+        match track {
+            Ok(track) => tracks.push(track),
+            Err(error) if error.status() == Some(404) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    let current = current_id.and_then(|id| tracks.iter().position(|t| t.id == id));
+    Ok(Some(Resume {
+        tracks,
+        current,
+        position_s: saved.position_ms as f64 / 1000.0,
+    }))
 }
 
 /// A new playlist holding `track_ids` in order; how many went in.

@@ -111,6 +111,7 @@ impl App {
                 },
             },
             Action::Pause => match &self.now {
+                Some(_) if self.restored => self.start_restored(),
                 Some(_) => vec![player(Command::TogglePause)],
                 None => Vec::new(),
             },

@@ -14,6 +14,7 @@ mod msg;
 mod overlay;
 mod pointer;
 mod queue;
+mod resume;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -55,6 +56,7 @@ pub use msg::{Effect, LoginOk, Msg, NetError, UploadProgress, View};
 pub use overlay::{Overlay, PlaylistPicker, Prompt, PromptFor, UploadDialog, UploadPhase};
 pub use pointer::Areas;
 pub use queue::Repeat;
+pub use resume::Resume;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
@@ -126,6 +128,14 @@ pub struct App {
     pub repeat: Repeat,
     /// Shuffled: the queue's order before, to put it back.
     unshuffled: Option<Vec<Track>>,
+    /// The saved queue has been read (until then nothing is saved over it).
+    resume_known: bool,
+    /// `now` is a restored track the audio thread has not loaded yet.
+    restored: bool,
+    /// A resumed track's position, sought once it plays.
+    pending_seek: Option<(String, f64)>,
+    /// When the queue was last saved.
+    queue_saved: Option<Instant>,
     /// 0.0 to [`VOLUME_MAX`]; kept while muted.
     pub volume: f32,
     pub muted: bool,
@@ -173,6 +183,10 @@ impl App {
             now: None,
             repeat: Repeat::Off,
             unshuffled: None,
+            resume_known: false,
+            restored: false,
+            pending_seek: None,
+            queue_saved: None,
             volume: 1.0,
             muted: false,
             quality: Quality::Auto,
@@ -206,6 +220,7 @@ impl App {
             self.load(View::All { genre: None }),
             Effect::LoadLikedIds,
             Effect::LoadQuota,
+            Effect::LoadPlayQueue,
             // A new login has a new audio thread.
             player(Command::Volume(self.output_volume())),
         ]
@@ -374,6 +389,10 @@ impl App {
                 Err(error) => self.net_error(error),
             },
             Msg::Upload(progress) => self.upload_progress(progress),
+            Msg::PlayQueue(result) => match result {
+                Ok(saved) => self.resume(saved),
+                Err(error) => self.net_error(error),
+            },
             Msg::QueueSaved { name, result } => match result {
                 Ok(count) => {
                     self.set_status(format!("saved {count} tracks as the playlist {name}"), false);
@@ -403,6 +422,7 @@ impl App {
             self.quota_asked = Some(Instant::now());
             effects.push(Effect::LoadQuota);
         }
+        effects.extend(self.save_when_due());
         effects
     }
 
@@ -567,6 +587,7 @@ impl App {
     /// goes round to the back of the queue under repeat all.
     fn play_from(&mut self, track: Track, cycle: bool) -> Vec<Effect> {
         self.quota_banner = None;
+        self.restored = false;
         self.leave_now(&track, cycle, true);
         self.now = Some(NowPlaying {
             track: track.clone(),
@@ -620,7 +641,7 @@ impl App {
                     now.paused = paused;
                     now.loading = false;
                 }
-                Vec::new()
+                self.seek_when_playing(&track_id)
             }
             Update::Finished { track_id, quota } => {
                 if let Some(quota) = quota {

@@ -69,6 +69,8 @@ pub enum Msg {
         result: Result<usize, NetError>,
     },
     Player(Update),
+    /// The queue saved on the server (`None`: none was).
+    PlayQueue(Result<Option<Resume>, NetError>),
     /// SIGTERM, SIGHUP.
     Quit,
 }
@@ -134,6 +136,10 @@ pub enum Effect {
         track_ids: Vec<String>,
     },
     Player(Command),
+    /// The saved queue, to resume it (answered by [`Msg::PlayQueue`]).
+    LoadPlayQueue,
+    /// The queue and playhead, saved on the server.
+    SavePlayQueue(mist_core::api::SavePlayQueueRequest),
     Quit,
 }
 
