@@ -45,6 +45,8 @@ pub enum Action {
     PlayAll,
     ShuffleAll,
     QueueAll,
+    Edit,
+    Delete,
     Similar,
     Like,
     Likes,
@@ -66,7 +68,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 44] = [
+    pub const ALL: [Action; 46] = [
         Action::Play,
         Action::Pause,
         Action::Next,
@@ -111,6 +113,8 @@ impl Action {
         Action::PlayAll,
         Action::ShuffleAll,
         Action::QueueAll,
+        Action::Edit,
+        Action::Delete,
     ];
 
     /// The name in `config.toml`.
@@ -142,6 +146,8 @@ impl Action {
             Action::PlayAll => "play_all",
             Action::ShuffleAll => "shuffle_all",
             Action::QueueAll => "queue_all",
+            Action::Edit => "edit",
+            Action::Delete => "delete",
             Action::Similar => "similar",
             Action::Like => "like",
             Action::Likes => "likes",
@@ -192,6 +198,8 @@ impl Action {
             Action::PlayAll => "play the whole list",
             Action::ShuffleAll => "play the whole list shuffled",
             Action::QueueAll => "add the whole list to the queue",
+            Action::Edit => "rename a playlist / edit your track's tags",
+            Action::Delete => "delete a playlist / your track",
             Action::Similar => "tracks that sound alike",
             Action::Like => "like / unlike",
             Action::Likes => "show liked tracks",
@@ -241,6 +249,8 @@ impl Action {
             Action::PlayAll => &["e"],
             Action::ShuffleAll => &["E"],
             Action::QueueAll => &["Q"],
+            Action::Edit => &["i"],
+            Action::Delete => &["X"],
             Action::Similar => &["s"],
             Action::Like => &["l"],
             Action::Likes => &["L"],

@@ -29,6 +29,7 @@ use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStre
 use futures::StreamExt;
 use mist_core::api::{
     AlbumQuery, CompleteUploadRequest, CreatePlaylistRequest, JobStatus, LoginRequest, RegisterRequest, Track,
+    UpdatePlaylistRequest, UpdateTrackRequest,
 };
 use mist_core::client::{Client, ClientError};
 use ratatui::DefaultTerminal;
@@ -352,6 +353,67 @@ impl Runner {
             Effect::SaveQueue { name, track_ids } => self.spawn(async move {
                 let result = save_queue(&client, name.clone(), &track_ids).await.map_err(net);
                 Msg::QueueSaved { name, result }
+            }),
+            Effect::RenamePlaylist { id, name } => self.spawn(async move {
+                let update = UpdatePlaylistRequest {
+                    name: Some(name.clone()),
+                    ..UpdatePlaylistRequest::default()
+                };
+                let result = client.update_playlist(&id, &update).await.map(|_| ()).map_err(net);
+                Msg::Managed {
+                    done: format!("renamed the playlist to {name}"),
+                    result,
+                }
+            }),
+            Effect::DeletePlaylist { id, name } => self.spawn(async move {
+                let result = client.delete_playlist(&id).await.map_err(net);
+                Msg::Managed {
+                    done: format!("deleted the playlist {name}"),
+                    result,
+                }
+            }),
+            Effect::RemoveFromPlaylist {
+                playlist_id,
+                track_id,
+                title,
+            } => self.spawn(async move {
+                let result = client.remove_from_playlist(&playlist_id, &track_id).await.map_err(net);
+                Msg::Managed {
+                    done: format!("removed {title} from the playlist"),
+                    result,
+                }
+            }),
+            Effect::MoveInPlaylist {
+                playlist_id,
+                track_id,
+                position,
+            } => self.spawn(async move {
+                let result = client
+                    .move_in_playlist(&playlist_id, &track_id, position)
+                    .await
+                    .map(|_| ())
+                    .map_err(net);
+                Msg::Managed {
+                    done: format!("moved to place {}", position + 1),
+                    result,
+                }
+            }),
+            Effect::EditTrack { track_id, tags } => self.spawn(async move {
+                let update = UpdateTrackRequest {
+                    title: Some(tags.title),
+                    artist: Some(tags.artist),
+                    album: Some(tags.album),
+                    genre: Some(tags.genre),
+                    ..UpdateTrackRequest::default()
+                };
+                Msg::TrackEdited(client.update_track(&track_id, &update).await.map_err(net))
+            }),
+            Effect::DeleteTrack { track_id, title } => self.spawn(async move {
+                let result = client.delete_track(&track_id).await.map_err(net);
+                Msg::Managed {
+                    done: format!("deleted {title}"),
+                    result,
+                }
             }),
             Effect::LoadPlayQueue => self.spawn(async move { Msg::PlayQueue(saved_queue(&client).await.map_err(net)) }),
             Effect::SavePlayQueue(request) => {

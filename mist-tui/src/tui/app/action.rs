@@ -19,6 +19,8 @@ impl App {
             }
             Some(Overlay::Upload(_)) => return self.upload_key(key),
             Some(Overlay::Prompt(_)) => return self.prompt_key(key),
+            Some(Overlay::Tags(_)) => return self.tags_key(key),
+            Some(Overlay::Confirm(_)) => return self.confirm_key(key),
             Some(Overlay::Playlists(_)) => return self.playlists_key(key),
             None => {}
         }
@@ -188,6 +190,7 @@ impl App {
                 }
                 None => Vec::new(),
             },
+            Action::Remove if self.focus == Focus::Tracks => self.remove_from_playlist(),
             Action::Remove => {
                 if self.focus != Focus::Queue {
                     return Vec::new();
@@ -211,7 +214,13 @@ impl App {
             Action::MoveUp | Action::MoveDown if self.focus == Focus::Queue => {
                 self.move_queued(action == Action::MoveUp)
             }
+            Action::MoveUp | Action::MoveDown if self.focus == Focus::Tracks => {
+                self.move_in_playlist(action == Action::MoveUp)
+            }
             Action::MoveUp | Action::MoveDown => Vec::new(),
+            Action::Edit => self.edit_selected(),
+            Action::Delete if self.focus == Focus::Tracks => self.delete_selected(),
+            Action::Delete => Vec::new(),
             Action::ClearQueue => self.clear_queue(),
             Action::PlayNext => match self.selected_track() {
                 Some(track) if self.focus != Focus::Queue => self.play_next(track),

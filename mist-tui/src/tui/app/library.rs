@@ -145,7 +145,10 @@ impl App {
             Rows::Playlists => match self.listing.playlists.get(i).cloned() {
                 Some(playlist) => vec![Effect::LoadPlaylistTracks {
                     generation: self.start_loading(),
-                    view: View::Playlist { name: playlist.name },
+                    view: View::Playlist {
+                        id: playlist.id.clone(),
+                        name: playlist.name,
+                    },
                     playlist_id: playlist.id,
                 }],
                 None => Vec::new(),

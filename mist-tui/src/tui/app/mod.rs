@@ -10,6 +10,7 @@ mod action;
 mod input;
 mod library;
 mod login;
+mod manage;
 mod msg;
 mod overlay;
 mod pointer;
@@ -52,6 +53,7 @@ use input::expand_home;
 pub use input::{Input, complete_path};
 pub use library::{Listing, Rows, Section};
 pub use login::{LoginField, LoginForm};
+pub use manage::{Confirm, TagForm, Tags};
 pub use msg::{Effect, LoginOk, Msg, NetError, UploadProgress, View};
 pub use overlay::{Overlay, PlaylistPicker, Prompt, PromptFor, UploadDialog, UploadPhase};
 pub use pointer::Areas;
@@ -389,6 +391,20 @@ impl App {
                 Err(error) => self.net_error(error),
             },
             Msg::Upload(progress) => self.upload_progress(progress),
+            Msg::Managed { done, result } => match result {
+                Ok(()) => {
+                    self.set_status(done, false);
+                    Vec::new()
+                }
+                Err(error) => self.net_error(error),
+            },
+            Msg::TrackEdited(result) => match result {
+                Ok(track) => {
+                    self.track_edited(track);
+                    Vec::new()
+                }
+                Err(error) => self.net_error(error),
+            },
             Msg::PlayQueue(result) => match result {
                 Ok(saved) => self.resume(saved),
                 Err(error) => self.net_error(error),

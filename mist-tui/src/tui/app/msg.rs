@@ -69,6 +69,13 @@ pub enum Msg {
         result: Result<usize, NetError>,
     },
     Player(Update),
+    /// A playlist or track change made on the server (the UI already shows it).
+    Managed {
+        done: String,
+        result: Result<(), NetError>,
+    },
+    /// A track's new tags, as the server saved them.
+    TrackEdited(Result<Track, NetError>),
     /// The queue saved on the server (`None`: none was).
     PlayQueue(Result<Option<Resume>, NetError>),
     /// SIGTERM, SIGHUP.
@@ -136,6 +143,34 @@ pub enum Effect {
         track_ids: Vec<String>,
     },
     Player(Command),
+    RenamePlaylist {
+        id: String,
+        name: String,
+    },
+    DeletePlaylist {
+        id: String,
+        name: String,
+    },
+    RemoveFromPlaylist {
+        playlist_id: String,
+        track_id: String,
+        title: String,
+    },
+    /// Moves a playlist's entry to `position` (0-based).
+    MoveInPlaylist {
+        playlist_id: String,
+        track_id: String,
+        position: i64,
+    },
+    /// New tags for a track (its uploader or an admin).
+    EditTrack {
+        track_id: String,
+        tags: Tags,
+    },
+    DeleteTrack {
+        track_id: String,
+        title: String,
+    },
     /// The saved queue, to resume it (answered by [`Msg::PlayQueue`]).
     LoadPlayQueue,
     /// The queue and playhead, saved on the server.
@@ -173,6 +208,7 @@ pub enum View {
     },
     Likes,
     Playlist {
+        id: String,
         name: String,
     },
     /// The library's sections beyond tracks (see `library.rs`).
@@ -204,7 +240,7 @@ impl View {
             View::Search { q, genre: g } => format!("Search “{q}”{}", genre(g)),
             View::Similar { title } => format!("Sounds like “{title}”"),
             View::Likes => "Liked tracks".into(),
-            View::Playlist { name } => format!("Playlist “{name}”"),
+            View::Playlist { name, .. } => format!("Playlist “{name}”"),
             View::Albums => "Albums".into(),
             View::Artists => "Artists".into(),
             View::Playlists => "Your playlists".into(),

@@ -27,6 +27,10 @@ pub enum Overlay {
     Prompt(Prompt),
     Upload(UploadDialog),
     Playlists(PlaylistPicker),
+    /// A track's tags being edited.
+    Tags(TagForm),
+    /// "Delete …? y/n".
+    Confirm(Confirm),
 }
 
 /// The playlist picker: open one, or add a track to one.
@@ -54,6 +58,8 @@ pub struct Prompt {
 pub enum PromptFor {
     /// The name of a new playlist holding what plays and the queue.
     SaveQueue,
+    /// A playlist's new name.
+    RenamePlaylist { id: String },
 }
 
 impl App {
@@ -74,6 +80,7 @@ impl App {
                 let purpose = prompt.purpose.clone();
                 self.overlay = None;
                 match purpose {
+                    PromptFor::RenamePlaylist { id } => self.rename_playlist(id, answer),
                     PromptFor::SaveQueue => {
                         self.set_status(format!("saving the queue as {answer}…"), false);
                         vec![Effect::SaveQueue {
@@ -136,7 +143,10 @@ impl App {
                     None => {
                         vec![Effect::LoadPlaylistTracks {
                             generation: self.start_loading(),
-                            view: View::Playlist { name: playlist.name },
+                            view: View::Playlist {
+                                id: playlist.id.clone(),
+                                name: playlist.name,
+                            },
                             playlist_id: playlist.id,
                         }]
                     }

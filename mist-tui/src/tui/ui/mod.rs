@@ -18,8 +18,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Cell, Clear, Gauge, LineGauge, List, ListItem, Paragraph, Row, Table, Wrap};
 
 use super::app::{
-    App, Focus, Input, LoginField, LoginForm, Overlay, PlaylistPicker, Prompt, Repeat, Rows, Screen, Section,
-    UploadDialog, UploadPhase, View,
+    App, Confirm, Focus, Input, LoginField, LoginForm, Overlay, PlaylistPicker, Prompt, Repeat, Rows, Screen, Section,
+    TagForm, UploadDialog, UploadPhase, View,
 };
 use super::keys::{Action, Keymap};
 use mist_core::api::clock;
@@ -44,7 +44,7 @@ fn shown(text: &str) -> String {
 use library::{draw_content, tabs};
 use login::draw_login;
 use now::{draw_now_playing, draw_status};
-use overlay::{draw_help, draw_playlists, draw_prompt, draw_upload};
+use overlay::{draw_confirm, draw_help, draw_playlists, draw_prompt, draw_tags, draw_upload};
 use panes::{draw_genres, draw_queue, draw_search, draw_tracks};
 
 pub fn draw(frame: &mut Frame<'_>, app: &mut App) {
@@ -91,6 +91,8 @@ fn draw_main(frame: &mut Frame<'_>, app: &mut App) {
         Some(Overlay::Upload(dialog)) => draw_upload(frame, dialog),
         Some(Overlay::Playlists(picker)) => draw_playlists(frame, picker),
         Some(Overlay::Prompt(prompt)) => draw_prompt(frame, prompt),
+        Some(Overlay::Tags(form)) => draw_tags(frame, form),
+        Some(Overlay::Confirm(confirm)) => draw_confirm(frame, confirm),
         None => {}
     }
 }

@@ -167,3 +167,40 @@ pub(super) fn draw_prompt(frame: &mut Frame<'_>, prompt: &Prompt) {
     set_cursor(frame, &prompt.input, line, 6);
     frame.render_widget(Paragraph::new("Enter saves · Esc cancels".dark_gray()), hint);
 }
+
+pub(super) fn draw_tags(frame: &mut Frame<'_>, form: &TagForm) {
+    let inner = popup(frame, 64, 8, "Edit the tags");
+    let rows = Layout::vertical([Constraint::Length(1); 6]).split(inner);
+    for (i, (label, input)) in TagForm::LABELS.iter().zip(&form.inputs).enumerate() {
+        let style = if i == form.focus {
+            Style::new().fg(ACCENT).add_modifier(Modifier::BOLD)
+        } else {
+            Style::new().add_modifier(Modifier::BOLD)
+        };
+        frame.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled(format!("{label:>7}: "), style),
+                Span::raw(shown(&input.text)),
+            ])),
+            rows[i],
+        );
+        if i == form.focus {
+            set_cursor(frame, input, rows[i], 9);
+        }
+    }
+    frame.render_widget(
+        Paragraph::new("Tab next field · Enter saves · Esc cancels".dark_gray()),
+        rows[5],
+    );
+}
+
+pub(super) fn draw_confirm(frame: &mut Frame<'_>, confirm: &Confirm) {
+    let inner = popup(frame, 64, 5, "Are you sure?");
+    let [question, _, hint] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)]).areas(inner);
+    frame.render_widget(
+        Paragraph::new(shown(&confirm.question)).wrap(Wrap { trim: true }),
+        question,
+    );
+    frame.render_widget(Paragraph::new("y deletes · any other key keeps it".dark_gray()), hint);
+}
