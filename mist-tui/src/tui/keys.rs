@@ -47,6 +47,7 @@ pub enum Action {
     QueueAll,
     Edit,
     Delete,
+    Lyrics,
     Similar,
     Like,
     Likes,
@@ -68,7 +69,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 46] = [
+    pub const ALL: [Action; 47] = [
         Action::Play,
         Action::Pause,
         Action::Next,
@@ -115,6 +116,7 @@ impl Action {
         Action::QueueAll,
         Action::Edit,
         Action::Delete,
+        Action::Lyrics,
     ];
 
     /// The name in `config.toml`.
@@ -148,6 +150,7 @@ impl Action {
             Action::QueueAll => "queue_all",
             Action::Edit => "edit",
             Action::Delete => "delete",
+            Action::Lyrics => "lyrics",
             Action::Similar => "similar",
             Action::Like => "like",
             Action::Likes => "likes",
@@ -200,6 +203,7 @@ impl Action {
             Action::QueueAll => "add the whole list to the queue",
             Action::Edit => "rename a playlist / edit your track's tags",
             Action::Delete => "delete a playlist / your track",
+            Action::Lyrics => "lyrics of what plays (again: close)",
             Action::Similar => "tracks that sound alike",
             Action::Like => "like / unlike",
             Action::Likes => "show liked tracks",
@@ -251,6 +255,7 @@ impl Action {
             Action::QueueAll => &["Q"],
             Action::Edit => &["i"],
             Action::Delete => &["X"],
+            Action::Lyrics => &["y"],
             Action::Similar => &["s"],
             Action::Like => &["l"],
             Action::Likes => &["L"],

@@ -415,6 +415,14 @@ impl Runner {
                     result,
                 }
             }),
+            Effect::LoadLyrics { track_id } => self.spawn(async move {
+                let result = match client.lyrics(&track_id).await {
+                    Ok(lyrics) => Ok(Some(lyrics)),
+                    Err(error) if error.status() == Some(404) => Ok(None),
+                    Err(error) => Err(net(error)),
+                };
+                Msg::Lyrics { track_id, result }
+            }),
             Effect::LoadPlayQueue => self.spawn(async move { Msg::PlayQueue(saved_queue(&client).await.map_err(net)) }),
             Effect::SavePlayQueue(request) => {
                 tokio::spawn(async move {

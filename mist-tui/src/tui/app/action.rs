@@ -219,6 +219,7 @@ impl App {
             }
             Action::MoveUp | Action::MoveDown => Vec::new(),
             Action::Edit => self.edit_selected(),
+            Action::Lyrics => self.toggle_lyrics(),
             Action::Delete if self.focus == Focus::Tracks => self.delete_selected(),
             Action::Delete => Vec::new(),
             Action::ClearQueue => self.clear_queue(),

@@ -10,6 +10,7 @@ mod action;
 mod input;
 mod library;
 mod login;
+mod lyrics;
 mod manage;
 mod msg;
 mod overlay;
@@ -53,6 +54,7 @@ use input::expand_home;
 pub use input::{Input, complete_path};
 pub use library::{Listing, Rows, Section};
 pub use login::{LoginField, LoginForm};
+pub use lyrics::TrackLyrics;
 pub use manage::{Confirm, TagForm, Tags};
 pub use msg::{Effect, LoginOk, Msg, NetError, UploadProgress, View};
 pub use overlay::{Overlay, PlaylistPicker, Prompt, PromptFor, UploadDialog, UploadPhase};
@@ -138,6 +140,9 @@ pub struct App {
     pending_seek: Option<(String, f64)>,
     /// When the queue was last saved.
     queue_saved: Option<Instant>,
+    /// The lyrics pane is open.
+    pub show_lyrics: bool,
+    pub lyrics: Option<TrackLyrics>,
     /// 0.0 to [`VOLUME_MAX`]; kept while muted.
     pub volume: f32,
     pub muted: bool,
@@ -189,6 +194,8 @@ impl App {
             restored: false,
             pending_seek: None,
             queue_saved: None,
+            show_lyrics: false,
+            lyrics: None,
             volume: 1.0,
             muted: false,
             quality: Quality::Auto,
@@ -241,6 +248,13 @@ impl App {
     }
 
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        let mut effects = self.handle(msg);
+        // Whatever changed the track, the open lyrics pane follows it.
+        effects.extend(self.follow_lyrics());
+        effects
+    }
+
+    fn handle(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
             Msg::Key(key) if key.kind != KeyEventKind::Release => self.key(key),
             Msg::Key(_) | Msg::Resize => Vec::new(),
@@ -405,6 +419,7 @@ impl App {
                 }
                 Err(error) => self.net_error(error),
             },
+            Msg::Lyrics { track_id, result } => self.lyrics_loaded(track_id, result),
             Msg::PlayQueue(result) => match result {
                 Ok(saved) => self.resume(saved),
                 Err(error) => self.net_error(error),

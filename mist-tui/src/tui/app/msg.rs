@@ -76,6 +76,11 @@ pub enum Msg {
     },
     /// A track's new tags, as the server saved them.
     TrackEdited(Result<Track, NetError>),
+    /// A track's lyrics (`None`: it has none).
+    Lyrics {
+        track_id: String,
+        result: Result<Option<mist_core::api::Lyrics>, NetError>,
+    },
     /// The queue saved on the server (`None`: none was).
     PlayQueue(Result<Option<Resume>, NetError>),
     /// SIGTERM, SIGHUP.
@@ -170,6 +175,9 @@ pub enum Effect {
     DeleteTrack {
         track_id: String,
         title: String,
+    },
+    LoadLyrics {
+        track_id: String,
     },
     /// The saved queue, to resume it (answered by [`Msg::PlayQueue`]).
     LoadPlayQueue,

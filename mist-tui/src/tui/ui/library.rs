@@ -6,6 +6,8 @@ use super::*;
 
 /// Every section's tab shows from this width on.
 const TABS_FROM: u16 = 100;
+/// The lyrics go beside the list from this width on, instead of over it.
+const LYRICS_BESIDE_FROM: u16 = 80;
 
 /// The sections, the current one marked, as the search pane's right-hand
 /// title; a narrow terminal names only the current one.
@@ -41,9 +43,71 @@ pub(super) fn tabs(app: &App, width: u16) -> Line<'static> {
     Line::from(spans).right_aligned()
 }
 
-/// The main pane: what the view lists. Returns where its selectable rows
-/// went (for the mouse and paging).
+/// The main pane: what the view lists, with the lyrics beside it (or
+/// instead of it, when narrow) while they are open. Returns where its
+/// selectable rows went (for the mouse and paging).
 pub(super) fn draw_content(frame: &mut Frame<'_>, app: &mut App, area: Rect) -> Rect {
+    if !app.show_lyrics {
+        return draw_listing(frame, app, area);
+    }
+    if area.width < LYRICS_BESIDE_FROM {
+        draw_lyrics(frame, app, area);
+        return Rect::default();
+    }
+    let [listing, lyrics] = Layout::horizontal([Constraint::Min(40), Constraint::Percentage(40)]).areas(area);
+    draw_lyrics(frame, app, lyrics);
+    draw_listing(frame, app, listing)
+}
+
+/// The lyrics of what plays; timed ones keep the line at the playhead
+/// marked and in the middle of the pane.
+fn draw_lyrics(frame: &mut Frame<'_>, app: &App, area: Rect) {
+    let block = pane(format!("Lyrics ({} closes)", app.keymap.keys(Action::Lyrics)), false);
+    let inner = block.inner(area);
+    let lyrics = app
+        .lyrics
+        .as_ref()
+        .filter(|l| app.now.as_ref().is_some_and(|now| now.track.id == l.track_id));
+    let text: Vec<Line<'_>> = match lyrics.map(|l| &l.lyrics) {
+        None => vec![Line::from("Nothing playing.".dark_gray())],
+        Some(None) => vec![Line::from("loading…".dark_gray())],
+        Some(Some(None)) => vec![Line::from("No lyrics for this track.".dark_gray())],
+        Some(Some(Some(lyrics))) if lyrics.lines.is_empty() => {
+            lyrics.plain.lines().map(|line| Line::from(shown(line))).collect()
+        }
+        Some(Some(Some(lyrics))) => {
+            let at = app.lyric_line();
+            lyrics
+                .lines
+                .iter()
+                .enumerate()
+                .map(|(i, line)| {
+                    if Some(i) == at {
+                        Line::from(Span::styled(
+                            shown(&line.text),
+                            Style::new().fg(ACCENT).add_modifier(Modifier::BOLD),
+                        ))
+                    } else {
+                        Line::from(shown(&line.text).dark_gray())
+                    }
+                })
+                .collect()
+        }
+    };
+    // The line at the playhead in the middle, once past the first half page.
+    let scroll = app
+        .lyric_line()
+        .map_or(0, |at| at.saturating_sub(usize::from(inner.height / 2)));
+    frame.render_widget(
+        Paragraph::new(text)
+            .block(block)
+            .wrap(Wrap { trim: true })
+            .scroll((u16::try_from(scroll).unwrap_or(u16::MAX), 0)),
+        area,
+    );
+}
+
+fn draw_listing(frame: &mut Frame<'_>, app: &mut App, area: Rect) -> Rect {
     match app.view {
         View::Album { .. } => {
             let [header, tracks] = Layout::vertical([Constraint::Length(4), Constraint::Min(3)]).areas(area);

@@ -6,7 +6,7 @@ pub(super) fn draw_help(frame: &mut Frame<'_>, keymap: &Keymap) {
     let notes = [
         "Mouse: click a row to select it, twice to play; click the",
         "progress bar to seek. Ctrl-C quits. Keys can be changed",
-        "in the [keys] table of config.toml.",
+        "in the [keys] table of config.toml (all in docs/tui.md).",
     ];
     let actions = Action::ALL.len() as u16;
     // One column when it fits, else two or three side by side (the keys
@@ -18,7 +18,10 @@ pub(super) fn draw_help(frame: &mut Frame<'_>, keymap: &Keymap) {
     } else {
         2
     };
-    let rows = actions.div_ceil(columns);
+    // As many rows as the terminal has room for: the keys listed last are
+    // the ones a small terminal leaves out (the notes say where they are).
+    let room = frame.area().height.saturating_sub(notes.len() as u16 + 5).max(1);
+    let rows = actions.div_ceil(columns).min(room);
     let width = match columns {
         1 => 62,
         2 => 78,
@@ -35,7 +38,11 @@ pub(super) fn draw_help(frame: &mut Frame<'_>, keymap: &Keymap) {
         .max()
         .unwrap_or(0)
         .min(13);
-    for (column, actions) in Action::ALL.chunks(usize::from(rows)).enumerate() {
+    for (column, actions) in Action::ALL
+        .chunks(usize::from(rows))
+        .take(column_areas.len())
+        .enumerate()
+    {
         let lines: Vec<Line<'_>> = actions
             .iter()
             .map(|&action| {

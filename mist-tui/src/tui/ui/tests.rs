@@ -506,3 +506,33 @@ fn hostile_album_and_artist_names_are_drawn_harmless() {
         }
     }
 }
+
+#[test]
+fn the_lyrics_pane_follows_the_playhead() {
+    let mut app = main_app();
+    playing(&mut app);
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Char('y'), KeyModifiers::NONE)));
+    let lyrics = serde_json::from_value(serde_json::json!({
+        "plain": "",
+        "lines": [
+            {"time_ms": 0, "text": "First light"},
+            {"time_ms": 15000, "text": "Over the \u{1b}[31mhills"},
+            {"time_ms": 30000, "text": "Evening comes"}
+        ]
+    }))
+    .expect("lyrics");
+    app.update(Msg::Lyrics {
+        track_id: "t1".into(),
+        result: Ok(Some(lyrics)),
+    });
+    let frames = snapshot("lyrics", &mut app);
+    for frame in &frames {
+        assert_panes_closed(&frame[..frame.len() - 1]);
+        assert!(
+            frame.iter().any(|l| l.contains("Over the \u{241b}[31mhills")),
+            "{frame:#?}"
+        );
+        assert!(!frame.join("").chars().any(mist_core::text::is_unsafe));
+    }
+    assert_eq!(app.lyric_line(), Some(1), "20 s in: the second line");
+}
