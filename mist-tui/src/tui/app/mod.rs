@@ -7,6 +7,7 @@
 //! terminal; `tui::mod` runs the effects and feeds their answers back in.
 
 mod action;
+mod cover;
 mod input;
 mod library;
 mod login;
@@ -50,6 +51,7 @@ const RESTART_AFTER_S: f64 = 3.0;
 /// Results asked for per listing.
 pub const PAGE: i64 = 100;
 
+pub use cover::{CoverKey, Covers};
 use input::expand_home;
 pub use input::{Input, complete_path};
 pub use library::{Listing, Rows, Section};
@@ -140,6 +142,8 @@ pub struct App {
     pending_seek: Option<(String, f64)>,
     /// When the queue was last saved.
     queue_saved: Option<Instant>,
+    /// Cover art, when the terminal was asked what it can draw.
+    pub covers: Covers,
     /// The lyrics pane is open.
     pub show_lyrics: bool,
     pub lyrics: Option<TrackLyrics>,
@@ -194,6 +198,7 @@ impl App {
             restored: false,
             pending_seek: None,
             queue_saved: None,
+            covers: Covers::default(),
             show_lyrics: false,
             lyrics: None,
             volume: 1.0,
@@ -249,8 +254,9 @@ impl App {
 
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         let mut effects = self.handle(msg);
-        // Whatever changed the track, the open lyrics pane follows it.
+        // Whatever changed the track, the open lyrics pane and the covers follow it.
         effects.extend(self.follow_lyrics());
+        effects.extend(self.follow_covers());
         effects
     }
 
@@ -420,6 +426,10 @@ impl App {
                 Err(error) => self.net_error(error),
             },
             Msg::Lyrics { track_id, result } => self.lyrics_loaded(track_id, result),
+            Msg::Cover { key, image } => {
+                self.cover_loaded(key, image);
+                Vec::new()
+            }
             Msg::PlayQueue(result) => match result {
                 Ok(saved) => self.resume(saved),
                 Err(error) => self.net_error(error),

@@ -76,6 +76,11 @@ pub enum Msg {
     },
     /// A track's new tags, as the server saved them.
     TrackEdited(Result<Track, NetError>),
+    /// A cover, decoded (`None`: there is none, or it could not be read).
+    Cover {
+        key: CoverKey,
+        image: Option<image::DynamicImage>,
+    },
     /// A track's lyrics (`None`: it has none).
     Lyrics {
         track_id: String,
@@ -179,6 +184,7 @@ pub enum Effect {
     LoadLyrics {
         track_id: String,
     },
+    LoadCover(CoverKey),
     /// The saved queue, to resume it (answered by [`Msg::PlayQueue`]).
     LoadPlayQueue,
     /// The queue and playhead, saved on the server.

@@ -109,8 +109,14 @@ fn draw_lyrics(frame: &mut Frame<'_>, app: &App, area: Rect) {
 
 fn draw_listing(frame: &mut Frame<'_>, app: &mut App, area: Rect) -> Rect {
     match app.view {
-        View::Album { .. } => {
-            let [header, tracks] = Layout::vertical([Constraint::Length(4), Constraint::Min(3)]).areas(area);
+        View::Album { ref id, .. } => {
+            let key = CoverKey::Album(id.clone());
+            let height = if app.covers.get(&key).is_some() {
+                COVER_ROWS + 2
+            } else {
+                4
+            };
+            let [header, tracks] = Layout::vertical([Constraint::Length(height), Constraint::Min(3)]).areas(area);
             draw_album_header(frame, app, header);
             draw_tracks(frame, app, tracks);
             tracks
@@ -132,8 +138,18 @@ fn draw_listing(frame: &mut Frame<'_>, app: &mut App, area: Rect) -> Rect {
     }
 }
 
-fn draw_album_header(frame: &mut Frame<'_>, app: &App, area: Rect) {
+fn draw_album_header(frame: &mut Frame<'_>, app: &mut App, area: Rect) {
     let block = pane("Album", false);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let key = match &app.view {
+        View::Album { id, .. } => Some(CoverKey::Album(id.clone())),
+        _ => None,
+    };
+    let cover = key.and_then(|key| app.covers.get(&key));
+    let text_area = beside_cover(frame, cover, inner);
+    let block = Block::new();
+    let area = text_area;
     let Some(album) = &app.listing.album else {
         frame.render_widget(Paragraph::new("loading…".dark_gray()).block(block), area);
         return;

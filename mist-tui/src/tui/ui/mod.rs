@@ -18,8 +18,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Cell, Clear, Gauge, LineGauge, List, ListItem, Paragraph, Row, Table, Wrap};
 
 use super::app::{
-    App, Confirm, Focus, Input, LoginField, LoginForm, Overlay, PlaylistPicker, Prompt, Repeat, Rows, Screen, Section,
-    TagForm, UploadDialog, UploadPhase, View,
+    App, Confirm, CoverKey, Focus, Input, LoginField, LoginForm, Overlay, PlaylistPicker, Prompt, Repeat, Rows, Screen,
+    Section, TagForm, UploadDialog, UploadPhase, View,
 };
 use super::keys::{Action, Keymap};
 use mist_core::api::clock;
@@ -30,6 +30,9 @@ const MIN_WIDTH: u16 = 60;
 const MIN_HEIGHT: u16 = 16;
 
 const ACCENT: Color = Color::Cyan;
+/// How tall a cover is drawn (in rows; twice as many columns, cells being
+/// about half as wide as tall).
+const COVER_ROWS: u16 = 6;
 /// The track table shows album and genre from this inner width on: 120
 /// columns (88 inside the pane), the usual wide terminal, has them.
 const ALBUM_FROM: u16 = 80;
@@ -64,10 +67,16 @@ pub fn draw(frame: &mut Frame<'_>, app: &mut App) {
 }
 
 fn draw_main(frame: &mut Frame<'_>, app: &mut App) {
+    // With a cover to show, the now-playing pane grows to give it room.
+    let now_height = if now_cover(app).is_some() && frame.area().height >= 30 {
+        COVER_ROWS + 2
+    } else {
+        4
+    };
     let [search, body, now, status] = Layout::vertical([
         Constraint::Length(3),
         Constraint::Min(6),
-        Constraint::Length(4),
+        Constraint::Length(now_height),
         Constraint::Length(1),
     ])
     .areas(frame.area());
@@ -95,6 +104,28 @@ fn draw_main(frame: &mut Frame<'_>, app: &mut App) {
         Some(Overlay::Confirm(confirm)) => draw_confirm(frame, confirm),
         None => {}
     }
+}
+
+/// The cover of what plays, once loaded.
+fn now_cover(app: &mut App) -> Option<&mut ratatui_image::protocol::StatefulProtocol> {
+    let key = CoverKey::Track(app.now.as_ref()?.track.id.clone());
+    app.covers.get(&key)
+}
+
+/// Draws `cover` in the left of `area` (as tall as it is); the rest of the area.
+fn beside_cover(
+    frame: &mut Frame<'_>,
+    cover: Option<&mut ratatui_image::protocol::StatefulProtocol>,
+    area: Rect,
+) -> Rect {
+    let Some(cover) = cover else {
+        return area;
+    };
+    let width = (area.height * 2).min(area.width / 3);
+    let [picture, _, rest] =
+        Layout::horizontal([Constraint::Length(width), Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    frame.render_stateful_widget(ratatui_image::StatefulImage::default(), picture, cover);
+    rest
 }
 
 fn pane(title: impl Into<String>, focused: bool) -> Block<'static> {

@@ -7,6 +7,11 @@ pub(super) fn draw_now_playing(frame: &mut Frame<'_>, app: &mut App, area: Rect)
     let block = pane("Now playing", false);
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    let inner = if inner.height > 2 {
+        beside_cover(frame, now_cover(app), inner)
+    } else {
+        inner
+    };
     let [info, bar] = Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(inner);
 
     let mut right = Vec::new();

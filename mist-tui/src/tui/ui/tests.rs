@@ -536,3 +536,47 @@ fn the_lyrics_pane_follows_the_playhead() {
     }
     assert_eq!(app.lyric_line(), Some(1), "20 s in: the second line");
 }
+
+/// Covers in half blocks (what a terminal without a graphics protocol gets):
+/// beside what plays from 30 rows up, and on the album page.
+#[test]
+fn covers_draw_in_half_blocks() {
+    use super::super::app::{CoverKey, Covers, Listing};
+    let mut app = main_app();
+    playing(&mut app);
+    app.covers = Covers::with(ratatui_image::picker::Picker::halfblocks());
+    let gradient = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(300, 300, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+    }));
+    app.update(Msg::Tick);
+    app.update(Msg::Cover {
+        key: CoverKey::Track("t1".into()),
+        image: Some(gradient.clone()),
+    });
+    show(
+        &mut app,
+        View::Album {
+            id: "al1".into(),
+            title: "Kind of Blue".into(),
+        },
+        Listing {
+            album: Some(album("al1", "Kind of Blue", "Miles Davis")),
+            ..Listing::default()
+        },
+        vec![track("a1", "So What", 545.0)],
+    );
+    app.update(Msg::Cover {
+        key: CoverKey::Album("al1".into()),
+        image: Some(gradient),
+    });
+    for (width, height) in SIZES {
+        let lines = render(&mut app, width, height);
+        assert_panes_closed(&lines[..lines.len() - 1]);
+        let blocks = lines.iter().filter(|l| l.contains(['▀', '▄'])).count();
+        if height >= 30 {
+            assert!(blocks >= 2 * 6, "both covers, 6 rows each: {lines:#?}");
+        }
+        assert!(lines.iter().any(|l| l.contains("Kind of Blue")), "{lines:#?}");
+        assert!(lines.iter().any(|l| l.contains("Track number 1")), "{lines:#?}");
+    }
+}
