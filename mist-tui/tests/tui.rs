@@ -497,10 +497,10 @@ fn queued(screen: &str, place: usize) -> Option<String> {
     })
 }
 
-/// The title playing (`▶ Dawn — Sox` → `Dawn`).
+/// The title playing (`▶ Dawn — Sox` → `Dawn`; the cover may come before it).
 fn now_playing(screen: &str) -> Option<String> {
     screen.lines().find_map(|line| {
-        let start = line.find("│▶ ")? + "│▶ ".len();
+        let start = line.find("▶ ")? + "▶ ".len();
         let rest = &line[start..];
         Some(rest[..rest.find(" — ")?].to_string())
     })
@@ -527,16 +527,28 @@ async fn an_album_plays_shuffled_the_queue_moves_repeats_one_and_resumes() {
         let job_id = upload_file(&client, &source, meta).await;
         let job = wait_for_job(&client, &job_id, Duration::from_secs(120)).await;
         assert_eq!(job.status, mist_core::api::JobStatus::Ready, "{job:?}");
+        if i == 0 {
+            // A cover for the album (through its first track).
+            let picture = image::RgbImage::from_fn(300, 300, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
+            let mut png = std::io::Cursor::new(Vec::new());
+            picture.write_to(&mut png, image::ImageFormat::Png).expect("a PNG");
+            client
+                .put_track_cover(&job.track_id, png.into_inner())
+                .await
+                .expect("a cover");
+        }
     }
 
     let mut tmux = Tmux::start(&mist, "album", &["--audio", "null"], 120, 40);
     tmux.wait_for("Dusk", SHORT).await;
     // The Albums section, then the album's page.
     tmux.keys(&["2"]);
-    tmux.wait_for("Night Shift", SHORT).await;
+    tmux.wait_for("Albums · 1", SHORT).await;
     tmux.keys(&["Enter"]);
     let screen = tmux.wait_for("Album “Night Shift” · 3", SHORT).await;
     assert!(screen.contains("3 tracks"), "{screen}");
+    // Its cover, fetched with the login's token, in half blocks (tmux).
+    tmux.wait("the album's cover", SHORT, |s| s.contains(['▀', '▄'])).await;
 
     // Shuffled: one plays, the other two are queued, each once.
     tmux.keys(&["E"]);

@@ -62,6 +62,9 @@ pub async fn run(settings: Settings) -> Result<ExitCode> {
     let config = settings.paths.load_config()?;
     let keymap = Keymap::from_config(config.other.get("keys"))
         .with_context(|| format!("bad [keys] in {}", settings.paths.config_file().display()))?;
+    let covers = config
+        .covers()
+        .with_context(|| format!("bad `covers` in {}", settings.paths.config_file().display()))?;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         bail!("the player needs a terminal; see `mist --help` for commands that work in scripts");
     }
@@ -92,16 +95,8 @@ pub async fn run(settings: Settings) -> Result<ExitCode> {
     effects.extend(app.set_volume(saved_volume(&state)));
 
     let terminal = Terminal::enter()?;
-    if config
-        .covers()
-        .with_context(|| format!("bad `covers` in {}", runner.settings.paths.config_file().display()))?
-    {
-        // Asked once, in raw mode before events are read; a terminal that
-        // does not answer gets half blocks.
-        let picker = ratatui_image::picker::Picker::from_query_stdio().unwrap_or_else(|error| {
-            tracing::info!(%error, "no graphics protocol detected; covers in half blocks");
-            ratatui_image::picker::Picker::halfblocks()
-        });
+    if covers {
+        let picker = cover_picker();
         tracing::info!(protocol = ?picker.protocol_type(), "covers");
         app.covers = Covers::with(picker);
     }
@@ -538,6 +533,31 @@ async fn listing(client: &Client, view: &View) -> Result<(Listing, Vec<Track>), 
         _ => {}
     }
     Ok((listing, tracks))
+}
+
+/// How covers are drawn. Terminals known to answer the graphics query are
+/// asked (in raw mode, before events are read); any other gets half blocks
+/// without asking: the query reads the terminal's answer from stdin, and a
+/// terminal that never answers (tmux, plain xterm) would leave that reader
+/// waiting to swallow the first keys typed.
+fn cover_picker() -> ratatui_image::picker::Picker {
+    use ratatui_image::picker::Picker;
+    let env = |name: &str| std::env::var(name).unwrap_or_default().to_ascii_lowercase();
+    let term = env("TERM");
+    let program = env("TERM_PROGRAM");
+    let answers = std::env::var_os("TMUX").is_none()
+        && (std::env::var_os("KITTY_WINDOW_ID").is_some()
+            || ["kitty", "foot", "wezterm", "ghostty", "mlterm"]
+                .iter()
+                .any(|name| term.contains(name))
+            || ["iterm.app", "wezterm", "ghostty"].contains(&program.as_str()));
+    if !answers {
+        return Picker::halfblocks();
+    }
+    Picker::from_query_stdio().unwrap_or_else(|error| {
+        tracing::info!(%error, "no graphics protocol detected; covers in half blocks");
+        Picker::halfblocks()
+    })
 }
 
 /// A cover's bytes as an image, within limits (the server sends small

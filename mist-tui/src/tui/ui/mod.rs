@@ -195,7 +195,7 @@ fn popup(frame: &mut Frame<'_>, width: u16, height: u16, title: &str) -> Rect {
     let block = Block::bordered()
         .border_type(BorderType::Rounded)
         .border_style(Style::new().fg(ACCENT))
-        .title(format!(" {title} "));
+        .title(format!(" {} ", shown(title)));
     let inner = block.inner(popup);
     frame.render_widget(block, popup);
     inner

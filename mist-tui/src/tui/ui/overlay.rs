@@ -167,7 +167,7 @@ pub(super) fn draw_prompt(frame: &mut Frame<'_>, prompt: &Prompt) {
     frame.render_widget(
         Paragraph::new(Line::from(vec![
             Span::raw("Name: ").bold(),
-            Span::raw(prompt.input.text.clone()),
+            Span::raw(shown(&prompt.input.text)),
         ])),
         line,
     );

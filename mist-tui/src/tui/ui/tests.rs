@@ -580,3 +580,36 @@ fn covers_draw_in_half_blocks() {
         assert!(lines.iter().any(|l| l.contains("Track number 1")), "{lines:#?}");
     }
 }
+
+/// A hostile playlist name in the Playlists section, its rename prompt and
+/// its delete question.
+#[test]
+fn hostile_playlist_names_are_drawn_harmless() {
+    use super::super::app::Listing;
+    let evil = "Evil\u{1b}]0;pwned\u{7}\u{9b}2J\u{202E}";
+    let mut app = main_app();
+    show(
+        &mut app,
+        View::Playlists,
+        Listing {
+            playlists: vec![super::super::app::tests::playlist("p1", evil)],
+            ..Listing::default()
+        },
+        Vec::new(),
+    );
+    let frames = snapshot("playlist_list", &mut app);
+    assert!(frames[0].iter().any(|l| l.contains("Evil\u{241b}]0;pwned")));
+    for key in ['i', 'X'] {
+        app.overlay = None;
+        app.update(Msg::Key(KeyEvent::new(KeyCode::Char(key), KeyModifiers::NONE)));
+        assert!(app.overlay.is_some(), "{key} opens a dialog");
+        for (width, height) in SIZES {
+            let screen = render(&mut app, width, height).join("\n");
+            assert!(
+                !screen.chars().any(|c| c != '\n' && mist_core::text::is_unsafe(c)),
+                "{screen}"
+            );
+            assert!(screen.contains("Evil\u{241b}]0;pwned"), "{screen}");
+        }
+    }
+}
