@@ -426,6 +426,9 @@ impl App {
                 Err(error) => self.net_error(error),
             },
             Msg::Lyrics { track_id, result } => self.lyrics_loaded(track_id, result),
+            Msg::Action(action) if matches!(self.screen, Screen::Main) => self.action(action, false),
+            Msg::Action(_) => Vec::new(),
+            Msg::SeekTo(target_s) => self.seek_to(target_s),
             Msg::Cover { key, image } => {
                 self.cover_loaded(key, image);
                 Vec::new()

@@ -88,6 +88,13 @@ pub enum Msg {
     },
     /// The queue saved on the server (`None`: none was).
     PlayQueue(Result<Option<Resume>, NetError>),
+    /// An action from outside the keyboard (media keys, MPRIS), as if its
+    /// key had been pressed on the main screen.
+    #[allow(dead_code, reason = "sent by the MPRIS service, which lands separately")]
+    Action(Action),
+    /// Move the playhead to this many seconds (MPRIS `SetPosition`).
+    #[allow(dead_code, reason = "sent by the MPRIS service, which lands separately")]
+    SeekTo(f64),
     /// SIGTERM, SIGHUP.
     Quit,
 }

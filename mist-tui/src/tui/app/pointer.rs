@@ -80,7 +80,23 @@ impl App {
         }
         let fraction = f64::from(column - self.areas.gauge.x) / f64::from(self.areas.gauge.width);
         let target = fraction * now.track.duration_s;
+        self.seek_to(target)
+    }
+
+    /// Moves the playhead to `target_s` (clamped to the track).
+    pub(super) fn seek_to(&mut self, target_s: f64) -> Vec<Effect> {
+        let Some(now) = &mut self.now else {
+            return Vec::new();
+        };
+        if now.loading || !target_s.is_finite() {
+            return Vec::new();
+        }
+        let target = target_s.clamp(0.0, now.track.duration_s.max(0.0));
         now.position_s = target;
+        if self.restored {
+            // Not loaded yet: resuming starts there.
+            return Vec::new();
+        }
         vec![player(Command::SeekTo(target))]
     }
 }

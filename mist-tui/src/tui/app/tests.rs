@@ -540,3 +540,33 @@ fn paths_complete_to_the_common_prefix() {
     let (done, _) = complete_path(&format!("{base}zzz"));
     assert_eq!(done, format!("{base}zzz"));
 }
+
+/// Media keys and MPRIS drive the app through the same actions as keys.
+#[test]
+fn actions_and_seeks_come_from_outside_the_keyboard() {
+    let mut app = main_app();
+    let effects = app.update(Msg::Action(Action::Play));
+    assert!(matches!(&effects[0], Effect::Player(Command::Play(t)) if t.id == "t1"));
+    assert_eq!(
+        app.update(Msg::Action(Action::Pause)),
+        vec![Effect::Player(Command::TogglePause)]
+    );
+    app.update(Msg::Player(Update::Position {
+        track_id: "t1".into(),
+        position_s: 1.0,
+        rendition: "128k".into(),
+        paused: false,
+    }));
+    assert_eq!(
+        app.update(Msg::SeekTo(30.0)),
+        vec![Effect::Player(Command::SeekTo(30.0))]
+    );
+    assert_eq!(
+        app.update(Msg::SeekTo(900.0)),
+        vec![Effect::Player(Command::SeekTo(60.0))]
+    );
+    assert!(app.update(Msg::SeekTo(f64::NAN)).is_empty());
+    // Not on the login screen.
+    let (mut login, _) = App::new("http://h", Keymap::default(), false);
+    assert!(login.update(Msg::Action(Action::Play)).is_empty());
+}
