@@ -761,6 +761,30 @@ impl Client {
         self.json(self.request(Method::PUT, "/api/v1/me/play-queue")?.json(request))
             .await
     }
+
+    /// `GET /api/v1/tracks/{id}/lyrics` (404 when the track has none).
+    pub async fn lyrics(&self, track_id: &str) -> Result<crate::api::Lyrics, ClientError> {
+        self.get_json(&api_path(&["tracks", track_id, "lyrics"])?).await
+    }
+
+    /// `GET /api/v1/tracks/{id}/cover?size=`: the track's cover (else its
+    /// album's) as the server encoded it, fitted in a `size` box (404 without one).
+    pub async fn track_cover(&self, track_id: &str, size: u32) -> Result<Vec<u8>, ClientError> {
+        let request = self
+            .request(Method::GET, &api_path(&["tracks", track_id, "cover"])?)?
+            .query(&[("size", size.to_string()), ("format", "jpeg".into())]);
+        let response = self.send(request).await?;
+        Ok(response.bytes().await.map_err(ClientError::Http)?.to_vec())
+    }
+
+    /// `GET /api/v1/albums/{id}/cover?size=` (404 without one).
+    pub async fn album_cover(&self, album_id: &str, size: u32) -> Result<Vec<u8>, ClientError> {
+        let request = self
+            .request(Method::GET, &api_path(&["albums", album_id, "cover"])?)?
+            .query(&[("size", size.to_string()), ("format", "jpeg".into())]);
+        let response = self.send(request).await?;
+        Ok(response.bytes().await.map_err(ClientError::Http)?.to_vec())
+    }
 }
 
 #[cfg(test)]

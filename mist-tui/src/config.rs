@@ -148,6 +148,17 @@ pub struct ConfigFile {
     pub other: toml::Table,
 }
 
+impl ConfigFile {
+    /// `covers = false` turns cover art off in the player (on by default).
+    pub fn covers(&self) -> anyhow::Result<bool> {
+        match self.other.get("covers") {
+            None => Ok(true),
+            Some(toml::Value::Boolean(on)) => Ok(*on),
+            Some(other) => anyhow::bail!("`covers` must be true or false, not {other}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +237,13 @@ mod tests {
         fs::write(paths.config_file(), "server = [").expect("writes");
         let error = format!("{:#}", paths.load_config().expect_err("broken"));
         assert!(error.contains("config.toml"), "{error}");
+    }
+
+    #[test]
+    fn covers_are_on_unless_turned_off() {
+        let parse = |text: &str| toml::from_str::<ConfigFile>(text).expect("parses").covers().ok();
+        assert_eq!(parse(""), Some(true));
+        assert_eq!(parse("covers = false"), Some(false));
+        assert_eq!(parse("covers = \"no\""), None);
     }
 }

@@ -486,3 +486,122 @@ async fn a_spent_quota_shows_the_banner_with_the_reset_time() {
     tmux.keys(&["q"]);
     assert_eq!(tmux.wait_for_exit(SHORT).await, 0);
 }
+
+/// The title queued at `place` (`1. Dawn · Sox  0:04` → `Dawn`).
+fn queued(screen: &str, place: usize) -> Option<String> {
+    let prefix = format!("{place}. ");
+    screen.lines().find_map(|line| {
+        let start = line.find(&prefix)? + prefix.len();
+        let rest = &line[start..];
+        Some(rest[..rest.find(" · ")?].to_string())
+    })
+}
+
+/// The title playing (`▶ Dawn — Sox` → `Dawn`; the cover may come before it).
+fn now_playing(screen: &str) -> Option<String> {
+    screen.lines().find_map(|line| {
+        let start = line.find("▶ ")? + "▶ ".len();
+        let rest = &line[start..];
+        Some(rest[..rest.find(" — ")?].to_string())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_album_plays_shuffled_the_queue_moves_repeats_one_and_resumes() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let mist = Mist::new();
+    mist.register(&app, "tuialbum").await.assert_ok();
+    let token = std::fs::read_to_string(mist.token_file()).expect("token");
+    let client = app.client().with_token(token.trim());
+    let titles = ["Dawn", "Noon", "Dusk"];
+    for (i, title) in titles.iter().enumerate() {
+        let source = mist.path(&format!("{title}.wav"));
+        generate_wav(&source, 4.0);
+        let meta = CompleteUploadRequest {
+            title: Some((*title).into()),
+            artist: Some("Sox".into()),
+            album: Some("Night Shift".into()),
+            track_number: Some(i as i64 + 1),
+            ..CompleteUploadRequest::default()
+        };
+        let job_id = upload_file(&client, &source, meta).await;
+        let job = wait_for_job(&client, &job_id, Duration::from_secs(120)).await;
+        assert_eq!(job.status, mist_core::api::JobStatus::Ready, "{job:?}");
+        if i == 0 {
+            // A cover for the album (through its first track).
+            let picture = image::RgbImage::from_fn(300, 300, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
+            let mut png = std::io::Cursor::new(Vec::new());
+            picture.write_to(&mut png, image::ImageFormat::Png).expect("a PNG");
+            client
+                .put_track_cover(&job.track_id, png.into_inner())
+                .await
+                .expect("a cover");
+        }
+    }
+
+    let mut tmux = Tmux::start(&mist, "album", &["--audio", "null"], 120, 40);
+    tmux.wait_for("Dusk", SHORT).await;
+    // The Albums section, then the album's page.
+    tmux.keys(&["2"]);
+    tmux.wait_for("Albums · 1", SHORT).await;
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("Album “Night Shift” · 3", SHORT).await;
+    assert!(screen.contains("3 tracks"), "{screen}");
+    // Its cover, fetched with the login's token, in half blocks (tmux).
+    tmux.wait("the album's cover", SHORT, |s| s.contains(['▀', '▄'])).await;
+
+    // Shuffled: one plays, the other two are queued, each once.
+    tmux.keys(&["E"]);
+    let screen = tmux
+        .wait("shuffled", SHORT, |s| {
+            s.contains("Queue · 2") && now_playing(s).is_some()
+        })
+        .await;
+    let mut order: Vec<String> = [now_playing(&screen), queued(&screen, 1), queued(&screen, 2)]
+        .into_iter()
+        .map(|t| t.expect("three titles"))
+        .collect();
+    let (first, second) = (order[1].clone(), order[2].clone());
+    order.sort();
+    assert_eq!(order, ["Dawn", "Dusk", "Noon"], "{screen}");
+
+    // Move the first queued entry down: the two swap.
+    tmux.keys(&["Tab"]);
+    tmux.keys(&["J"]);
+    tmux.wait("moved", SHORT, |s| {
+        queued(s, 1).as_ref() == Some(&second) && queued(s, 2).as_ref() == Some(&first)
+    })
+    .await;
+
+    // Repeat one: the track playing starts again at its end; the queue waits.
+    tmux.keys(&["R", "R"]);
+    let screen = tmux.wait_for("repeat one", SHORT).await;
+    let playing = now_playing(&screen).expect("a track plays");
+    tmux.wait("near its end", SHORT, |s| playhead(s) >= Some(3)).await;
+    let screen = tmux
+        .wait("played again", SHORT, |s| {
+            playhead(s) <= Some(1) && now_playing(s).as_ref() == Some(&playing)
+        })
+        .await;
+    assert!(screen.contains("Queue · 2"), "{screen}");
+
+    // Quit: the queue and the playhead are saved on the server ...
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_for_exit(SHORT).await, 0);
+    let saved = client.play_queue().await.expect("a saved queue");
+    assert_eq!(saved.track_ids.len(), 3, "{saved:?}");
+    assert_eq!(saved.current_index, Some(0));
+    drop(tmux);
+
+    // ... and the next start picks up there, paused until Space.
+    let _ = std::fs::remove_file(mist.path("mist.exit"));
+    let mut tmux = Tmux::start(&mist, "resumed", &["--audio", "null"], 120, 40);
+    let screen = tmux.wait_for(&format!("resume {playing}"), SHORT).await;
+    assert!(screen.contains(&format!("⏸ {playing}")), "{screen}");
+    assert_eq!(queued(&screen, 1).as_ref(), Some(&second), "{screen}");
+    tmux.keys(&["Space"]);
+    tmux.wait("resumed", SHORT, |s| now_playing(s).as_ref() == Some(&playing))
+        .await;
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_for_exit(SHORT).await, 0);
+}

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use mist_core::audio::SAMPLE_RATE;
 
-use crate::cli::AudioOutput;
+use crate::session::AudioOutput;
 
 pub use wav::WavWriter;
 

@@ -7,9 +7,9 @@ use anyhow::Result;
 use mist_core::api::{Album, AlbumQuery, AlbumSort, Artist, Track, clock};
 use mist_core::text::{json_safe, neutralise};
 
-use super::Settings;
-use super::auth::{logged_in_client, stale_login};
 use super::search::{aligned, track_table};
+use crate::session::Settings;
+use crate::session::login::{logged_in_client, stale_login};
 
 #[derive(Debug, clap::Args)]
 pub struct AlbumsArgs {

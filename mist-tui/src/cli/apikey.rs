@@ -6,9 +6,9 @@
 use anyhow::Result;
 use mist_core::text::{json_safe, neutralise};
 
-use super::Settings;
-use super::auth::{logged_in_client, stale_login};
 use super::search::aligned;
+use crate::session::Settings;
+use crate::session::login::{logged_in_client, stale_login};
 
 #[derive(Debug, clap::Args)]
 pub struct ApiKeyArgs {

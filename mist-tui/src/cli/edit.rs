@@ -9,9 +9,9 @@ use anyhow::{Context, Result, bail};
 use mist_core::api::UpdateTrackRequest;
 use mist_core::text::{json_safe, neutralise};
 
-use super::Settings;
-use super::auth::{logged_in_client, stale_login};
 use super::search::track_table;
+use crate::session::Settings;
+use crate::session::login::{logged_in_client, stale_login};
 
 /// Largest picture `--cover` sends: the server refuses more (413).
 const MAX_COVER_FILE: u64 = 16 * 1024 * 1024;

@@ -5,9 +5,9 @@ use anyhow::Result;
 use mist_core::api::{Quota, TrackQuery, TrackSort};
 use mist_core::text::json_safe;
 
-use super::Settings;
-use super::auth::{logged_in_client, stale_login};
 use super::search::track_table;
+use crate::session::Settings;
+use crate::session::login::{logged_in_client, stale_login};
 
 #[derive(Debug, clap::Args)]
 pub struct TracksArgs {

@@ -20,10 +20,10 @@ use mist_core::client::Client;
 use mist_core::player::{Event, Playback, PlayerError, PlayerOptions, Quality};
 use mist_core::text::neutralise;
 
-use super::Settings;
-use super::auth::{logged_in_client, stale_login};
 use super::search::aligned;
 use crate::audio::Output;
+use crate::session::Settings;
+use crate::session::login::{logged_in_client, stale_login};
 
 /// Search results weighed when TRACK is words.
 const CANDIDATES: i64 = 10;

@@ -9,8 +9,8 @@ use mist_core::api::{Track, TrackQuery, clock};
 use mist_core::text::{json_safe, neutralise};
 use unicode_width::UnicodeWidthStr;
 
-use super::Settings;
-use super::auth::{logged_in_client, stale_login};
+use crate::session::Settings;
+use crate::session::login::{logged_in_client, stale_login};
 
 #[derive(Debug, clap::Args)]
 pub struct SearchArgs {

@@ -1,4 +1,4 @@
-//! `mist` with no arguments: the terminal player (design.md §7).
+//! `mist` with no arguments: the terminal player (docs/tui.md).
 //!
 //! The shape follows the usual ratatui application: [`app::App`] holds the
 //! state and turns messages into effects; [`ui`] draws it; this module owns
@@ -27,16 +27,19 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture, Event, EventStream};
 use futures::StreamExt;
-use mist_core::api::{CompleteUploadRequest, CreatePlaylistRequest, JobStatus, LoginRequest, RegisterRequest, Track};
+use mist_core::api::{
+    AlbumQuery, CompleteUploadRequest, CreatePlaylistRequest, JobStatus, LoginRequest, RegisterRequest, Track,
+    UpdatePlaylistRequest, UpdateTrackRequest,
+};
 use mist_core::client::{Client, ClientError};
 use ratatui::DefaultTerminal;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
-use crate::cli::Settings;
-use crate::cli::auth::{logged_in_client, save_login};
-use crate::cli::upload::{Progress, send_file};
-use app::{App, Effect, LoginOk, Msg, NetError, UploadProgress, View};
+use crate::session::Settings;
+use crate::session::login::{logged_in_client, save_login};
+use crate::session::upload::{Progress, send_file};
+use app::{App, CoverKey, Covers, Effect, Listing, LoginOk, Msg, NetError, Resume, UploadProgress, View};
 use keys::Keymap;
 use player::Player;
 
@@ -46,6 +49,11 @@ use player::Player;
 const DEFAULT_LOG: &str = "info,symphonia=warn";
 /// How often the loop wakes without input: search debounce, status expiry.
 const TICK: Duration = Duration::from_millis(100);
+/// The cover size asked for (the server's 300 px box: sharp in kitty, iTerm2
+/// and sixel, cheap to scale for half blocks).
+const COVER_SIZE: u32 = 300;
+/// Quitting waits this long at most for the queue to be saved.
+const QUIT_SAVE_WITHIN: Duration = Duration::from_secs(2);
 /// A frame is drawn at least this often (the quota banner counts down).
 const REDRAW_EVERY: Duration = Duration::from_secs(1);
 
@@ -54,6 +62,9 @@ pub async fn run(settings: Settings) -> Result<ExitCode> {
     let config = settings.paths.load_config()?;
     let keymap = Keymap::from_config(config.other.get("keys"))
         .with_context(|| format!("bad [keys] in {}", settings.paths.config_file().display()))?;
+    let covers = config
+        .covers()
+        .with_context(|| format!("bad `covers` in {}", settings.paths.config_file().display()))?;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         bail!("the player needs a terminal; see `mist --help` for commands that work in scripts");
     }
@@ -84,8 +95,21 @@ pub async fn run(settings: Settings) -> Result<ExitCode> {
     effects.extend(app.set_volume(saved_volume(&state)));
 
     let terminal = Terminal::enter()?;
+    if covers {
+        let picker = cover_picker();
+        tracing::info!(protocol = ?picker.protocol_type(), "covers");
+        app.covers = Covers::with(picker);
+    }
     let outcome = event_loop(terminal, &mut app, &mut runner, rx, effects).await;
     save_volume(&state, app.volume);
+    // Where the listener stopped, for the next start (here or on the web).
+    if let (Some(request), Some(client)) = (app.play_queue(), runner.client.clone()) {
+        match tokio::time::timeout(QUIT_SAVE_WITHIN, client.save_play_queue(&request)).await {
+            Ok(Ok(_)) => tracing::info!(tracks = request.track_ids.len(), "saved the play queue"),
+            Ok(Err(error)) => tracing::warn!(%error, "cannot save the play queue"),
+            Err(_) => tracing::warn!("saving the play queue timed out"),
+        }
+    }
     // The terminal is back; now let the audio thread complete the session
     // and close its output.
     runner.shutdown().await;
@@ -233,7 +257,7 @@ impl Runner {
         }
         if let Effect::Player(command) = effect {
             if let Some(player) = &self.player {
-                player.send(command.0);
+                player.send(command);
             }
             return;
         }
@@ -268,6 +292,14 @@ impl Runner {
             }),
             Effect::LoadLikes { generation, view } => self.spawn_tracks(generation, view, async move {
                 client.likes(Some(100), None).await.map(|p| p.items)
+            }),
+            Effect::LoadListing { generation, view } => self.spawn(async move {
+                let result = listing(&client, &view).await.map_err(net);
+                Msg::Listing {
+                    generation,
+                    view,
+                    result,
+                }
             }),
             Effect::LoadLikedIds => self.spawn(async move { Msg::Liked(liked_ids(&client).await.map_err(net)) }),
             Effect::Like { track_id, title, like } => self.spawn(async move {
@@ -329,6 +361,106 @@ impl Runner {
                     Msg::Upload(UploadProgress::Done(result))
                 });
             }
+            Effect::SaveQueue { name, track_ids } => self.spawn(async move {
+                let result = save_queue(&client, name.clone(), &track_ids).await.map_err(net);
+                Msg::QueueSaved { name, result }
+            }),
+            Effect::RenamePlaylist { id, name } => self.spawn(async move {
+                let update = UpdatePlaylistRequest {
+                    name: Some(name.clone()),
+                    ..UpdatePlaylistRequest::default()
+                };
+                let result = client.update_playlist(&id, &update).await.map(|_| ()).map_err(net);
+                Msg::Managed {
+                    done: format!("renamed the playlist to {name}"),
+                    result,
+                }
+            }),
+            Effect::DeletePlaylist { id, name } => self.spawn(async move {
+                let result = client.delete_playlist(&id).await.map_err(net);
+                Msg::Managed {
+                    done: format!("deleted the playlist {name}"),
+                    result,
+                }
+            }),
+            Effect::RemoveFromPlaylist {
+                playlist_id,
+                track_id,
+                title,
+            } => self.spawn(async move {
+                let result = client.remove_from_playlist(&playlist_id, &track_id).await.map_err(net);
+                Msg::Managed {
+                    done: format!("removed {title} from the playlist"),
+                    result,
+                }
+            }),
+            Effect::MoveInPlaylist {
+                playlist_id,
+                track_id,
+                position,
+            } => self.spawn(async move {
+                let result = client
+                    .move_in_playlist(&playlist_id, &track_id, position)
+                    .await
+                    .map(|_| ())
+                    .map_err(net);
+                Msg::Managed {
+                    done: format!("moved to place {}", position + 1),
+                    result,
+                }
+            }),
+            Effect::EditTrack { track_id, tags } => self.spawn(async move {
+                let update = UpdateTrackRequest {
+                    title: Some(tags.title),
+                    artist: Some(tags.artist),
+                    album: Some(tags.album),
+                    genre: Some(tags.genre),
+                    ..UpdateTrackRequest::default()
+                };
+                Msg::TrackEdited(client.update_track(&track_id, &update).await.map_err(net))
+            }),
+            Effect::DeleteTrack { track_id, title } => self.spawn(async move {
+                let result = client.delete_track(&track_id).await.map_err(net);
+                Msg::Managed {
+                    done: format!("deleted {title}"),
+                    result,
+                }
+            }),
+            Effect::LoadCover(key) => self.spawn(async move {
+                let bytes = match &key {
+                    CoverKey::Track(id) => client.track_cover(id, COVER_SIZE).await,
+                    CoverKey::Album(id) => client.album_cover(id, COVER_SIZE).await,
+                };
+                let image = match bytes {
+                    Ok(bytes) => tokio::task::spawn_blocking(move || decode_cover(&bytes))
+                        .await
+                        .ok()
+                        .flatten(),
+                    Err(error) => {
+                        if error.status() != Some(404) {
+                            tracing::warn!(%error, "cannot fetch a cover");
+                        }
+                        None
+                    }
+                };
+                Msg::Cover { key, image }
+            }),
+            Effect::LoadLyrics { track_id } => self.spawn(async move {
+                let result = match client.lyrics(&track_id).await {
+                    Ok(lyrics) => Ok(Some(lyrics)),
+                    Err(error) if error.status() == Some(404) => Ok(None),
+                    Err(error) => Err(net(error)),
+                };
+                Msg::Lyrics { track_id, result }
+            }),
+            Effect::LoadPlayQueue => self.spawn(async move { Msg::PlayQueue(saved_queue(&client).await.map_err(net)) }),
+            Effect::SavePlayQueue(request) => {
+                tokio::spawn(async move {
+                    if let Err(error) = client.save_play_queue(&request).await {
+                        tracing::warn!(%error, "cannot save the play queue");
+                    }
+                });
+            }
             Effect::Login { .. } | Effect::Player(_) | Effect::Quit => {}
         }
     }
@@ -371,6 +503,130 @@ async fn liked_ids(client: &Client) -> Result<Vec<String>, ClientError> {
             None => return Ok(ids),
         }
     }
+}
+
+/// The albums, artists or playlists `view` lists, or an album's or artist's page.
+async fn listing(client: &Client, view: &View) -> Result<(Listing, Vec<Track>), ClientError> {
+    let mut listing = Listing::default();
+    let mut tracks = Vec::new();
+    match view {
+        View::Albums => {
+            let query = AlbumQuery {
+                limit: Some(app::PAGE),
+                ..AlbumQuery::default()
+            };
+            listing.albums = client.albums(&query).await?.items;
+        }
+        View::Artists => listing.artists = client.artists(Some(100), None).await?.items,
+        View::Playlists => listing.playlists = client.my_playlists(Some(100), None).await?.items,
+        View::Album { id, .. } => {
+            let detail = client.album(id).await?;
+            listing.album = Some(detail.album);
+            tracks = detail.tracks;
+        }
+        View::Artist { id, .. } => {
+            let detail = client.artist(id).await?;
+            listing.artist = Some(detail.artist);
+            listing.albums = detail.albums;
+            tracks = detail.top_tracks;
+        }
+        _ => {}
+    }
+    Ok((listing, tracks))
+}
+
+/// How covers are drawn. Terminals known to answer the graphics query are
+/// asked (in raw mode, before events are read); any other gets half blocks
+/// without asking: the query reads the terminal's answer from stdin, and a
+/// terminal that never answers (tmux, plain xterm) would leave that reader
+/// waiting to swallow the first keys typed.
+fn cover_picker() -> ratatui_image::picker::Picker {
+    use ratatui_image::picker::Picker;
+    let env = |name: &str| std::env::var(name).unwrap_or_default().to_ascii_lowercase();
+    let term = env("TERM");
+    let program = env("TERM_PROGRAM");
+    let answers = std::env::var_os("TMUX").is_none()
+        && (std::env::var_os("KITTY_WINDOW_ID").is_some()
+            || ["kitty", "foot", "wezterm", "ghostty", "mlterm"]
+                .iter()
+                .any(|name| term.contains(name))
+            || ["iterm.app", "wezterm", "ghostty"].contains(&program.as_str()));
+    if !answers {
+        return Picker::halfblocks();
+    }
+    Picker::from_query_stdio().unwrap_or_else(|error| {
+        tracing::info!(%error, "no graphics protocol detected; covers in half blocks");
+        Picker::halfblocks()
+    })
+}
+
+/// A cover's bytes as an image, within limits (the server sends small
+/// JPEGs; anything else is not drawn).
+fn decode_cover(bytes: &[u8]) -> Option<image::DynamicImage> {
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(2048);
+    limits.max_image_height = Some(2048);
+    limits.max_alloc = Some(32 * 1024 * 1024);
+    reader.limits(limits);
+    match reader.decode() {
+        Ok(image) => Some(image),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read a cover");
+            None
+        }
+    }
+}
+
+/// The queue saved on the server with its tracks (those since deleted left
+/// out), or `None` when none was saved.
+async fn saved_queue(client: &Client) -> Result<Option<Resume>, ClientError> {
+    let saved = match client.play_queue().await {
+        Ok(saved) => saved,
+        Err(error) if error.status() == Some(404) => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let current_id = saved
+        .current_index
+        .and_then(|i| saved.track_ids.get(usize::try_from(i).ok()?))
+        .cloned();
+    let fetched: Vec<Result<Track, ClientError>> = futures::stream::iter(saved.track_ids)
+        .map(|id| {
+            let client = client.clone();
+            async move { client.track(&id).await }
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    let mut tracks = Vec::new();
+    for track in fetched {
+        match track {
+            Ok(track) => tracks.push(track),
+            Err(error) if error.status() == Some(404) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    let current = current_id.and_then(|id| tracks.iter().position(|t| t.id == id));
+    Ok(Some(Resume {
+        tracks,
+        current,
+        position_s: saved.position_ms as f64 / 1000.0,
+    }))
+}
+
+/// A new playlist holding `track_ids` in order; how many went in.
+async fn save_queue(client: &Client, name: String, track_ids: &[String]) -> Result<usize, ClientError> {
+    let request = CreatePlaylistRequest {
+        name,
+        ..CreatePlaylistRequest::default()
+    };
+    let playlist = client.create_playlist(&request).await?;
+    for id in track_ids {
+        client.add_to_playlist(&playlist.id, id).await?;
+    }
+    Ok(track_ids.len())
 }
 
 async fn login(

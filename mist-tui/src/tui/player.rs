@@ -24,7 +24,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, error::TryRecvError,
 use tokio::task::JoinHandle;
 
 use crate::audio::Output;
-use crate::cli::AudioOutput;
+use crate::session::AudioOutput;
 
 /// What the output is given at a time.
 const PIECE_S: f64 = 0.1;
@@ -36,7 +36,7 @@ pub const VOLUME_MAX: f32 = 1.5;
 /// normally a few milliseconds; the server has the heartbeats either way).
 const FINISH_TIMEOUT: Duration = Duration::from_secs(2);
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub enum Command {
     /// Stop what is playing and play this.
     Play(Track),
@@ -90,9 +90,9 @@ impl Player {
     pub fn spawn(
         client: Client,
         audio: AudioOutput,
-        send: impl Fn(Update) + std::marker::Send + Sync + 'static,
+        send: impl Fn(Update) + Send + Sync + 'static,
     ) -> std::io::Result<Player> {
-        let send: Send = Arc::new(send);
+        let send: Notify = Arc::new(send);
         let (commands, receiver) = unbounded_channel();
         let thread = std::thread::Builder::new().name("mist-audio".into()).spawn(move || {
             let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -166,12 +166,12 @@ enum State {
 }
 
 /// Where updates go.
-type Send = Arc<dyn Fn(Update) + std::marker::Send + Sync>;
+type Notify = Arc<dyn Fn(Update) + Send + Sync>;
 
 struct Worker {
     client: Client,
     output: Option<Output>,
-    send: Send,
+    send: Notify,
     volume: f32,
     quality: Quality,
     state: State,
@@ -180,7 +180,7 @@ struct Worker {
     preload: Option<(String, JoinHandle<Result<Playback, PlayerError>>)>,
 }
 
-async fn run(client: Client, audio: AudioOutput, mut commands: UnboundedReceiver<Command>, send: Send) {
+async fn run(client: Client, audio: AudioOutput, mut commands: UnboundedReceiver<Command>, send: Notify) {
     let output = match Output::open(&audio) {
         Ok(output) => Some(output),
         Err(error) => {
