@@ -148,6 +148,17 @@ pub struct ConfigFile {
     pub other: toml::Table,
 }
 
+impl ConfigFile {
+    /// `replaygain = "auto" | "track" | "album" | "off"` (default `auto`).
+    pub fn replay_gain(&self) -> Result<crate::audio::gain::GainMode> {
+        match self.other.get("replaygain") {
+            None => Ok(Default::default()),
+            Some(toml::Value::String(mode)) => mode.parse().map_err(|e| anyhow::anyhow!("replaygain: {e}")),
+            Some(_) => bail!("replaygain: expected auto, track, album or off"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +237,19 @@ mod tests {
         fs::write(paths.config_file(), "server = [").expect("writes");
         let error = format!("{:#}", paths.load_config().expect_err("broken"));
         assert!(error.contains("config.toml"), "{error}");
+    }
+
+    #[test]
+    fn the_replaygain_setting_reads_or_names_the_mistake() {
+        use crate::audio::gain::GainMode;
+        let config = |text: &str| toml::from_str::<ConfigFile>(text).expect("TOML");
+        assert_eq!(config("").replay_gain().expect("default"), GainMode::Auto);
+        assert_eq!(
+            config("replaygain = \"album\"").replay_gain().expect("album"),
+            GainMode::Album
+        );
+        let error = format!("{:#}", config("replaygain = \"loud\"").replay_gain().expect_err("bad"));
+        assert!(error.contains("replaygain"), "{error}");
+        assert!(config("replaygain = 3").replay_gain().is_err());
     }
 }

@@ -17,7 +17,6 @@ mod app;
 mod keys;
 mod player;
 mod ui;
-
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -71,11 +70,13 @@ pub async fn run(settings: Settings) -> Result<ExitCode> {
     };
     tracing::info!(server = settings.server(), log = %log.display(), "mist starts");
     let (tx, rx) = unbounded_channel();
+    let gain_mode = config.replay_gain()?;
     let mut runner = Runner {
         settings,
         client: None,
         player: None,
         tx,
+        gain_mode,
     };
     if let Some(client) = client.clone() {
         runner.logged_in(client)?;
@@ -175,6 +176,8 @@ struct Runner {
     client: Option<Client>,
     player: Option<Player>,
     tx: UnboundedSender<Msg>,
+    /// The `replaygain` setting, given to every audio thread.
+    gain_mode: crate::audio::gain::GainMode,
 }
 
 impl Runner {
@@ -189,6 +192,7 @@ impl Runner {
             let _ = tx.send(Msg::Player(update));
         })
         .context("cannot start the audio thread")?;
+        player.send(player::Command::SetGainMode(self.gain_mode));
         self.player = Some(player);
         self.client = Some(client);
         Ok(())

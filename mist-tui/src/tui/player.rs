@@ -24,6 +24,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, error::TryRecvError,
 use tokio::task::JoinHandle;
 
 use crate::audio::Output;
+use crate::audio::gain::{GainMode, track_gain};
 use crate::cli::AudioOutput;
 
 /// What the output is given at a time.
@@ -51,6 +52,8 @@ pub enum Command {
     Volume(f32),
     /// The rendition to play, from now on and for the next tracks.
     SetQuality(Quality),
+    /// The ReplayGain to apply from the next track on.
+    SetGainMode(GainMode),
     Stop,
     /// Complete the session, close the output and end the thread.
     Quit,
@@ -154,6 +157,8 @@ struct Current {
     /// segment start; this gets to the second asked for).
     skip_s: f64,
     last_update: Instant,
+    /// The track's ReplayGain as a factor (1.0: as mastered).
+    gain: f32,
 }
 
 enum State {
@@ -174,6 +179,10 @@ struct Worker {
     send: Send,
     volume: f32,
     quality: Quality,
+    gain_mode: GainMode,
+    /// The album of the track played last: a track after one of its own
+    /// album plays as part of the album.
+    last_album: Option<String>,
     state: State,
     next: Option<Track>,
     /// The next track's session, opened near the end of the current one.
@@ -194,6 +203,8 @@ async fn run(client: Client, audio: AudioOutput, mut commands: UnboundedReceiver
         send,
         volume: 1.0,
         quality: Quality::Auto,
+        gain_mode: GainMode::default(),
+        last_album: None,
         state: State::Idle,
         next: None,
         preload: None,
@@ -285,6 +296,7 @@ impl Worker {
                     current.playback.set_quality(quality);
                 }
             }
+            Command::SetGainMode(mode) => self.gain_mode = mode,
             Command::Stop => self.stop(),
             Command::Quit => {}
         }
@@ -326,7 +338,13 @@ impl Worker {
         };
         match started {
             Ok(Ok(playback)) => {
-                tracing::info!(track = %track.id, session = %playback.session().session_id, "playing");
+                // Part of its album when the track before or after it is of the same one.
+                let album = track.album_id.clone();
+                let in_album = album.is_some()
+                    && (self.last_album == album || self.next.as_ref().map(|t| &t.album_id) == Some(&album));
+                let gain = track_gain(self.gain_mode, &track, in_album);
+                self.last_album = album;
+                tracing::info!(track = %track.id, session = %playback.session().session_id, gain, "playing");
                 self.state = State::Playing(Box::new(Current {
                     track: *track,
                     playback,
@@ -338,6 +356,7 @@ impl Worker {
                     seeking: false,
                     skip_s: 0.0,
                     last_update: Instant::now(),
+                    gain,
                 }));
                 if let Some(output) = &mut self.output {
                     output.resume();
@@ -404,10 +423,10 @@ impl Worker {
 
     /// Hands the output the next 100 ms.
     async fn play_piece(&mut self) {
-        let volume = self.volume;
         let State::Playing(current) = &mut self.state else {
             return;
         };
+        let volume = self.volume * current.gain;
         let piece_len = (PIECE_S * f64::from(SAMPLE_RATE)) as usize * 2;
         let end = (current.offset + piece_len).min(current.buffer.len());
         let piece: Vec<f32> = current.buffer[current.offset..end].iter().map(|s| s * volume).collect();
@@ -604,14 +623,16 @@ mod tests {
         client.track(&job.track_id).await.expect("track")
     }
 
-    /// Plays `tracks` (one or two) as a queue to `out` at `quality`; returns the updates.
-    fn play_queue(client: Client, out: &Path, tracks: &[Track], quality: Quality) -> Vec<Update> {
+    /// Plays `tracks` (one or two) as a queue to `out` at `quality` with
+    /// `gain`; returns the updates.
+    fn play_queue(client: Client, out: &Path, tracks: &[Track], quality: Quality, gain: GainMode) -> Vec<Update> {
         let (tx, rx) = mpsc::channel();
         let player = Player::spawn(client, AudioOutput::Wav(out.to_path_buf()), move |update| {
             let _ = tx.send(update);
         })
         .expect("starts");
         player.send(Command::SetQuality(quality));
+        player.send(Command::SetGainMode(gain));
         player.send(Command::Play(tracks[0].clone()));
         player.send(Command::SetNext(tracks.get(1).cloned()));
         let last = &tracks[tracks.len() - 1].id;
@@ -658,7 +679,7 @@ mod tests {
         let queue = [first, second];
         let updates = tokio::task::spawn_blocking({
             let (client, out, queue) = (client.clone(), out.clone(), queue.clone());
-            move || play_queue(client, &out, &queue, Quality::High)
+            move || play_queue(client, &out, &queue, Quality::High, GainMode::Off)
         })
         .await
         .expect("the queue plays");
@@ -710,5 +731,30 @@ mod tests {
             "a click at the segment boundary: {boundary}"
         );
         assert!(join < 2.0 * inside + 0.01, "a click at the join: {join}");
+
+        // ReplayGain: the same track with its gain applied is as much
+        // quieter as the stored gain says (the tone is loud: the gain is negative).
+        let [first, _] = &queue;
+        let expected = crate::audio::gain::gain(first.track_gain_db, first.track_peak);
+        assert!(expected < 0.9, "a loud tone is turned down: {first:?}");
+        let quiet = dir.path().join("quiet.wav");
+        tokio::task::spawn_blocking({
+            let (client, quiet, track) = (client.clone(), quiet.clone(), first.clone());
+            move || play_queue(client, &quiet, &[track], Quality::High, GainMode::Track)
+        })
+        .await
+        .expect("the track plays");
+        let quiet = mist_core::audio::decode_file(&quiet, Some("wav")).expect("a WAV");
+        let rms = |s: &[f32]| (s.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / s.len() as f64).sqrt();
+        let (on, off) = (rms(&quiet.samples), rms(&heard.samples[..split * 2]));
+        eprintln!(
+            "RMS {off:.4} as mastered, {on:.4} with track gain {:?} dB",
+            first.track_gain_db
+        );
+        assert_eq!(quiet.samples.len(), split * 2);
+        assert!(
+            (on / off - f64::from(expected)).abs() < 0.01,
+            "{on} / {off} is not {expected}"
+        );
     }
 }
