@@ -157,6 +157,15 @@ impl ConfigFile {
             Some(_) => bail!("replaygain: expected auto, track, album or off"),
         }
     }
+
+    /// `mpris = false` turns the media keys off (default on).
+    pub fn media_keys(&self) -> Result<bool> {
+        match self.other.get("mpris") {
+            None => Ok(true),
+            Some(toml::Value::Boolean(on)) => Ok(*on),
+            Some(_) => bail!("mpris: expected true or false"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -240,7 +249,7 @@ mod tests {
     }
 
     #[test]
-    fn the_replaygain_setting_reads_or_names_the_mistake() {
+    fn replaygain_and_mpris_settings_read_or_name_the_mistake() {
         use crate::audio::gain::GainMode;
         let config = |text: &str| toml::from_str::<ConfigFile>(text).expect("TOML");
         assert_eq!(config("").replay_gain().expect("default"), GainMode::Auto);
@@ -251,5 +260,8 @@ mod tests {
         let error = format!("{:#}", config("replaygain = \"loud\"").replay_gain().expect_err("bad"));
         assert!(error.contains("replaygain"), "{error}");
         assert!(config("replaygain = 3").replay_gain().is_err());
+        assert!(config("").media_keys().expect("default"));
+        assert!(!config("mpris = false").media_keys().expect("off"));
+        assert!(config("mpris = \"no\"").media_keys().is_err());
     }
 }
