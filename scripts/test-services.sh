@@ -50,7 +50,7 @@ free_port() {
 install_apt() {
     local missing=()
     for pkg in postgresql-$PG_VERSION postgresql-server-dev-$PG_VERSION build-essential pkg-config \
-               libasound2-dev ffmpeg sox espeak-ng tmux python3 dpkg-dev chromium; do
+               libasound2-dev ffmpeg sox espeak-ng tmux python3 dpkg-dev chromium dbus playerctl; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
     done
     if [ ${#missing[@]} -gt 0 ]; then

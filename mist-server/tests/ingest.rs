@@ -96,6 +96,19 @@ async fn check_playlists(master_url: &str, duration_s: f64) -> String {
             (total - duration_s).abs() < 0.2,
             "playlist lasts {total} s, track {duration_s} s"
         );
+        // Gapless: what the segments hold beyond the source is recorded, and
+        // the source's length (the track's) is what remains.
+        let trim = media
+            .lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-MIST-TRIM:START=1105,END="))
+            .unwrap_or_else(|| panic!("no gapless trim:\n{media}"));
+        let end: f64 = trim.parse().expect("END");
+        assert!(end < 2.0 * 1152.0, "padding {end}");
+        let heard_s = total - (1105.0 + end) / 44_100.0;
+        assert!(
+            (heard_s - duration_s).abs() < 0.002,
+            "{heard_s} s heard of {duration_s} s"
+        );
         // Keys change at least every 30 s of audio.
         let mut since_key = 0.0;
         let mut keys = 0;

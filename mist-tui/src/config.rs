@@ -157,6 +157,24 @@ impl ConfigFile {
             Some(other) => anyhow::bail!("`covers` must be true or false, not {other}"),
         }
     }
+
+    /// `replaygain = "auto" | "track" | "album" | "off"` (default `auto`).
+    pub fn replay_gain(&self) -> Result<crate::audio::gain::GainMode> {
+        match self.other.get("replaygain") {
+            None => Ok(Default::default()),
+            Some(toml::Value::String(mode)) => mode.parse().map_err(|e| anyhow::anyhow!("replaygain: {e}")),
+            Some(_) => bail!("replaygain: expected auto, track, album or off"),
+        }
+    }
+
+    /// `mpris = false` turns the media keys off (default on).
+    pub fn media_keys(&self) -> Result<bool> {
+        match self.other.get("mpris") {
+            None => Ok(true),
+            Some(toml::Value::Boolean(on)) => Ok(*on),
+            Some(_) => bail!("mpris: expected true or false"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -245,5 +263,22 @@ mod tests {
         assert_eq!(parse(""), Some(true));
         assert_eq!(parse("covers = false"), Some(false));
         assert_eq!(parse("covers = \"no\""), None);
+    }
+
+    #[test]
+    fn replaygain_and_mpris_settings_read_or_name_the_mistake() {
+        use crate::audio::gain::GainMode;
+        let config = |text: &str| toml::from_str::<ConfigFile>(text).expect("TOML");
+        assert_eq!(config("").replay_gain().expect("default"), GainMode::Auto);
+        assert_eq!(
+            config("replaygain = \"album\"").replay_gain().expect("album"),
+            GainMode::Album
+        );
+        let error = format!("{:#}", config("replaygain = \"loud\"").replay_gain().expect_err("bad"));
+        assert!(error.contains("replaygain"), "{error}");
+        assert!(config("replaygain = 3").replay_gain().is_err());
+        assert!(config("").media_keys().expect("default"));
+        assert!(!config("mpris = false").media_keys().expect("off"));
+        assert!(config("mpris = \"no\"").media_keys().is_err());
     }
 }

@@ -605,3 +605,185 @@ async fn an_album_plays_shuffled_the_queue_moves_repeats_one_and_resumes() {
     tmux.keys(&["q"]);
     assert_eq!(tmux.wait_for_exit(SHORT).await, 0);
 }
+
+/// A private D-Bus session bus for one test (`dbus-daemon --session`, the
+/// Debian package `dbus`): the player registers there, not on the desktop's.
+/// Stopped on drop.
+struct SessionBus {
+    daemon: std::process::Child,
+    address: String,
+}
+
+impl SessionBus {
+    fn start(dir: &Path) -> SessionBus {
+        use std::io::BufRead;
+        let mut daemon = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address"])
+            .arg(format!("--address=unix:path={}", dir.join("bus").display()))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("dbus-daemon runs (scripts/test-services.sh installs dbus)");
+        let mut address = String::new();
+        let stdout = daemon.stdout.take().expect("piped stdout");
+        std::io::BufReader::new(stdout)
+            .read_line(&mut address)
+            .expect("dbus-daemon prints its address");
+        let address = address.trim().to_owned();
+        assert!(address.starts_with("unix:"), "{address:?}");
+        SessionBus { daemon, address }
+    }
+
+    /// Runs `playerctl args` on this bus; its output, trimmed.
+    fn playerctl(&self, args: &[&str]) -> String {
+        let output = Command::new("playerctl")
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.address)
+            .args(args)
+            .output()
+            .expect("playerctl runs (scripts/test-services.sh installs it)");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for SessionBus {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
+
+impl Tmux {
+    /// [`Tmux::start`] with `mist` on the session bus at `bus`.
+    fn start_on_bus(mist: &Mist, name: &str, bus: &str, args: &[&str]) -> Tmux {
+        let socket = mist.path("tmux.sock");
+        let conf = mist.path("tmux.conf");
+        std::fs::write(&conf, "set -g remain-on-exit on\nset -g status off\n").expect("tmux.conf");
+        let screens = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join("tui-screens")
+            .join(name);
+        let _ = std::fs::remove_dir_all(&screens);
+        std::fs::create_dir_all(&screens).expect("screens dir");
+        let home = mist.home.path().display().to_string();
+        let exit_file = mist.path("mist.exit");
+        let script = format!("\"$0\" \"$@\"; echo $? > '{}'", exit_file.display());
+        let status = Command::new("tmux")
+            .arg("-S")
+            .arg(&socket)
+            .arg("-f")
+            .arg(&conf)
+            .args(["new-session", "-d", "-s", "mist", "-x", "100", "-y", "30"])
+            .args(["env", "-u", "MIST_SERVER", "-u", "MIST_AUDIO", "TERM=xterm-256color"])
+            .arg(format!("HOME={home}"))
+            .arg(format!("XDG_CONFIG_HOME={}", mist.xdg_config_home().display()))
+            .arg(format!("XDG_STATE_HOME={home}/state"))
+            .arg(format!("DBUS_SESSION_BUS_ADDRESS={bus}"))
+            .args(["sh", "-c", &script])
+            .arg(env!("CARGO_BIN_EXE_mist"))
+            .args(args)
+            .status()
+            .expect("tmux runs (scripts/test-services.sh installs it)");
+        assert!(status.success(), "tmux new-session failed");
+        Tmux {
+            socket,
+            exit_file,
+            log: mist.path("state/mist/mist.log"),
+            name: name.to_string(),
+            screens,
+            step: 0,
+        }
+    }
+}
+
+/// Media keys: `playerctl` on a private session bus finds `mist`, reads what
+/// plays, pauses it and skips to the queued track.
+#[tokio::test(flavor = "multi_thread")]
+async fn playerctl_sees_reads_pauses_and_skips_mist_over_mpris() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let mist = Mist::new();
+    mist.register(&app, "tuimediakeys").await.assert_ok();
+    let token = std::fs::read_to_string(mist.token_file()).expect("token");
+    let client = app.client().with_token(token.trim());
+    upload_tone(&app, &client, mist.home.path(), "Alpha Tone", 20.0).await;
+    upload_tone(&app, &client, mist.home.path(), "Beta Tone", 20.0).await;
+    let bus = SessionBus::start(mist.home.path());
+
+    let mut tmux = Tmux::start_on_bus(&mist, "mpris", &bus.address, &["--audio", "null"]);
+    tmux.wait_for("Beta Tone", SHORT).await;
+    tmux.keys(&["/"]);
+    tmux.type_text("Alpha");
+    tmux.wait_for("Search “Alpha” · 1", SHORT).await;
+    tmux.keys(&["Enter", "Enter"]);
+    tmux.wait("playing", SHORT, |s| {
+        s.contains("▶ Alpha Tone") && playhead(s) >= Some(1)
+    })
+    .await;
+    tmux.keys(&["/", "C-u"]);
+    tmux.type_text("Beta");
+    tmux.wait_for("Search “Beta” · 1", SHORT).await;
+    tmux.keys(&["Enter", "a"]);
+    tmux.wait_for("1. Beta Tone", SHORT).await;
+
+    // `playerctl -l` lists it as an instance of mist.
+    let players = bus.playerctl(&["-l"]);
+    assert!(
+        players.lines().any(|p| p.starts_with("mist.instance")),
+        "players: {players:?}"
+    );
+    let started = Instant::now();
+    while bus.playerctl(&["-p", "mist", "metadata", "title"]) != "Alpha Tone" {
+        assert!(
+            started.elapsed() < SHORT,
+            "title: {:?}",
+            bus.playerctl(&["-p", "mist", "metadata"])
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(bus.playerctl(&["-p", "mist", "metadata", "artist"]), "Sox");
+    assert_eq!(bus.playerctl(&["-p", "mist", "status"]), "Playing");
+
+    // Pause: the screen says so and the playhead stops.
+    bus.playerctl(&["-p", "mist", "pause"]);
+    let paused = tmux.wait_for("(paused)", SHORT).await;
+    let at = playhead(&paused);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(playhead(&tmux.wait_for("(paused)", SHORT).await), at);
+    let started = Instant::now();
+    while bus.playerctl(&["-p", "mist", "status"]) != "Paused" {
+        assert!(
+            started.elapsed() < SHORT,
+            "still {:?}",
+            bus.playerctl(&["-p", "mist", "status"])
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bus.playerctl(&["-p", "mist", "play"]);
+    tmux.wait("resumed", SHORT, |s| !s.contains("(paused)") && playhead(s) > at)
+        .await;
+
+    // Next: the queued track plays, and the bus says so.
+    bus.playerctl(&["-p", "mist", "next"]);
+    let screen = tmux.wait_for("▶ Beta Tone", SHORT).await;
+    assert!(screen.contains("Queue · 0"), "{screen}");
+    let started = Instant::now();
+    while bus.playerctl(&["-p", "mist", "metadata", "title"]) != "Beta Tone" {
+        assert!(started.elapsed() < SHORT, "title after next");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Volume, both ways.
+    bus.playerctl(&["-p", "mist", "volume", "0.5"]);
+    tmux.wait_for("vol 50%", SHORT).await;
+    tmux.keys(&["+"]);
+    tmux.wait_for("vol 60%", SHORT).await;
+    let started = Instant::now();
+    while bus.playerctl(&["-p", "mist", "volume"]) != "0.600000" {
+        assert!(
+            started.elapsed() < SHORT,
+            "volume {:?}",
+            bus.playerctl(&["-p", "mist", "volume"])
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_for_exit(SHORT).await, 0);
+}

@@ -35,6 +35,18 @@ use crate::hls::segment::{FrameError, FrameHeader};
 /// The renditions every track gets, in kbit/s.
 pub const BITRATES_KBPS: [u32; 3] = [64, 128, 192];
 
+/// Samples of silence before the source's first sample in a decoded
+/// rendition: LAME's 576 of encoder delay and the decoder's 529 (see the
+/// module docs). The player drops them (the `#EXT-X-MIST-TRIM` playlist tag).
+pub const DECODED_DELAY: u64 = 1105;
+
+/// Samples after the source's last one in a decoded rendition of
+/// `mp3_frames` frames made from `source_frames` samples: LAME's padding of
+/// the last frame (and its flush frame).
+pub fn padding(source_frames: u64, mp3_frames: usize) -> u64 {
+    (mp3_frames as u64 * 1152).saturating_sub(DECODED_DELAY + source_frames)
+}
+
 /// A rendition's MP3 frames in order, one `Vec<u8>` per frame.
 pub type Mp3Frames = Vec<Vec<u8>>;
 
@@ -264,5 +276,49 @@ mod tests {
     #[test]
     fn odd_bitrates_are_refused() {
         assert!(matches!(encode_mp3_frames(&tone(0.1), 100), Err(AudioError::Encode(_))));
+    }
+}
+
+#[cfg(test)]
+mod delay {
+    use super::*;
+    use crate::audio::Tags;
+
+    /// A 997 Hz tone, the same in both channels.
+    fn sine(frames: usize) -> DecodedAudio {
+        let samples = (0..frames)
+            .flat_map(|i| {
+                let v = 0.5 * (2.0 * std::f32::consts::PI * 997.0 * i as f32 / 44_100.0).sin();
+                [v, v]
+            })
+            .collect();
+        DecodedAudio {
+            samples,
+            tags: Tags::default(),
+            source_sample_rate: 44_100,
+            source_channels: 2,
+            truncated: None,
+        }
+    }
+
+    /// What the gapless trim rests on: the decoded audio lags the source by
+    /// exactly [`DECODED_DELAY`] samples in every rendition, and what
+    /// follows the source is padding.
+    #[test]
+    fn decoded_audio_lags_the_source_by_the_decoded_delay() {
+        for n in [44_100usize, 100_000] {
+            let audio = sine(n);
+            for kbps in BITRATES_KBPS {
+                let frames = encode_mp3_frames(&audio, kbps).unwrap();
+                let decoded = crate::audio::decode_bytes(frames.concat(), Some("mp3")).unwrap();
+                let heard: Vec<f32> = decoded.samples.iter().step_by(2).copied().collect();
+                let source: Vec<f32> = audio.samples.iter().step_by(2).copied().collect();
+                let error = |lag: usize| -> f32 { (5000..15000).map(|i| (heard[i + lag] - source[i]).powi(2)).sum() };
+                let lag = (0..3000).min_by(|&a, &b| error(a).total_cmp(&error(b))).unwrap();
+                assert_eq!(lag, DECODED_DELAY as usize, "{n} samples at {kbps}k");
+                assert_eq!(heard.len(), frames.len() * 1152);
+                assert!(padding(n as u64, frames.len()) < 2 * 1152);
+            }
+        }
     }
 }

@@ -18,7 +18,7 @@ pub mod resample;
 
 pub use decode::{DecodeLimits, DecodeReport, StreamDecoder, decode_bytes, decode_file};
 #[cfg(feature = "encode")]
-pub use encode::{BITRATES_KBPS, Mp3Encoder, Mp3Frames, encode_mp3_frames, encode_renditions};
+pub use encode::{BITRATES_KBPS, DECODED_DELAY, Mp3Encoder, Mp3Frames, encode_mp3_frames, encode_renditions};
 pub use resample::{StreamResampler, resample_interleaved};
 
 /// The sample rate of every decoded track and every rendition.

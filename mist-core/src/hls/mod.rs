@@ -16,8 +16,8 @@ pub mod segment;
 
 pub use id3::{id3_tag_len, id3_timestamp_tag, parse_id3_timestamp};
 pub use playlist::{
-    KeyRef, LEGACY_SEGMENTS_PER_KEY, MP3_CODECS, MediaSegmentRef, PlaylistError, SEGMENTS_PER_KEY, Variant, bandwidth,
-    key_count, key_index, key_segments, master_model, master_playlist, media_model, media_playlist, parse_iv,
-    parse_master, parse_media, write_master, write_media,
+    KeyRef, LEGACY_SEGMENTS_PER_KEY, MP3_CODECS, MediaSegmentRef, PlaylistError, SEGMENTS_PER_KEY, Trim, Variant,
+    bandwidth, key_count, key_index, key_segments, master_model, master_playlist, media_model, media_playlist,
+    parse_iv, parse_master, parse_media, set_trim, trim, write_master, write_media,
 };
 pub use segment::{SEGMENT_FRAMES, Segment, SegmentError, Segmenter, segment_frames, segment_renditions};

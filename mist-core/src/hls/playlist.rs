@@ -116,6 +116,55 @@ pub fn parse_iv(iv: &str) -> Option<[u8; 16]> {
     u128::from_str_radix(digits, 16).ok().map(u128::to_be_bytes)
 }
 
+/// The tag naming a rendition's gapless trim, before its first segment:
+/// `#EXT-X-MIST-TRIM:START=1105,END=875`. Players that do not know it ignore
+/// it (RFC 8216 §4.1); the server's rewrite keeps it (the model holds it as
+/// the first segment's unknown tag).
+const TRIM_TAG: &str = "X-MIST-TRIM";
+
+/// Samples (per channel, at 44.1 kHz) a decoder outputs that are not the
+/// source's: `start` before its first sample (encoder and decoder delay) and
+/// `end` after its last (the last frame's padding). Dropping them makes the
+/// decoded rendition exactly the source's length and timing, so consecutive
+/// tracks of one recording join without a gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Trim {
+    pub start: u64,
+    pub end: u64,
+}
+
+/// Records `trim` in `playlist` (on its first segment).
+pub fn set_trim(playlist: &mut MediaPlaylist, trim: Trim) {
+    if let Some(first) = playlist.segments.first_mut() {
+        first.unknown_tags.retain(|t| t.tag != TRIM_TAG);
+        first.unknown_tags.push(m3u8_rs::ExtTag {
+            tag: TRIM_TAG.into(),
+            rest: Some(format!("START={},END={}", trim.start, trim.end)),
+        });
+    }
+}
+
+/// The trim recorded in `playlist`; `None` for playlists written before it
+/// was recorded, or a tag that does not read as two counts.
+pub fn trim(playlist: &MediaPlaylist) -> Option<Trim> {
+    let tag = playlist
+        .segments
+        .first()?
+        .unknown_tags
+        .iter()
+        .find(|t| t.tag == TRIM_TAG)?;
+    let mut trim = Trim::default();
+    let (mut start, mut end) = (false, false);
+    for attribute in tag.rest.as_deref()?.split(',') {
+        match attribute.trim().split_once('=')? {
+            ("START", n) => (trim.start, start) = (n.parse().ok()?, true),
+            ("END", n) => (trim.end, end) = (n.parse().ok()?, true),
+            _ => {}
+        }
+    }
+    (start && end).then_some(trim)
+}
+
 /// The text of a VOD media playlist of `segments` (see [`media_model`]).
 pub fn media_playlist(segments: &[MediaSegmentRef]) -> String {
     write_media(&media_model(segments))
@@ -290,6 +339,41 @@ mod tests {
                 }),
             },
         ]
+    }
+
+    #[test]
+    fn the_trim_survives_writing_and_reading_again() {
+        let mut model = media_model(&three_segments());
+        assert_eq!(trim(&model), None, "not recorded yet");
+        set_trim(&mut model, Trim { start: 1105, end: 875 });
+        let text = write_media(&model);
+        assert!(
+            text.contains("#EXT-X-MIST-TRIM:START=1105,END=875\n#EXTINF:6.008163,\nseg_00000.mp3"),
+            "{text}"
+        );
+        // What the server does to every stored playlist: parse, change URIs, write.
+        let mut again = parse_media(text.as_bytes()).unwrap();
+        again.segments[0].uri = "https://s3.example/seg_00000.mp3?sig".into();
+        let again = parse_media(write_media(&again).as_bytes()).unwrap();
+        assert_eq!(trim(&again), Some(Trim { start: 1105, end: 875 }));
+        assert_eq!(again.segments[1].unknown_tags, vec![], "on the first segment only");
+    }
+
+    #[test]
+    fn a_trim_tag_that_does_not_read_is_no_trim() {
+        for rest in [
+            "START=1105",
+            "START=-1,END=3",
+            "START=1105,END=99999999999999999999999",
+            "START=x,END=1",
+            "junk",
+            "",
+        ] {
+            let text =
+                format!("#EXTM3U\n#EXT-X-TARGETDURATION:7\n#EXT-X-MIST-TRIM:{rest}\n#EXTINF:6.0,\nseg_00000.mp3\n");
+            let model = parse_media(text.as_bytes()).unwrap();
+            assert_eq!(trim(&model), None, "{rest:?}");
+        }
     }
 
     #[test]

@@ -37,7 +37,7 @@
 
 mod playlist;
 
-pub use playlist::{MediaSegment, PlaylistError, SegmentKey, VariantStream, parse_master, parse_media};
+pub use playlist::{MediaSegment, PlaylistError, SegmentKey, Trim, VariantStream, parse_master, parse_media};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -49,6 +49,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::api::{CompleteSessionRequest, HeartbeatRequest, PlaybackSession, Quota};
+use crate::audio::SAMPLE_RATE;
 use crate::client::{Client, ClientError, Method, Url, quota_header};
 use crate::crypto::decrypt_segment;
 
@@ -255,6 +256,7 @@ impl Playback {
             abort: None,
             quota: quota_tx,
             fetched: None,
+            previous: None,
         };
         // The playlists of the first rendition tell the segment count.
         let first = engine.pick_rendition(0);
@@ -443,8 +445,51 @@ async fn fetch_text(client: &Client, retry: &Retry, url: &Url) -> Result<String,
     })
 }
 
-/// Decrypts and decodes one segment; the reason it failed otherwise.
-fn decode_segment(data: &[u8], key: Option<([u8; 16], [u8; 16])>) -> Result<Vec<f32>, String> {
+/// Where `segment` starts in the track as heard (the first segment's
+/// trimmed start is not heard), in seconds.
+fn track_start_s(segments: &[MediaSegment], segment: usize) -> f64 {
+    if segment == 0 {
+        return 0.0;
+    }
+    let delay_s = segments
+        .first()
+        .map_or(0.0, |s| s.trim.start as f64 / f64::from(SAMPLE_RATE));
+    let before: f64 = segments.iter().take(segment).map(|s| s.duration_s).sum();
+    (before - delay_s).max(0.0)
+}
+
+/// Drops `trim` from the decoded interleaved stereo `samples`: what remains
+/// is the source's (an oversized trim leaves nothing rather than failing).
+fn apply_trim(mut samples: Vec<f32>, trim: Trim) -> Vec<f32> {
+    let frames = samples.len() / 2;
+    let start = usize::try_from(trim.start).unwrap_or(usize::MAX).min(frames);
+    let end = usize::try_from(trim.end).unwrap_or(usize::MAX).min(frames - start);
+    samples.truncate((frames - end) * 2);
+    samples.drain(..start * 2);
+    samples
+}
+
+/// A segment decoded by [`decode_segment`].
+#[derive(Debug)]
+struct Decoded {
+    /// Its audio, trimmed.
+    samples: Vec<f32>,
+    /// Its clear bytes, for the next segment's lead.
+    clear: Vec<u8>,
+    /// How many samples it decoded to before the trim.
+    untrimmed: usize,
+}
+
+/// Decrypts and decodes one segment, its trim dropped; the reason it failed
+/// otherwise. `lead`: the segment before it, in clear, and the samples it
+/// decodes to, decoded first so the decoder's state carries over (see
+/// [`Previous`]).
+fn decode_segment(
+    data: &[u8],
+    key: Option<([u8; 16], [u8; 16])>,
+    trim: Trim,
+    lead: Option<(&[u8], usize)>,
+) -> Result<Decoded, String> {
     let clear = match key {
         Some((key, iv)) => decrypt_segment(&key, &iv, data).map_err(|e| e.to_string())?,
         None => data.to_vec(),
@@ -454,11 +499,28 @@ fn decode_segment(data: &[u8], key: Option<([u8; 16], [u8; 16])>) -> Result<Vec<
     if !clear.starts_with(b"ID3") {
         return Err("the decrypted segment does not start with its ID3 timestamp tag".into());
     }
-    let audio = crate::audio::decode_bytes(clear, Some("mp3")).map_err(|e| e.to_string())?;
+    let (bytes, skip) = match lead {
+        Some((previous, samples)) => {
+            // The ID3 tag between the two would be junk in the middle of a stream.
+            let frames = &clear[crate::hls::id3_tag_len(&clear).unwrap_or(0).min(clear.len())..];
+            ([previous, frames].concat(), samples)
+        }
+        None => (clear.clone(), 0),
+    };
+    let audio = crate::audio::decode_bytes(bytes, Some("mp3")).map_err(|e| e.to_string())?;
     if let Some(reason) = audio.truncated {
         return Err(reason);
     }
-    Ok(audio.samples)
+    let mut samples = audio.samples;
+    if samples.len() <= skip {
+        return Err("the segment decodes to no audio".into());
+    }
+    samples.drain(..skip);
+    Ok(Decoded {
+        untrimmed: samples.len(),
+        samples: apply_trim(samples, trim),
+        clear,
+    })
 }
 
 struct Engine {
@@ -488,6 +550,25 @@ struct Engine {
     /// The last segment downloaded, kept while its key is awaited (the wait
     /// may be interrupted by commands and heartbeats).
     fetched: Option<(Url, Vec<u8>)>,
+    /// The segment decoded last, in clear: the next one is decoded after it.
+    previous: Option<Previous>,
+}
+
+/// A decoded segment kept so the next one decodes as a continuation of it.
+///
+/// An MP3 decoder carries state from frame to frame (the second half of each
+/// granule's inverse MDCT overlaps the next granule, and the synthesis
+/// filterbank remembers 512 samples). A decoder started afresh on a segment
+/// has none of it, and the first ~1 100 samples come out wrong: a click every
+/// six seconds. So the segment before is decoded again in front of it and
+/// its samples dropped (MP3 decoding is cheap; downloads and keys are not
+/// repeated).
+struct Previous {
+    segment: usize,
+    /// The segment's clear bytes (ID3 tag and frames).
+    clear: Vec<u8>,
+    /// How many samples (interleaved) its frames decode to.
+    samples: usize,
 }
 
 /// What a command asks of the main loop.
@@ -738,7 +819,7 @@ impl Engine {
     async fn segment_start(&mut self, segment: usize) -> f64 {
         let rendition = self.pick_rendition(segment);
         match self.media_playlist(rendition).await {
-            Ok(segments) => segments.iter().take(segment).map(|s| s.duration_s).sum(),
+            Ok(segments) => track_start_s(segments, segment),
             Err(_) => 0.0,
         }
     }
@@ -754,7 +835,7 @@ impl Engine {
         let Some(entry) = segments.get(segment).cloned() else {
             return Ok(Event::Ended);
         };
-        let start_s: f64 = segments.iter().take(segment).map(|s| s.duration_s).sum();
+        let start_s = track_start_s(segments, segment);
         let data = match self.fetched.take() {
             Some((url, data)) if url == entry.url => data,
             _ => {
@@ -797,7 +878,7 @@ impl Engine {
 
     /// Decrypts and decodes a downloaded segment into the event that hands it out.
     async fn decode(
-        &self,
+        &mut self,
         segment: usize,
         start_s: f64,
         rendition: usize,
@@ -805,19 +886,35 @@ impl Engine {
         data: Vec<u8>,
         key: Option<([u8; 16], [u8; 16])>,
     ) -> Result<Event, PlayerError> {
-        let decoded = tokio::task::spawn_blocking(move || decode_segment(&data, key))
-            .await
-            .map_err(|_| PlayerError::Stopped)?;
+        let trim = entry.trim;
+        let lead = self.previous.take().filter(|p| segment > 0 && p.segment == segment - 1);
+        let decoded = tokio::task::spawn_blocking(move || {
+            let lead = lead.as_ref().map(|p| (p.clear.as_slice(), p.samples));
+            decode_segment(&data, key, trim, lead)
+        })
+        .await
+        .map_err(|_| PlayerError::Stopped)?;
         Ok(match decoded {
-            Ok(samples) => Event::Audio(Chunk {
-                segment,
-                start_s,
-                rendition: self.renditions[rendition].name.clone(),
+            Ok(Decoded {
                 samples,
-            }),
+                clear,
+                untrimmed,
+            }) => {
+                self.previous = Some(Previous {
+                    segment,
+                    clear,
+                    samples: untrimmed,
+                });
+                Event::Audio(Chunk {
+                    segment,
+                    start_s,
+                    rendition: self.renditions[rendition].name.clone(),
+                    samples,
+                })
+            }
             Err(reason) => Event::SegmentFailed {
                 segment,
-                duration_s: entry.duration_s,
+                duration_s: (entry.duration_s - (trim.start + trim.end) as f64 / f64::from(SAMPLE_RATE)).max(0.0),
                 reason,
             },
         })
@@ -888,6 +985,93 @@ impl Engine {
 mod tests {
     use super::*;
 
+    /// Segments decoded one after the other are the track decoded whole:
+    /// no click where one ends and the next begins, and the trim leaves the
+    /// source's samples, in place.
+    #[cfg(feature = "encode")]
+    #[test]
+    fn consecutive_segments_decode_as_one_stream_without_a_click_at_the_boundary() {
+        let n = 44_100 * 8 + 333;
+        let tone = |i: usize| 0.5 * (2.0 * std::f32::consts::PI * 997.0 * i as f32 / 44_100.0).sin();
+        let audio = crate::audio::DecodedAudio {
+            samples: (0..n).flat_map(|i| [tone(i), tone(i)]).collect(),
+            tags: crate::audio::Tags::default(),
+            source_sample_rate: 44_100,
+            source_channels: 2,
+            truncated: None,
+        };
+        let frames = crate::audio::encode_mp3_frames(&audio, 192).unwrap();
+        let padding = crate::audio::encode::padding(n as u64, frames.len());
+        let segments = crate::hls::segment_renditions(&[frames], 44_100).remove(0);
+        assert_eq!(segments.len(), 2);
+        let boundary = segments[0].frames * 1152 - crate::audio::DECODED_DELAY as usize;
+        let worst = |heard: &[f32], around: std::ops::Range<usize>| {
+            around.map(|i| (heard[2 * i] - tone(i)).abs()).fold(0.0f32, f32::max)
+        };
+
+        let mut heard = Vec::new();
+        let mut lead: Option<Decoded> = None;
+        for (index, segment) in segments.iter().enumerate() {
+            let trim = Trim {
+                start: if index == 0 { crate::audio::DECODED_DELAY } else { 0 },
+                end: if index == segments.len() - 1 { padding } else { 0 },
+            };
+            let previous = lead.as_ref().map(|d| (d.clear.as_slice(), d.untrimmed));
+            let decoded = decode_segment(&segment.data, None, trim, previous).unwrap();
+            heard.extend_from_slice(&decoded.samples);
+            lead = Some(decoded);
+        }
+        assert_eq!(heard.len(), 2 * n, "the source's length");
+        let (inside, across) = (
+            worst(&heard, 100_000..103_000),
+            worst(&heard, boundary - 1500..boundary + 1500),
+        );
+        eprintln!("largest error inside a segment {inside}, across the boundary {across}");
+        assert!(
+            across < 2.0 * inside + 0.01,
+            "a click at the boundary: {across} (inside {inside})"
+        );
+
+        // Decoded afresh, the second segment starts wrong: what the lead is for.
+        let alone = decode_segment(&segments[1].data, None, Trim::default(), None).unwrap();
+        let mut fresh = heard[..2 * boundary].to_vec();
+        fresh.extend_from_slice(&alone.samples);
+        assert!(worst(&fresh, boundary..boundary + 1500) > 0.2);
+    }
+
+    #[test]
+    fn a_trim_drops_the_delay_and_the_padding_and_never_panics() {
+        let samples: Vec<f32> = (0..20).map(|i| i as f32).collect(); // 10 frames
+        let check = |start, end, expected: &[f32]| {
+            assert_eq!(
+                apply_trim(samples.clone(), Trim { start, end }),
+                expected,
+                "{start} {end}"
+            );
+        };
+        check(0, 0, &samples);
+        check(2, 3, &samples[4..14]);
+        check(10, 0, &[]);
+        check(7, 7, &[]);
+        check(u64::MAX, u64::MAX, &[]);
+        check(0, u64::MAX, &[]);
+    }
+
+    #[test]
+    fn segments_after_the_first_start_where_the_heard_track_has_them() {
+        let url = Url::parse("https://m.example/seg.mp3").unwrap();
+        let segment = |start, end| MediaSegment {
+            url: url.clone(),
+            duration_s: 6.0,
+            key: None,
+            trim: Trim { start, end },
+        };
+        let segments = [segment(4410, 0), segment(0, 0), segment(0, 441)];
+        assert_eq!(track_start_s(&segments, 0), 0.0);
+        assert!((track_start_s(&segments, 1) - 5.9).abs() < 1e-9);
+        assert!((track_start_s(&segments, 2) - 11.9).abs() < 1e-9);
+    }
+
     #[test]
     fn qualities_parse_and_print() {
         for quality in ["auto", "low", "normal", "high"] {
@@ -901,9 +1085,9 @@ mod tests {
         let key = [1u8; 16];
         let iv = [2u8; 16];
         let sealed = crate::crypto::encrypt_segment(&key, &iv, b"not an mp3 at all");
-        let error = decode_segment(&sealed, Some(([9u8; 16], iv))).expect_err("wrong key");
+        let error = decode_segment(&sealed, Some(([9u8; 16], iv)), Trim::default(), None).expect_err("wrong key");
         assert!(!error.is_empty());
-        let error = decode_segment(&sealed, Some((key, iv))).expect_err("no ID3");
+        let error = decode_segment(&sealed, Some((key, iv)), Trim::default(), None).expect_err("no ID3");
         assert!(error.contains("ID3"), "{error}");
     }
 
@@ -959,6 +1143,7 @@ mod tests {
             abort: None,
             quota: watch::channel(quota).0,
             fetched: None,
+            previous: None,
         }
     }
 

@@ -6,12 +6,13 @@
 //! (`crate::hls::playlist`, `m3u8-rs`); this module only resolves URIs, checks
 //! what the engine relies on (a duration per segment, AES-128 keys with an
 //! IV) and carries each `#EXT-X-KEY` forward to the segments after it, as
-//! RFC 8216 §4.3.2.4 says it applies (the model keeps it where the tag stood).
+//! RFC 8216 §4.3.2.4 says it applies (the model keeps it where the tag stood),
+//! and hands the rendition's gapless trim to the segments it applies to.
 
 use url::Url;
 
-pub use crate::hls::playlist::PlaylistError;
 use crate::hls::playlist::{self, KeyMethod};
+pub use crate::hls::playlist::{PlaylistError, Trim};
 
 /// One rendition listed in the master playlist.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +41,11 @@ pub struct MediaSegment {
     pub duration_s: f64,
     /// `None` for a clear segment.
     pub key: Option<SegmentKey>,
+    /// Samples (per channel) to drop from the start and the end of this
+    /// segment's decoded audio: the rendition's gapless trim (the encoder
+    /// delay on the first segment, the padding on the last), zero elsewhere
+    /// and in playlists that record none.
+    pub trim: Trim,
 }
 
 /// Parses a master playlist fetched from `base`, lowest bandwidth first.
@@ -80,7 +86,15 @@ pub fn parse_media(text: &str, base: &Url) -> Result<Vec<MediaSegment>, Playlist
             url: join(base, &segment.uri)?,
             duration_s,
             key: key.clone(),
+            trim: Trim::default(),
         });
+    }
+    let whole = playlist::trim(&media).unwrap_or_default();
+    if let Some(first) = segments.first_mut() {
+        first.trim.start = whole.start;
+    }
+    if let Some(last) = segments.last_mut() {
+        last.trim.end = whole.end;
     }
     Ok(segments)
 }

@@ -143,7 +143,10 @@ pub async fn run(state: &AppState, job: &JobRow, token: &str, progress: &Arc<Job
         artist: metadata.artist.as_deref(),
         album: metadata.album.as_deref(),
         genre: metadata.genre.as_deref(),
-        duration_ms: (packaged.duration_s * 1000.0).round() as i64,
+        // The source's length, as heard: the playlists' segments add the
+        // encoder delay and padding the player trims.
+        duration_ms: (transcoded.report.frames as f64 * 1000.0 / f64::from(mist_core::audio::SAMPLE_RATE)).round()
+            as i64,
         segment_count: packaged.segment_count as i64,
         segments_per_key: SEGMENTS_PER_KEY as i64,
         hls_prefix: &packaged.hls_prefix,
@@ -280,7 +283,7 @@ async fn transcode_and_store(
             return Err(IngestError::Permanent(format!("the audio cannot be analysed: {e}")));
         }
     };
-    let packaged = packager.finish().await?;
+    let packaged = packager.finish(transcoded.report.frames).await?;
     progress.set(97);
     Ok((
         Stored {

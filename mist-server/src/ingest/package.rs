@@ -2,7 +2,10 @@
 //!
 //! Layout, under the attempt's own directory
 //! `tracks/{id}/hls/{token}/` (see [`attempt_prefix`]): `master.m3u8`,
-//! `{64,128,192}k/index.m3u8` and `…/seg_NNNNN.mp3`. Segment URIs in media
+//! `{64,128,192}k/index.m3u8` and `…/seg_NNNNN.mp3`. Each media playlist
+//! records the samples a decoder outputs beyond the source's
+//! (`#EXT-X-MIST-TRIM`, the encoder delay and the last frame's padding), which
+//! the player drops for gapless playback. Segment URIs in media
 //! playlists are relative; key URIs are absolute
 //! (`{public url}/api/v1/tracks/{id}/keys/{k}`), since keys are always
 //! fetched from the API, wherever the segments are served from.
@@ -18,7 +21,7 @@
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
-use mist_core::audio::BITRATES_KBPS;
+use mist_core::audio::{BITRATES_KBPS, DECODED_DELAY, encode};
 use mist_core::crypto;
 use mist_core::hls::{self, KeyRef, MP3_CODECS, MediaSegmentRef, Segment, Variant};
 
@@ -73,6 +76,8 @@ pub struct Packager<'a> {
     in_flight: FuturesUnordered<BoxFuture<'static, Result<(), StorageError>>>,
     segment_count: usize,
     duration_s: f64,
+    /// MP3 frames stored per rendition (the same in each).
+    mp3_frames: usize,
 }
 
 impl<'a> Packager<'a> {
@@ -98,6 +103,7 @@ impl<'a> Packager<'a> {
             in_flight: FuturesUnordered::new(),
             segment_count: 0,
             duration_s: 0.0,
+            mp3_frames: 0,
         }
     }
 
@@ -118,6 +124,7 @@ impl<'a> Packager<'a> {
             self.keys.push((crypto::random_key(), crypto::random_iv()));
         }
         let (key, iv) = self.keys[k];
+        self.mp3_frames += set.first().map_or(0, |s| s.frames);
         for (out, segment) in self.renditions.iter_mut().zip(set) {
             let data = crypto::encrypt_segment(&key, &iv, &segment.data);
             out.sizes.push((data.len(), segment.duration_s));
@@ -146,8 +153,10 @@ impl<'a> Packager<'a> {
     }
 
     /// Waits for every write, stores the playlists (the master last) and
-    /// returns the keys, wrapped with the master key.
-    pub async fn finish(mut self) -> Result<Packaged, IngestError> {
+    /// returns the keys, wrapped with the master key. `source_frames` is the
+    /// decoded source's length in samples: with the encoder's delay it gives
+    /// the gapless trim each media playlist records.
+    pub async fn finish(mut self, source_frames: u64) -> Result<Packaged, IngestError> {
         while let Some(result) = self.in_flight.next().await {
             result?;
         }
@@ -155,10 +164,16 @@ impl<'a> Packager<'a> {
             return Err(IngestError::Permanent("encoding produced no audio".into()));
         }
         let store = &self.state.store;
+        let trim = hls::Trim {
+            start: DECODED_DELAY,
+            end: encode::padding(source_frames, self.mp3_frames),
+        };
         let mut variants = Vec::new();
         for out in &self.renditions {
             let dir = format!("{}{}/", self.prefix, rendition_name(out.kbps));
-            let playlist = hls::media_playlist(&out.refs);
+            let mut playlist = hls::media_model(&out.refs);
+            hls::set_trim(&mut playlist, trim);
+            let playlist = hls::write_media(&playlist);
             store
                 .put_bytes(
                     &format!("{dir}index.m3u8"),

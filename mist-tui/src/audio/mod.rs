@@ -11,6 +11,7 @@
 //!
 //! Outputs take interleaved stereo f32 at 44.1 kHz, as the engine hands out.
 
+pub mod gain;
 mod wav;
 
 use std::time::{Duration, Instant};

@@ -18,6 +18,10 @@ mod keys;
 mod player;
 mod ui;
 
+// Media keys work on the app's state: a child of this module, kept beside main.rs.
+#[path = "../mpris.rs"]
+mod mpris;
+
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -82,11 +86,20 @@ pub async fn run(settings: Settings) -> Result<ExitCode> {
     };
     tracing::info!(server = settings.server(), log = %log.display(), "mist starts");
     let (tx, rx) = unbounded_channel();
+    let gain_mode = config.replay_gain()?;
+    let (media_tx, media_keys) = unbounded_channel();
+    let media = if config.media_keys()? {
+        mpris::Mpris::start(settings.server(), media_tx)
+    } else {
+        None
+    };
     let mut runner = Runner {
         settings,
         client: None,
         player: None,
         tx,
+        gain_mode,
+        media: media.map(|media| (media, media_keys)),
     };
     if let Some(client) = client.clone() {
         runner.logged_in(client)?;
@@ -131,7 +144,14 @@ async fn event_loop(
     runner.run_all(first);
     let mut dirty = true;
     let mut drawn = Instant::now();
+    let (mut media, mut media_keys) = match runner.media.take() {
+        Some((media, keys)) => (Some(media), Some(keys)),
+        None => (None, None),
+    };
     loop {
+        if let Some(media) = &mut media {
+            media.publish(app);
+        }
         if dirty || drawn.elapsed() >= REDRAW_EVERY {
             terminal.inner.draw(|frame| ui::draw(frame, app))?;
             drawn = Instant::now();
@@ -148,6 +168,14 @@ async fn event_loop(
             },
             Some(msg) = messages.recv() => msg,
             _ = tick.tick() => Msg::Tick,
+            Some(key) = mpris::next_key(&mut media_keys) => {
+                if let Some(media) = &media {
+                    let effects = media.apply(app, key);
+                    runner.run_all(effects);
+                }
+                dirty = true;
+                continue;
+            }
             _ = terminate.recv() => Msg::Quit,
             _ = hangup.recv() => Msg::Quit,
         };
@@ -199,6 +227,10 @@ struct Runner {
     client: Option<Client>,
     player: Option<Player>,
     tx: UnboundedSender<Msg>,
+    /// The `replaygain` setting, given to every audio thread.
+    gain_mode: crate::audio::gain::GainMode,
+    /// Media keys (MPRIS) and their events, until the event loop takes them.
+    media: Option<(mpris::Mpris, tokio::sync::mpsc::UnboundedReceiver<mpris::MediaKey>)>,
 }
 
 impl Runner {
@@ -213,6 +245,7 @@ impl Runner {
             let _ = tx.send(Msg::Player(update));
         })
         .context("cannot start the audio thread")?;
+        player.send(player::Command::SetGainMode(self.gain_mode));
         self.player = Some(player);
         self.client = Some(client);
         Ok(())

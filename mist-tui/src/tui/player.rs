@@ -24,6 +24,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, error::TryRecvError,
 use tokio::task::JoinHandle;
 
 use crate::audio::Output;
+use crate::audio::gain::{GainMode, track_gain};
 use crate::session::AudioOutput;
 
 /// What the output is given at a time.
@@ -51,6 +52,8 @@ pub enum Command {
     Volume(f32),
     /// The rendition to play, from now on and for the next tracks.
     SetQuality(Quality),
+    /// The ReplayGain to apply from the next track on.
+    SetGainMode(GainMode),
     Stop,
     /// Complete the session, close the output and end the thread.
     Quit,
@@ -154,6 +157,8 @@ struct Current {
     /// segment start; this gets to the second asked for).
     skip_s: f64,
     last_update: Instant,
+    /// The track's ReplayGain as a factor (1.0: as mastered).
+    gain: f32,
 }
 
 enum State {
@@ -174,6 +179,10 @@ struct Worker {
     send: Notify,
     volume: f32,
     quality: Quality,
+    gain_mode: GainMode,
+    /// The album of the track played last: a track after one of its own
+    /// album plays as part of the album.
+    last_album: Option<String>,
     state: State,
     next: Option<Track>,
     /// The next track's session, opened near the end of the current one.
@@ -194,6 +203,8 @@ async fn run(client: Client, audio: AudioOutput, mut commands: UnboundedReceiver
         send,
         volume: 1.0,
         quality: Quality::Auto,
+        gain_mode: GainMode::default(),
+        last_album: None,
         state: State::Idle,
         next: None,
         preload: None,
@@ -285,6 +296,7 @@ impl Worker {
                     current.playback.set_quality(quality);
                 }
             }
+            Command::SetGainMode(mode) => self.gain_mode = mode,
             Command::Stop => self.stop(),
             Command::Quit => {}
         }
@@ -326,7 +338,13 @@ impl Worker {
         };
         match started {
             Ok(Ok(playback)) => {
-                tracing::info!(track = %track.id, session = %playback.session().session_id, "playing");
+                // Part of its album when the track before or after it is of the same one.
+                let album = track.album_id.clone();
+                let in_album = album.is_some()
+                    && (self.last_album == album || self.next.as_ref().map(|t| &t.album_id) == Some(&album));
+                let gain = track_gain(self.gain_mode, &track, in_album);
+                self.last_album = album;
+                tracing::info!(track = %track.id, session = %playback.session().session_id, gain, "playing");
                 self.state = State::Playing(Box::new(Current {
                     track: *track,
                     playback,
@@ -338,6 +356,7 @@ impl Worker {
                     seeking: false,
                     skip_s: 0.0,
                     last_update: Instant::now(),
+                    gain,
                 }));
                 if let Some(output) = &mut self.output {
                     output.resume();
@@ -404,10 +423,10 @@ impl Worker {
 
     /// Hands the output the next 100 ms.
     async fn play_piece(&mut self) {
-        let volume = self.volume;
         let State::Playing(current) = &mut self.state else {
             return;
         };
+        let volume = self.volume * current.gain;
         let piece_len = (PIECE_S * f64::from(SAMPLE_RATE)) as usize * 2;
         let end = (current.offset + piece_len).min(current.buffer.len());
         let piece: Vec<f32> = current.buffer[current.offset..end].iter().map(|s| s * volume).collect();
@@ -562,5 +581,180 @@ impl Worker {
         {
             tracing::error!("cannot close the audio output: {error:#}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::mpsc;
+
+    use mist_core::api::CompleteUploadRequest;
+    use mist_server::testing::upload::{upload_file, user_client, wait_for_job};
+    use mist_server::testing::{Backend, spawn_app};
+
+    use super::*;
+    use crate::audio::WavWriter;
+
+    const RATE: f64 = 44_100.0;
+    const TONE_HZ: f64 = 997.0;
+    const AMPLITUDE: f64 = 0.5;
+
+    /// Sample `i` of one continuous tone (the same in both channels).
+    fn tone(i: usize) -> f32 {
+        (AMPLITUDE * (2.0 * std::f64::consts::PI * TONE_HZ * i as f64 / RATE).sin()) as f32
+    }
+
+    fn write_tone(path: &Path, samples: std::ops::Range<usize>) {
+        let mut wav = WavWriter::create(path).expect("creates");
+        let pcm: Vec<f32> = samples.flat_map(|i| [tone(i), tone(i)]).collect();
+        wav.write(&pcm).expect("writes");
+        wav.finish().expect("finishes");
+    }
+
+    async fn upload(client: &Client, path: &Path, title: &str) -> Track {
+        let meta = CompleteUploadRequest {
+            title: Some(title.into()),
+            artist: Some("Tone".into()),
+            ..CompleteUploadRequest::default()
+        };
+        let job = wait_for_job(client, &upload_file(client, path, meta).await, Duration::from_secs(120)).await;
+        assert!(!job.track_id.is_empty(), "{job:?}");
+        client.track(&job.track_id).await.expect("track")
+    }
+
+    /// Plays `tracks` (one or two) as a queue to `out` at `quality` with
+    /// `gain`; returns the updates.
+    fn play_queue(client: Client, out: &Path, tracks: &[Track], quality: Quality, gain: GainMode) -> Vec<Update> {
+        let (tx, rx) = mpsc::channel();
+        let player = Player::spawn(client, AudioOutput::Wav(out.to_path_buf()), move |update| {
+            let _ = tx.send(update);
+        })
+        .expect("starts");
+        player.send(Command::SetQuality(quality));
+        player.send(Command::SetGainMode(gain));
+        player.send(Command::Play(tracks[0].clone()));
+        player.send(Command::SetNext(tracks.get(1).cloned()));
+        let last = &tracks[tracks.len() - 1].id;
+        let mut updates = Vec::new();
+        loop {
+            let update = rx.recv_timeout(Duration::from_secs(60)).expect("the player goes on");
+            match &update {
+                Update::Loading { track, advanced: true } => {
+                    assert_eq!(&track.id, last);
+                    player.send(Command::SetNext(None));
+                }
+                Update::Failed { error, .. } => panic!("playback failed: {error}"),
+                Update::OutputFailed(error) => panic!("output failed: {error}"),
+                _ => {}
+            }
+            let done = matches!(&update, Update::Finished { track_id, .. } if track_id == last);
+            updates.push(update);
+            if done {
+                break;
+            }
+        }
+        player.quit();
+        updates
+    }
+
+    /// Gapless for real: one continuous tone cut into two uploads at a
+    /// sample that is no MP3 frame boundary plays back through the queue as
+    /// the tone itself: the same length, and every sample where the tone has
+    /// it, across the join included.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn one_tone_split_in_two_tracks_plays_back_as_the_tone() {
+        let app = spawn_app(Backend::Sqlite).await;
+        let client = user_client(&app, "gapless").await;
+        let dir = tempfile::tempdir().expect("temp dir");
+        // The first track is longer than a segment: its segment boundary
+        // must not click either.
+        let (split, total) = (317_527, 396_900);
+        write_tone(&dir.path().join("first.wav"), 0..split);
+        write_tone(&dir.path().join("second.wav"), split..total);
+        let first = upload(&client, &dir.path().join("first.wav"), "First half").await;
+        let second = upload(&client, &dir.path().join("second.wav"), "Second half").await;
+
+        let out = dir.path().join("heard.wav");
+        let queue = [first, second];
+        let updates = tokio::task::spawn_blocking({
+            let (client, out, queue) = (client.clone(), out.clone(), queue.clone());
+            move || play_queue(client, &out, &queue, Quality::High, GainMode::Off)
+        })
+        .await
+        .expect("the queue plays");
+        assert!(
+            updates
+                .iter()
+                .any(|u| matches!(u, Update::Loading { advanced: true, .. }))
+        );
+
+        let heard = mist_core::audio::decode_file(&out, Some("wav")).expect("a WAV");
+        let left: Vec<f32> = heard.samples.iter().step_by(2).copied().collect();
+        // Where the heard tone best matches the source around sample `at`:
+        // 0 when the heard sample `i` is source sample `i`.
+        let lag_at = |at: usize| -> i64 {
+            let error = |lag: i64| -> f64 {
+                (at..at + 2000)
+                    .map(|i| {
+                        let heard = left.get(i).copied().unwrap_or(0.0);
+                        f64::from(heard - tone((i as i64 + lag).max(0) as usize)).powi(2)
+                    })
+                    .sum()
+            };
+            (-1500..1500)
+                .min_by(|&a, &b| error(a).total_cmp(&error(b)))
+                .unwrap_or(0)
+        };
+        let (start, join, end) = (lag_at(0), lag_at(split - 1000), lag_at(total - 2500));
+        eprintln!(
+            "heard {} samples of {total}; lag at the start {start}, across the join {join}, at the end {end}",
+            left.len()
+        );
+        assert_eq!(left.len(), total, "the heard length is the source's");
+        assert_eq!((start, join, end), (0, 0, 0), "every part where the source has it");
+        // No click: around the join and the first track's segment boundary
+        // the heard samples are as close to the tone as anywhere (192 kbit/s
+        // MP3 of a pure tone).
+        let worst = |around: usize| {
+            (around - 1500..around + 1500)
+                .map(|i| (left[i] - tone(i)).abs())
+                .fold(0.0f32, f32::max)
+        };
+        let segment_boundary = mist_core::hls::SEGMENT_FRAMES * 1152 - 1105;
+        let (inside, boundary, join) = (worst(100_000), worst(segment_boundary), worst(split));
+        eprintln!(
+            "largest difference from the tone: {inside:.4} inside, {boundary:.4} at the segment boundary, {join:.4} at the join"
+        );
+        assert!(
+            boundary < 2.0 * inside + 0.01,
+            "a click at the segment boundary: {boundary}"
+        );
+        assert!(join < 2.0 * inside + 0.01, "a click at the join: {join}");
+
+        // ReplayGain: the same track with its gain applied is as much
+        // quieter as the stored gain says (the tone is loud: the gain is negative).
+        let [first, _] = &queue;
+        let expected = crate::audio::gain::gain(first.track_gain_db, first.track_peak);
+        assert!(expected < 0.9, "a loud tone is turned down: {first:?}");
+        let quiet = dir.path().join("quiet.wav");
+        tokio::task::spawn_blocking({
+            let (client, quiet, track) = (client.clone(), quiet.clone(), first.clone());
+            move || play_queue(client, &quiet, &[track], Quality::High, GainMode::Track)
+        })
+        .await
+        .expect("the track plays");
+        let quiet = mist_core::audio::decode_file(&quiet, Some("wav")).expect("a WAV");
+        let rms = |s: &[f32]| (s.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / s.len() as f64).sqrt();
+        let (on, off) = (rms(&quiet.samples), rms(&heard.samples[..split * 2]));
+        eprintln!(
+            "RMS {off:.4} as mastered, {on:.4} with track gain {:?} dB",
+            first.track_gain_db
+        );
+        assert_eq!(quiet.samples.len(), split * 2);
+        assert!(
+            (on / off - f64::from(expected)).abs() < 0.01,
+            "{on} / {off} is not {expected}"
+        );
     }
 }

@@ -90,10 +90,8 @@ pub enum Msg {
     PlayQueue(Result<Option<Resume>, NetError>),
     /// An action from outside the keyboard (media keys, MPRIS), as if its
     /// key had been pressed on the main screen.
-    #[allow(dead_code, reason = "sent by the MPRIS service, which lands separately")]
     Action(Action),
     /// Move the playhead to this many seconds (MPRIS `SetPosition`).
-    #[allow(dead_code, reason = "sent by the MPRIS service, which lands separately")]
     SeekTo(f64),
     /// SIGTERM, SIGHUP.
     Quit,
