@@ -4,7 +4,7 @@
 
 use mist_server::testing::{Backend, spawn_app};
 
-mod common;
+use crate::common;
 
 use common::{Mist, PASSWORD};
 

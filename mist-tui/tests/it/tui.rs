@@ -17,7 +17,7 @@ use mist_server::testing::catalogue::{FakeTrack, insert_ready_track};
 use mist_server::testing::upload::{upload_file, wait_for_job};
 use mist_server::testing::{Backend, TestApp, spawn_app};
 
-mod common;
+use crate::common;
 
 use common::{Mist, PASSWORD};
 
@@ -36,6 +36,11 @@ struct Tmux {
 impl Tmux {
     /// Runs `mist args` for `mist`'s user in a `width`×`height` terminal.
     fn start(mist: &Mist, name: &str, args: &[&str], width: u16, height: u16) -> Tmux {
+        Tmux::start_with(mist, name, &[], args, width, height)
+    }
+
+    /// [`Tmux::start`] with more of `mist`'s environment (`NAME=value`).
+    fn start_with(mist: &Mist, name: &str, env: &[String], args: &[&str], width: u16, height: u16) -> Tmux {
         let socket = mist.path("tmux.sock");
         let conf = mist.path("tmux.conf");
         // The pane (and its last screen) stays after mist exits.
@@ -70,6 +75,7 @@ impl Tmux {
             .arg(format!("HOME={home}"))
             .arg(format!("XDG_CONFIG_HOME={}", mist.xdg_config_home().display()))
             .arg(format!("XDG_STATE_HOME={home}/state"))
+            .args(env)
             .args(["sh", "-c", &script])
             .arg(env!("CARGO_BIN_EXE_mist"))
             .args(args);
@@ -651,48 +657,6 @@ impl Drop for SessionBus {
     }
 }
 
-impl Tmux {
-    /// [`Tmux::start`] with `mist` on the session bus at `bus`.
-    fn start_on_bus(mist: &Mist, name: &str, bus: &str, args: &[&str]) -> Tmux {
-        let socket = mist.path("tmux.sock");
-        let conf = mist.path("tmux.conf");
-        std::fs::write(&conf, "set -g remain-on-exit on\nset -g status off\n").expect("tmux.conf");
-        let screens = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join("tui-screens")
-            .join(name);
-        let _ = std::fs::remove_dir_all(&screens);
-        std::fs::create_dir_all(&screens).expect("screens dir");
-        let home = mist.home.path().display().to_string();
-        let exit_file = mist.path("mist.exit");
-        let script = format!("\"$0\" \"$@\"; echo $? > '{}'", exit_file.display());
-        let status = Command::new("tmux")
-            .arg("-S")
-            .arg(&socket)
-            .arg("-f")
-            .arg(&conf)
-            .args(["new-session", "-d", "-s", "mist", "-x", "100", "-y", "30"])
-            .args(["env", "-u", "MIST_SERVER", "-u", "MIST_AUDIO", "TERM=xterm-256color"])
-            .arg(format!("HOME={home}"))
-            .arg(format!("XDG_CONFIG_HOME={}", mist.xdg_config_home().display()))
-            .arg(format!("XDG_STATE_HOME={home}/state"))
-            .arg(format!("DBUS_SESSION_BUS_ADDRESS={bus}"))
-            .args(["sh", "-c", &script])
-            .arg(env!("CARGO_BIN_EXE_mist"))
-            .args(args)
-            .status()
-            .expect("tmux runs (scripts/test-services.sh installs it)");
-        assert!(status.success(), "tmux new-session failed");
-        Tmux {
-            socket,
-            exit_file,
-            log: mist.path("state/mist/mist.log"),
-            name: name.to_string(),
-            screens,
-            step: 0,
-        }
-    }
-}
-
 /// Media keys: `playerctl` on a private session bus finds `mist`, reads what
 /// plays, pauses it and skips to the queued track.
 #[tokio::test(flavor = "multi_thread")]
@@ -706,7 +670,14 @@ async fn playerctl_sees_reads_pauses_and_skips_mist_over_mpris() {
     upload_tone(&app, &client, mist.home.path(), "Beta Tone", 20.0).await;
     let bus = SessionBus::start(mist.home.path());
 
-    let mut tmux = Tmux::start_on_bus(&mist, "mpris", &bus.address, &["--audio", "null"]);
+    let mut tmux = Tmux::start_with(
+        &mist,
+        "mpris",
+        &[format!("DBUS_SESSION_BUS_ADDRESS={}", bus.address)],
+        &["--audio", "null"],
+        100,
+        30,
+    );
     tmux.wait_for("Beta Tone", SHORT).await;
     tmux.keys(&["/"]);
     tmux.type_text("Alpha");

@@ -19,7 +19,7 @@ const RATE: f64 = 44_100.0;
 /// Seconds of audio in a segment (`SEGMENT_FRAMES` MP3 frames of 1152 samples).
 const SEGMENT_S: f64 = mist_core::hls::SEGMENT_FRAMES as f64 * 1152.0 / RATE;
 
-mod common;
+use crate::common;
 
 use common::{Mist, Run};
 
