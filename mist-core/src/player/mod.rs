@@ -1,4 +1,5 @@
-//! The streaming engine: one track from session to PCM (design.md §4, §7).
+//! The streaming engine: one track from session to PCM (docs/quota.md says
+//! what the server charges for it; docs/tui.md how the player uses it).
 //!
 //! [`Playback::start`] opens a playback session, reads the master playlist and
 //! spawns one tokio task (the engine) that, segment by segment, picks a
