@@ -393,6 +393,8 @@ pub async fn release_unused(db: &Db, id: &str, token: &str) -> Result<bool, sqlx
     Ok(result == 1)
 }
 
+/// For tests: how many rows there are.
+#[cfg(any(test, feature = "testing"))]
 pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
     with_pool!(db, pool => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM ingest_jobs").fetch_one(pool).await)
 }

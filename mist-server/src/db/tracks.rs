@@ -295,11 +295,15 @@ pub async fn find_key(db: &Db, track_id: &str, index: i64) -> Result<Option<Stor
     Ok(row.map(|(index, wrapped, iv)| StoredKey { index, wrapped, iv }))
 }
 
+/// For tests: how many keys the track has.
+#[cfg(any(test, feature = "testing"))]
 pub async fn count_keys(db: &Db, track_id: &str) -> Result<i64, sqlx::Error> {
     let sql = "SELECT COUNT(*) FROM track_keys WHERE track_id = $1";
     with_pool!(db, pool => sqlx::query_scalar::<_, i64>(sql).bind(track_id).fetch_one(pool).await)
 }
 
+/// For tests: how many rows there are.
+#[cfg(any(test, feature = "testing"))]
 pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
     with_pool!(db, pool => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM tracks").fetch_one(pool).await)
 }

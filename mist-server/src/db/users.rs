@@ -228,6 +228,8 @@ pub async fn admin_exists(db: &Db) -> Result<bool, sqlx::Error> {
     with_pool!(db, pool => sqlx::query_scalar::<_, bool>(sql).fetch_one(pool).await)
 }
 
+/// For tests: how many rows there are.
+#[cfg(any(test, feature = "testing"))]
 pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
     with_pool!(db, pool => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM users").fetch_one(pool).await)
 }
