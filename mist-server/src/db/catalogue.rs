@@ -488,9 +488,13 @@ const CORRECTION_SIMILARITY: &str = "0.4";
 /// Trigram candidates read for a misspelt term at most (a short term's
 /// are a thousand or so; a flood of look-alike words stays bounded).
 const CORRECTION_CANDIDATES: i64 = 4096;
-/// Corrections kept for a misspelt term: each is matched and ranked, and
-/// a four-letter term can have dozens.
+/// Corrections kept for a misspelt term at most: a four-letter term can
+/// have a hundred.
 const MAX_CORRECTIONS: usize = 16;
+/// Tracks the corrections of a misspelt term may carry together: every
+/// track they match is ranked, and ranking a thousand took ~9 ms on SQLite
+/// at 100k tracks (16 alternatives per row), thousands 15–45 ms.
+const CORRECTION_TRACKS: i64 = 500;
 
 /// The vocabulary words `folded` is a typo of ([`best_corrections`]): the
 /// trigram index of `search_words` finds candidates among words, not
@@ -528,8 +532,11 @@ fn is_correction(typed: &[char], word: &str) -> Option<bool> {
 }
 
 /// The corrections of `folded` among vocabulary words and how many tracks
-/// carry each: whole-word corrections first, then the most used, at most
-/// [`MAX_CORRECTIONS`] (the same choice on both engines).
+/// carry each: whole-word corrections first, then the most used (the
+/// likelier meant), skipping those that would take the tracks they carry
+/// together over [`CORRECTION_TRACKS`], at most [`MAX_CORRECTIONS`]; when
+/// every one carries more, the one that carries fewest. The same choice on
+/// both engines.
 fn best_corrections(folded: &str, words: impl IntoIterator<Item = (String, i64)>) -> Vec<String> {
     let typed: Vec<char> = folded.chars().collect();
     let mut found: Vec<(bool, i64, String)> = words
@@ -537,11 +544,26 @@ fn best_corrections(folded: &str, words: impl IntoIterator<Item = (String, i64)>
         .filter_map(|(word, tracks)| is_correction(&typed, &word).map(|whole| (whole, tracks, word)))
         .collect();
     found.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then_with(|| a.2.cmp(&b.2)));
-    found
-        .into_iter()
-        .take(MAX_CORRECTIONS)
-        .map(|(_, _, word)| word)
-        .collect()
+    let mut carried = 0;
+    let mut kept = Vec::new();
+    for (_, tracks, word) in &found {
+        if kept.len() == MAX_CORRECTIONS {
+            break;
+        }
+        if carried + tracks <= CORRECTION_TRACKS {
+            carried += tracks;
+            kept.push(word.clone());
+        }
+    }
+    if kept.is_empty() {
+        kept.extend(
+            found
+                .into_iter()
+                .min_by_key(|(_, tracks, _)| *tracks)
+                .map(|(_, _, word)| word),
+        );
+    }
+    kept
 }
 
 /// Vocabulary terms `folded` is a typo of ([`best_corrections`]), among
@@ -723,6 +745,25 @@ mod tests {
         check_edit("mteallica", "metallica", true);
         check_edit("abcd", "badc", false);
         check_edit("", "a", true);
+    }
+
+    #[test]
+    fn corrections_prefer_whole_words_the_most_used_and_stay_in_budget() {
+        let words =
+            |list: &[(&str, i64)]| -> Vec<(String, i64)> { list.iter().map(|(w, n)| (w.to_string(), *n)).collect() };
+        // Whole-word corrections before corrections of a prefix, then the most used.
+        let found = best_corrections(
+            "maor",
+            words(&[("marorka", 90), ("mayor", 5), ("major", 40), ("zzzz", 1)]),
+        );
+        assert_eq!(found, ["major", "mayor", "marorka"]);
+        // Over the budget together: the ones that still fit are kept.
+        let found = best_corrections("maor", words(&[("major", 400), ("manor", 300), ("mayor", 50)]));
+        assert_eq!(found, ["major", "mayor"]);
+        // Every one over the budget alone: the one carrying fewest tracks.
+        let found = best_corrections("maor", words(&[("major", 4000), ("manor", 3000)]));
+        assert_eq!(found, ["manor"]);
+        assert!(best_corrections("maor", words(&[("zzzz", 1)])).is_empty());
     }
 
     #[test]
