@@ -493,8 +493,9 @@ const CORRECTION_CANDIDATES: i64 = 4096;
 const MAX_CORRECTIONS: usize = 16;
 /// Tracks the corrections of a misspelt term may carry together: every
 /// track they match is ranked, and ranking a thousand took ~9 ms on SQLite
-/// at 100k tracks (16 alternatives per row), thousands 15–45 ms.
-const CORRECTION_TRACKS: i64 = 500;
+/// at 100k tracks (16 alternatives per row), thousands 15–45 ms; with 500
+/// a typo's p50 was 14 ms there, with 200 9 ms (bench/RESULTS.md).
+const CORRECTION_TRACKS: i64 = 200;
 
 /// The vocabulary words `folded` is a typo of ([`best_corrections`]): the
 /// trigram index of `search_words` finds candidates among words, not
@@ -758,10 +759,18 @@ mod tests {
         );
         assert_eq!(found, ["major", "mayor", "marorka"]);
         // Over the budget together: the ones that still fit are kept.
-        let found = best_corrections("maor", words(&[("major", 400), ("manor", 300), ("mayor", 50)]));
+        let budget = CORRECTION_TRACKS;
+        let found = best_corrections(
+            "maor",
+            words(&[
+                ("major", budget * 4 / 5),
+                ("manor", budget * 3 / 5),
+                ("mayor", budget / 10),
+            ]),
+        );
         assert_eq!(found, ["major", "mayor"]);
         // Every one over the budget alone: the one carrying fewest tracks.
-        let found = best_corrections("maor", words(&[("major", 4000), ("manor", 3000)]));
+        let found = best_corrections("maor", words(&[("major", budget * 8), ("manor", budget * 6)]));
         assert_eq!(found, ["manor"]);
         assert!(best_corrections("maor", words(&[("zzzz", 1)])).is_empty());
     }
