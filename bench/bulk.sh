@@ -20,8 +20,14 @@ echo "building mist-server (release)..." >&2
 # The same packages as bench/lib.sh and bench/load.sh build, so the binary
 # (whose dependencies' features depend on what is built with it) is not
 # rebuilt when the scripts run one after another.
-cargo build --release -q -p mist-server -p mist-tui
-BIN="$PWD/target/release/mist-server"
+# MIST_BENCH_BIN: an already built binary instead (e.g. a copy of the one
+# before a change, for before/after figures from one checkout).
+if [ -n "${MIST_BENCH_BIN:-}" ]; then
+    BIN="$MIST_BENCH_BIN"
+else
+    cargo build --release -q -p mist-server -p mist-tui
+    BIN="$PWD/target/release/mist-server"
+fi
 WORK="$(mktemp -d /tmp/mist-bench.XXXXXX)"
 SERVER_PID=""
 PG_DATABASES=()

@@ -19,22 +19,31 @@
 //!   within one edit of the query term, or whose prefix is, are OR-ed in
 //!   ([`within_one_edit`]). So the first two letters cannot both be wrong;
 //!   that keeps the scan to a slice of the vocabulary. Ranked by `bm25`
-//!   with column weights title 10, artist 5, album 2, genre 1.
+//!   with column weights title 10, artist 5, album 2, genre 1. The table
+//!   has prefix indexes of one to three characters (`prefix = '1 2 3'`,
+//!   about a tenth more index), so a short prefix reads one doclist
+//!   instead of merging those of every word it starts.
 //! - **Postgres**: a generated, weighted `tsvector` (`simple` configuration
 //!   over `mist_unaccent`, an IMMUTABLE wrapper of `unaccent`; title A,
-//!   artist B, album C, genre D) with a GIN index, and a generated folded
-//!   `search_text` with a trigram GIN index. A term matches as a `term:*`
-//!   prefix; a term of four characters or more that is no word's prefix
-//!   matches by trigram word similarity instead (`<%`, threshold 0.6),
-//!   which forgives about one typo in a word (less in short words: a swap
-//!   in a five-letter word can fall under the threshold). Which terms are
-//!   no word's prefix is asked in one query first, so the common query stays
-//!   on the tsvector index alone. Ranked by `ts_rank`, plus a tenth of the
-//!   word similarity of the corrected words when there are any (computing it
-//!   for every match of a plain prefix cost more than the rest of the query).
+//!   artist B, album C, genre D) with a GIN index, and the vocabulary
+//!   `search_words`: every distinct lexeme of those vectors, with how many
+//!   tracks carry it and a trigram GIN index, kept in step by triggers on
+//!   `tracks` (migration `20261204000400_search_words`). A term matches as a
+//!   `term:*` prefix. Which terms of four characters or more are no word's
+//!   prefix is asked of the vocabulary first (a range of its primary key per
+//!   term, one round trip); for such a term the trigram index gives the
+//!   words of similar spelling (`<%`, threshold 0.4, about a thousand for a
+//!   four-letter term), [`is_correction`] keeps those one edit away, as on
+//!   SQLite, and the term matches them as exact lexemes. So a typo is
+//!   corrected among tens of thousands of words, never by rechecking the
+//!   text of thousands of tracks. Ranked by `ts_rank` against every term's
+//!   words, as typed or corrected.
 //!   The search statement is not kept prepared: a cached "generic" plan
 //!   ignores how many rows a term matches, which is what decides between
 //!   ranking the matches and walking an index in order.
+//!
+//! On both engines a misspelt term with no correction ends the search before
+//! the track query: no track can match every term.
 //!
 //! A query made only of short terms (fewer than four characters: "ber",
 //! "ab c") matches a good part of the catalogue, and ranking every match
@@ -207,6 +216,14 @@ pub async fn list_tracks(db: &Db, query: &TrackQuery) -> Result<(Vec<TrackRow>, 
         Db::Postgres(pool) => postgres_terms(pool, &terms).await?,
         Db::Sqlite(_) => Vec::new(),
     };
+    // A misspelt term that no word of the catalogue is one edit from: no
+    // track can match all the terms.
+    if postgres_terms
+        .iter()
+        .any(|t| t.corrections.as_ref().is_some_and(Vec::is_empty))
+    {
+        return Ok((Vec::new(), None));
+    }
     let mut sql = Sql::default();
 
     // The sort key goes in the one column of its type; the others are NULL.
@@ -227,26 +244,17 @@ pub async fn list_tracks(db: &Db, query: &TrackQuery) -> Result<(Vec<TrackRow>, 
                     sql.push("-bm25(tracks_fts, 10.0, 5.0, 2.0, 1.0)");
                 }
                 Db::Postgres(_) => {
-                    let prefixes: Vec<String> = postgres_terms
-                        .iter()
-                        .filter(|t| t.prefix)
-                        .map(|t| format!("{}:*", t.folded))
-                        .collect();
-                    let typos: Vec<&str> = postgres_terms
-                        .iter()
-                        .filter(|t| !t.prefix)
-                        .map(|t| t.folded.as_str())
-                        .collect();
-                    sql.push("ts_rank(t.search_vector, to_tsquery('simple', mist_unaccent(")
-                        .bind(Param::Text(prefixes.join(" | ")))
-                        .push(")))");
-                    // Word similarity is dear (a trigram set per row): only
-                    // for the words the trigram index matched, on few rows.
-                    if !typos.is_empty() {
-                        sql.push(" + 0.1 * word_similarity(")
-                            .bind(Param::Text(typos.join(" ")))
-                            .push(", t.search_text)");
+                    // Ranked against every term's words, as typed or corrected.
+                    sql.push("ts_rank(t.search_vector, ");
+                    let mut first = true;
+                    for term in &postgres_terms {
+                        if !first {
+                            sql.push(" || ");
+                        }
+                        first = false;
+                        term.push_tsquery(&mut sql);
                     }
+                    sql.push(")");
                 }
             }
             sql.push(" AS DOUBLE PRECISION) AS key_float");
@@ -267,7 +275,9 @@ pub async fn list_tracks(db: &Db, query: &TrackQuery) -> Result<(Vec<TrackRow>, 
 
     match db {
         Db::Sqlite(pool) if !terms.is_empty() && sort == Sort::Relevance => {
-            let expr = sqlite_match_expression(pool, &terms).await?;
+            let Some(expr) = sqlite_match_expression(pool, &terms).await? else {
+                return Ok((Vec::new(), None));
+            };
             sql.push(
                 // CROSS JOIN fixes the join order: the full-text index drives,
                 // instead of the planner running the MATCH once per track.
@@ -277,32 +287,38 @@ pub async fn list_tracks(db: &Db, query: &TrackQuery) -> Result<(Vec<TrackRow>, 
             .bind(Param::Text(expr));
         }
         Db::Sqlite(pool) if !terms.is_empty() => {
-            // No rank to read from the index: the matching ids as a set.
-            // Short prefixes only match so many tracks that walking the sort
-            // index and checking each id against the set finds a page
-            // sooner; `+` keeps the planner from driving from the set.
-            let expr = sqlite_match_expression(pool, &terms).await?;
-            let walk = if short_only(&terms) { "+" } else { "" };
-            sql.push(&format!(
-                " FROM tracks t WHERE {walk}t.id IN (SELECT m.track_id FROM tracks_fts \
-                 JOIN track_search_ids m ON m.rowid = tracks_fts.rowid WHERE tracks_fts MATCH "
-            ))
-            .bind(Param::Text(expr))
-            .push(")");
+            // No rank to read from the index: the matches as a set.
+            let Some(expr) = sqlite_match_expression(pool, &terms).await? else {
+                return Ok((Vec::new(), None));
+            };
+            if short_only(&terms) {
+                // Short prefixes match so many tracks that walking the sort
+                // index and checking each track against the set finds a page
+                // sooner. The set is of full-text rowids, read straight off
+                // the index (a prefix index since 20261204000400), not of
+                // track ids joined row by row; `+` keeps it from being used
+                // as an index key (one probe per member per row walked).
+                sql.push(
+                    " FROM tracks t CROSS JOIN track_search_ids m ON m.track_id = t.id \
+                     WHERE +m.rowid IN (SELECT rowid FROM tracks_fts WHERE tracks_fts MATCH ",
+                )
+                .bind(Param::Text(expr))
+                .push(")");
+            } else {
+                sql.push(
+                    " FROM tracks t WHERE t.id IN (SELECT m.track_id FROM tracks_fts \
+                     JOIN track_search_ids m ON m.rowid = tracks_fts.rowid WHERE tracks_fts MATCH ",
+                )
+                .bind(Param::Text(expr))
+                .push(")");
+            }
         }
         Db::Postgres(_) if !terms.is_empty() => {
             sql.push(" FROM tracks t WHERE TRUE");
             for term in &postgres_terms {
-                if term.prefix {
-                    sql.push(" AND t.search_vector @@ to_tsquery('simple', mist_unaccent(")
-                        .bind(Param::Text(format!("{}:*", term.folded)))
-                        .push("))");
-                } else {
-                    // Nothing starts with the word as typed: forgive a typo.
-                    sql.push(" AND ")
-                        .bind(Param::Text(term.folded.clone()))
-                        .push(" <% t.search_text");
-                }
+                sql.push(" AND t.search_vector @@ (");
+                term.push_tsquery(&mut sql);
+                sql.push(")");
             }
         }
         _ => {
@@ -362,9 +378,10 @@ fn page(rows: Vec<ListedRow>, limit: i64, scope: &str) -> (Vec<TrackRow>, Option
     (rows.into_iter().map(|r| r.track).collect(), next)
 }
 
-/// The FTS5 expression for `terms`: each a quoted prefix query, OR-ed with
-/// the vocabulary terms one edit away when it matches nothing as typed.
-async fn sqlite_match_expression(pool: &sqlx::SqlitePool, terms: &[String]) -> Result<String, sqlx::Error> {
+/// The FTS5 expression for `terms`: each a quoted prefix query, or, when it
+/// is no word's prefix, the vocabulary terms one edit away. `None` when a
+/// term is neither: nothing can match.
+async fn sqlite_match_expression(pool: &sqlx::SqlitePool, terms: &[String]) -> Result<Option<String>, sqlx::Error> {
     let mut parts = Vec::new();
     for term in terms {
         let folded = fold(term);
@@ -378,80 +395,199 @@ async fn sqlite_match_expression(pool: &sqlx::SqlitePool, terms: &[String]) -> R
                     .fetch_optional(pool)
                     .await?;
             if known.is_none() {
-                for candidate in typo_candidates(pool, &folded).await? {
-                    alternatives.push(format!("\"{candidate}\""));
+                alternatives = typo_candidates(pool, &folded)
+                    .await?
+                    .into_iter()
+                    .map(|candidate| format!("\"{candidate}\""))
+                    .collect();
+                if alternatives.is_empty() {
+                    return Ok(None);
                 }
             }
         }
         parts.push(format!("({})", alternatives.join(" OR ")));
     }
-    Ok(parts.join(" AND "))
+    Ok(Some(parts.join(" AND ")))
 }
 
-/// A query term on Postgres, folded, and whether it matches as a prefix
-/// (else by trigram word similarity: a typo).
+/// A query term on Postgres, folded, and the vocabulary words it stands for
+/// when it is no word's prefix (a typo); `None` when it matches as typed.
 struct PgTerm {
     folded: String,
-    prefix: bool,
+    corrections: Option<Vec<String>>,
+}
+
+impl PgTerm {
+    /// Appends the tsquery this term matches: `term:*` as typed, else its
+    /// corrections as exact words.
+    fn push_tsquery(&self, sql: &mut Sql) {
+        match &self.corrections {
+            // The terms are runs of letters and digits (see `terms`), so
+            // `term:*` is always a valid tsquery.
+            None => sql
+                .push("to_tsquery('simple', mist_unaccent(")
+                .bind(Param::Text(format!("{}:*", self.folded)))
+                .push("))"),
+            // Vocabulary words are lexemes already: quoted, cast as they
+            // are, never parsed again (a lexeme may hold `-` or `/`).
+            Some(words) => sql
+                .push("CAST(")
+                .bind(Param::Text(tsquery_any(words)))
+                .push(" AS tsquery)"),
+        };
+    }
+}
+
+/// A tsquery literal matching any of `words`, each quoted as a lexeme.
+fn tsquery_any(words: &[String]) -> String {
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|w| format!("'{}'", w.replace('\\', "\\\\").replace('\'', "''")))
+        .collect();
+    quoted.join(" | ")
 }
 
 /// Folds `terms` and finds, in one round trip, which of those long enough
-/// to be corrected are no word's prefix.
+/// to be corrected are no word's prefix (a range of the vocabulary's
+/// primary key each), then the corrections of those.
 async fn postgres_terms(pool: &sqlx::PgPool, terms: &[String]) -> Result<Vec<PgTerm>, sqlx::Error> {
     let folded: Vec<String> = terms.iter().map(|t| fold(t)).collect();
     let long: Vec<String> = folded
         .iter()
         .filter(|t| t.chars().count() >= MIN_TYPO_LEN)
-        .map(|t| format!("{t}:*"))
+        .cloned()
         .collect();
     let mut unknown = Vec::new();
     if !long.is_empty() {
-        // The terms are runs of letters and digits (see `terms`), so
-        // `term:*` is always a valid tsquery.
+        // Folded as the lexemes are (`simple` lower-cases): U+10FFFF sorts
+        // after every character in byte order.
         let sql = "SELECT p FROM unnest($1::text[]) AS p WHERE NOT EXISTS \
-                   (SELECT 1 FROM tracks WHERE search_vector @@ to_tsquery('simple', mist_unaccent(p)))";
+                   (SELECT 1 FROM search_words WHERE word >= lower(mist_unaccent(p)) \
+                    AND word < lower(mist_unaccent(p)) || chr(1114111))";
         unknown = sqlx::query_scalar::<_, String>(sql).bind(&long).fetch_all(pool).await?;
     }
-    Ok(folded
-        .into_iter()
-        .map(|t| PgTerm {
-            prefix: !unknown.contains(&format!("{t}:*")),
-            folded: t,
-        })
-        .collect())
+    let mut out = Vec::with_capacity(folded.len());
+    for term in folded {
+        let corrections = match unknown.contains(&term) {
+            true => Some(postgres_corrections(pool, &term).await?),
+            false => None,
+        };
+        out.push(PgTerm {
+            folded: term,
+            corrections,
+        });
+    }
+    Ok(out)
 }
 
-/// Vocabulary terms within one edit of `folded`, or whose prefix of its
-/// length is (a typo in a word still being typed). Bounded.
+/// Word similarity (pg_trgm) a vocabulary word needs with a misspelt term
+/// to be checked for one edit: low enough for a typo in a four-letter term
+/// ("maor" and "mayor" score 0.4), so the trigram index only narrows and
+/// [`is_correction`] decides.
+const CORRECTION_SIMILARITY: &str = "0.4";
+/// Trigram candidates read for a misspelt term at most (a short term's
+/// are a thousand or so; a flood of look-alike words stays bounded).
+const CORRECTION_CANDIDATES: i64 = 4096;
+/// Corrections kept for a misspelt term at most: a four-letter term can
+/// have a hundred.
+const MAX_CORRECTIONS: usize = 16;
+/// Tracks the corrections of a misspelt term may carry together: every
+/// track they match is ranked, and ranking a thousand took ~9 ms on SQLite
+/// at 100k tracks (16 alternatives per row), thousands 15–45 ms; with 500
+/// a typo's p50 was 14 ms there, with 200 9 ms (bench/RESULTS.md).
+const CORRECTION_TRACKS: i64 = 200;
+
+/// The vocabulary words `folded` is a typo of ([`best_corrections`]): the
+/// trigram index of `search_words` finds candidates among words, not
+/// among tracks.
+async fn postgres_corrections(pool: &sqlx::PgPool, folded: &str) -> Result<Vec<String>, sqlx::Error> {
+    // The threshold of `<%` is a setting; LOCAL keeps it to this
+    // transaction, not to the pooled connection. Unordered: sorting the
+    // candidates by similarity cost more than reading them all.
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT set_config('pg_trgm.word_similarity_threshold', $1, true)")
+        .bind(CORRECTION_SIMILARITY)
+        .execute(&mut *tx)
+        .await?;
+    let words: Vec<(String, i64)> = sqlx::query_as("SELECT word, tracks FROM search_words WHERE $1 <% word LIMIT $2")
+        .bind(folded)
+        .bind(CORRECTION_CANDIDATES)
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.rollback().await?;
+    Ok(best_corrections(folded, words))
+}
+
+/// How `word` corrects the typed term: `Some(true)` within one edit of it,
+/// `Some(false)` when only its prefix of the term's length is (a typo in a
+/// word still being typed), `None` when it is no correction.
+fn is_correction(typed: &[char], word: &str) -> Option<bool> {
+    let word: Vec<char> = word.chars().collect();
+    if within_one_edit(typed, &word) {
+        Some(true)
+    } else if word.len() > typed.len() && within_one_edit(typed, &word[..typed.len()]) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// The corrections of `folded` among vocabulary words and how many tracks
+/// carry each: whole-word corrections first, then the most used (the
+/// likelier meant), skipping those that would take the tracks they carry
+/// together over [`CORRECTION_TRACKS`], at most [`MAX_CORRECTIONS`]; when
+/// every one carries more, the one that carries fewest. The same choice on
+/// both engines.
+fn best_corrections(folded: &str, words: impl IntoIterator<Item = (String, i64)>) -> Vec<String> {
+    let typed: Vec<char> = folded.chars().collect();
+    let mut found: Vec<(bool, i64, String)> = words
+        .into_iter()
+        .filter_map(|(word, tracks)| is_correction(&typed, &word).map(|whole| (whole, tracks, word)))
+        .collect();
+    found.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then_with(|| a.2.cmp(&b.2)));
+    let mut carried = 0;
+    let mut kept = Vec::new();
+    for (_, tracks, word) in &found {
+        if kept.len() == MAX_CORRECTIONS {
+            break;
+        }
+        if carried + tracks <= CORRECTION_TRACKS {
+            carried += tracks;
+            kept.push(word.clone());
+        }
+    }
+    if kept.is_empty() {
+        kept.extend(
+            found
+                .into_iter()
+                .min_by_key(|(_, tracks, _)| *tracks)
+                .map(|(_, _, word)| word),
+        );
+    }
+    kept
+}
+
+/// Vocabulary terms `folded` is a typo of ([`best_corrections`]), among
+/// those starting with its first or second letter.
 async fn typo_candidates(pool: &sqlx::SqlitePool, folded: &str) -> Result<Vec<String>, sqlx::Error> {
     let chars: Vec<char> = folded.chars().collect();
     let mut starts = vec![chars[0]];
     if chars.len() > 1 && chars[1] != chars[0] {
         starts.push(chars[1]);
     }
-    let mut found = Vec::new();
+    let mut vocabulary = Vec::new();
     for start in starts {
         let next = char::from_u32(start as u32 + 1).unwrap_or(char::MAX);
-        let vocabulary: Vec<String> =
-            sqlx::query_scalar("SELECT term FROM tracks_fts_vocab WHERE term >= $1 AND term < $2")
+        // `doc`: how many tracks carry the term (fts5vocab counts it anyway).
+        let slice: Vec<(String, i64)> =
+            sqlx::query_as("SELECT term, doc FROM tracks_fts_vocab WHERE term >= $1 AND term < $2")
                 .bind(start.to_string())
                 .bind(next.to_string())
                 .fetch_all(pool)
                 .await?;
-        for term in vocabulary {
-            let term_chars: Vec<char> = term.chars().collect();
-            let prefix: Vec<char> = term_chars.iter().copied().take(chars.len()).collect();
-            if within_one_edit(&chars, &term_chars)
-                || (term_chars.len() > chars.len() && within_one_edit(&chars, &prefix))
-            {
-                found.push(term);
-                if found.len() >= 32 {
-                    return Ok(found);
-                }
-            }
-        }
+        vocabulary.extend(slice);
     }
-    Ok(found)
+    Ok(best_corrections(folded, vocabulary))
 }
 
 /// Splits a query into terms: runs of letters and digits, at most
@@ -610,6 +746,33 @@ mod tests {
         check_edit("mteallica", "metallica", true);
         check_edit("abcd", "badc", false);
         check_edit("", "a", true);
+    }
+
+    #[test]
+    fn corrections_prefer_whole_words_the_most_used_and_stay_in_budget() {
+        let words =
+            |list: &[(&str, i64)]| -> Vec<(String, i64)> { list.iter().map(|(w, n)| (w.to_string(), *n)).collect() };
+        // Whole-word corrections before corrections of a prefix, then the most used.
+        let found = best_corrections(
+            "maor",
+            words(&[("marorka", 90), ("mayor", 5), ("major", 40), ("zzzz", 1)]),
+        );
+        assert_eq!(found, ["major", "mayor", "marorka"]);
+        // Over the budget together: the ones that still fit are kept.
+        let budget = CORRECTION_TRACKS;
+        let found = best_corrections(
+            "maor",
+            words(&[
+                ("major", budget * 4 / 5),
+                ("manor", budget * 3 / 5),
+                ("mayor", budget / 10),
+            ]),
+        );
+        assert_eq!(found, ["major", "mayor"]);
+        // Every one over the budget alone: the one carrying fewest tracks.
+        let found = best_corrections("maor", words(&[("major", budget * 8), ("manor", budget * 6)]));
+        assert_eq!(found, ["manor"]);
+        assert!(best_corrections("maor", words(&[("zzzz", 1)])).is_empty());
     }
 
     #[test]

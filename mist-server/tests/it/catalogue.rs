@@ -33,6 +33,7 @@ mist_server::on_both!(
     popular_counts_completed_listens_in_the_window,
     limits_are_bounded_and_bad_cursors_refused,
     every_metadata_path_refuses_control_and_bidi_characters,
+    typo_corrections_follow_writes_and_hostile_terms_stay_cheap,
 );
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(120);
@@ -1435,4 +1436,75 @@ async fn every_metadata_path_refuses_control_and_bidi_characters(backend: Backen
     assert_eq!(tagged.artist.as_deref().map(str::len), Some(200));
     assert_eq!(tagged.album.as_deref(), Some("[2JAlbum"));
     assert_eq!(tagged.genre.as_deref(), Some("Jazz"));
+}
+
+/// The words a typo is corrected to follow every write at once (insert,
+/// edit, delete), and hostile terms stay cheap answers, never errors: a
+/// word of 10,000 characters, a query of thousands of terms, a flood of
+/// look-alike words in the catalogue (the candidates read per misspelt
+/// term are bounded). On Postgres the vocabulary table holds exactly the
+/// words of the tracks, each counted once per track, after all of it.
+async fn typo_corrections_follow_writes_and_hostile_terms_stay_cheap(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (ann, ann_id) = user(&app, "ann").await;
+    catalogue(&app, &ann_id, 50).await;
+    let target = row(&ann_id, "Zorblax Anthem", "Quentin Vask", "Night", "Jazz", 0);
+    tracks::insert_ready_track(&app.state.db, &target)
+        .await
+        .expect("insert");
+    assert_eq!(titles(&ann, &search("zorblx")).await, ["Zorblax Anthem"]);
+
+    let edit = UpdateTrackRequest {
+        title: Some("Quuxity Anthem".into()),
+        ..UpdateTrackRequest::default()
+    };
+    ann.update_track(&target.id, &edit).await.expect("edit");
+    assert!(titles(&ann, &search("zorblx")).await.is_empty(), "the old word is gone");
+    assert_eq!(titles(&ann, &search("quuxty")).await, ["Quuxity Anthem"]);
+    ann.delete_track(&target.id).await.expect("delete");
+    assert!(
+        titles(&ann, &search("quuxty")).await.is_empty(),
+        "and so is the new one"
+    );
+
+    // A flood of look-alike words: 3,000 tracks named "Mabo0".."Mabo2999",
+    // all within reach of the trigram lookup of a typo of "mabo".
+    let flood: Vec<TrackRow> = (0..3000)
+        .map(|i| row(&ann_id, &format!("Mabo{i} Mabo{i}x"), "Flood", "Flood", "Noise", i))
+        .collect();
+    tracks::insert_ready_tracks(&app.state.db, &flood).await.expect("flood");
+    let page = ann.tracks(&search("mabp1")).await.expect("typo among a flood");
+    assert!(
+        !page.items.is_empty() && page.items.len() <= 20,
+        "{:?}",
+        page.items.len()
+    );
+    assert!(
+        page.items.iter().all(|t| t.title.starts_with("Mabo1")),
+        "{:?}",
+        page.items[0].title
+    );
+
+    let long_word = "metallica".repeat(1_200);
+    let many_terms = "metalica sandman ".repeat(2_000);
+    for q in [long_word.as_str(), many_terms.as_str(), &format!("{long_word}x")] {
+        let started = std::time::Instant::now();
+        ann.tracks(&search(q))
+            .await
+            .unwrap_or_else(|e| panic!("{} characters: {e}", q.len()));
+        eprintln!("{} characters: {:?}", q.len(), started.elapsed());
+    }
+    assert_eq!(titles(&ann, &search(&many_terms)).await, ["Enter Sandman"]);
+
+    if let mist_server::db::Db::Postgres(pool) = &app.state.db {
+        let drift: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT word, tracks FROM search_words) v FULL JOIN \
+             (SELECT w, count(*) AS n FROM tracks, unnest(tsvector_to_array(search_vector)) AS w GROUP BY w) c \
+             ON c.w = v.word WHERE v.tracks IS DISTINCT FROM c.n",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("vocabulary");
+        assert_eq!(drift, 0, "words counted wrong or left behind");
+    }
 }
