@@ -74,18 +74,7 @@ fn require_web_tools(browser: bool) {
 #[test]
 fn the_committed_build_matches_the_sources() {
     require_web_tools(false);
-    let out = Command::new("node")
-        .arg("build.mjs")
-        .arg("--check")
-        .current_dir(web_dir())
-        .output()
-        .expect("run node build.mjs --check");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    node(&["build.mjs", "--check"]);
 }
 
 /// The page's state that needs no browser (queue.js: moves, shuffle playing
@@ -94,17 +83,7 @@ fn the_committed_build_matches_the_sources() {
 #[test]
 fn the_queue_and_loudness_rules_hold() {
     require_web_tools(false);
-    let out = Command::new("node")
-        .args(["--test", "src/queue.test.mjs"])
-        .current_dir(web_dir())
-        .output()
-        .expect("run node --test");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    node(&["--test", "src/queue.test.mjs"]);
 }
 
 /// One rounding rule everywhere: the page's `format.duration` (run by Node)
@@ -118,17 +97,28 @@ fn durations_read_the_same_on_the_web_and_in_the_terminal() {
     ];
     let list = serde_json::to_string(&seconds).expect("JSON");
     let script = format!("import('./src/format.js').then((f) => console.log(JSON.stringify({list}.map(f.duration))))");
-    let out = Command::new("node")
-        .args(["--input-type=module", "-e", &script])
-        .current_dir(web_dir())
-        .output()
-        .expect("run node");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = node(&["--input-type=module", "-e", &script]);
     let web: Vec<String> = serde_json::from_slice(&out.stdout).expect("a JSON list");
     let terminal: Vec<String> = seconds.iter().map(|s| mist_core::api::clock(*s)).collect();
     assert_eq!(web, terminal, "for {seconds:?}");
     // The track a new user saw as 2:42 on the web and 2:43 in the terminal.
     assert_eq!(terminal[9], "2:42");
+}
+
+/// Runs `node args` in the web directory; its output, once it succeeded.
+fn node(args: &[&str]) -> std::process::Output {
+    let out = Command::new("node")
+        .args(args)
+        .current_dir(web_dir())
+        .output()
+        .expect("run node");
+    assert!(
+        out.status.success(),
+        "node {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 fn header_of(response: &reqwest::Response, name: header::HeaderName) -> &str {
