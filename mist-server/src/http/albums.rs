@@ -25,7 +25,7 @@ use serde::Deserialize;
 use super::catalogue::owned_track;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery};
-use super::page::{PageQuery, Paging, next_cursor};
+use super::page::{PageQuery, Paging, invalid_cursor, next_cursor};
 use super::tracks::{to_api, visible_track};
 use crate::app::AppState;
 use crate::db::albums::{self, AlbumOrder, AlbumRow, ArtistRow};
@@ -110,12 +110,7 @@ pub async fn list(
         .map_err(ApiError::internal)?;
     // Albums page by offset (their sort keys are aggregates), kept in the cursor.
     let offset = match Cursor::int_key(paging.after(&scope, KeyKind::Int)?.as_ref()).0 {
-        Some(offset) if offset < 0 => {
-            return Err(ApiError::bad_request(
-                "invalid_cursor",
-                "cursor is not one this listing handed out",
-            ));
-        }
+        Some(offset) if offset < 0 => return Err(invalid_cursor()),
         offset => offset.unwrap_or(0),
     };
     let limit = paging.limit();

@@ -48,10 +48,15 @@ impl Paging {
             Some(c) => Cursor::decode(c, scope)
                 .filter(|c| c.key.kind() == kind)
                 .map(Some)
-                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this listing handed out")),
+                .ok_or_else(invalid_cursor),
             None => Ok(None),
         }
     }
+}
+
+/// 400 `invalid_cursor`: a cursor this listing did not hand out.
+pub fn invalid_cursor() -> ApiError {
+    ApiError::bad_request("invalid_cursor", "cursor is not one this listing handed out")
 }
 
 /// The `next_cursor` of a page.
