@@ -101,6 +101,11 @@ pub struct HotCache {
     epoch: AtomicU64,
     /// SQLite: the last `cache_events` row applied; -1 before the first read.
     seen_event: AtomicI64,
+    /// SQLite: reads of `cache_events` begun, and the number of the last one
+    /// that finished; one at a time (see [`HotCache::catch_up`]).
+    reads_begun: AtomicU64,
+    reads_done: AtomicU64,
+    reading: tokio::sync::Mutex<()>,
     users: Mutex<HashMap<String, CachedUser>>,
     tracks: Mutex<HashMap<String, CachedTrack>>,
     /// `user/track/day/key`: keys the user was given on that UTC day.
@@ -134,6 +139,9 @@ impl HotCache {
             live: AtomicBool::new(live),
             epoch: AtomicU64::new(0),
             seen_event: AtomicI64::new(-1),
+            reads_begun: AtomicU64::new(0),
+            reads_done: AtomicU64::new(0),
+            reading: tokio::sync::Mutex::new(()),
             users: Mutex::new(HashMap::new()),
             tracks: Mutex::new(HashMap::new()),
             unlocked: Mutex::new(HashSet::new()),
@@ -386,13 +394,34 @@ impl HotCache {
         }
     }
 
-    /// On SQLite, applies what other processes changed since the last call
+    /// On SQLite, applies what other processes changed before this call
     /// (`cache_events`, written by triggers), in one indexed read that
     /// normally finds nothing. On PostgreSQL nothing: NOTIFY does it.
+    ///
+    /// Concurrent requests share reads: one read runs at a time, and a
+    /// request that finds a read begun after it arrived has finished, takes
+    /// that one's result instead of reading again. That read saw every change
+    /// committed before this request arrived, which is all a request needs
+    /// (a track whose delete returned before the request was made is not
+    /// served), and under load one read serves a whole queue of requests.
     pub async fn catch_up(&self, db: &Db) -> Result<(), sqlx::Error> {
         let Db::Sqlite(pool) = db else {
             return Ok(());
         };
+        // Reads numbered from here on begin after this request arrived.
+        let wanted = self.reads_begun.load(Ordering::SeqCst) + 1;
+        let _turn = self.reading.lock().await;
+        if self.reads_done.load(Ordering::SeqCst) >= wanted {
+            return Ok(());
+        }
+        let number = self.reads_begun.fetch_add(1, Ordering::SeqCst) + 1;
+        self.read_events(pool).await?;
+        self.reads_done.store(number, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// One catch-up read (the caller holds [`HotCache::reading`]).
+    async fn read_events(&self, pool: &sqlx::SqlitePool) -> Result<(), sqlx::Error> {
         let seen = self.seen_event.load(Ordering::SeqCst);
         if seen < 0 {
             // The first request: the cache is empty, only later events matter.
