@@ -67,8 +67,13 @@ install_tools() {
 install_tools
 NGINX_BIN="$(command -v nginx || echo /usr/sbin/nginx)"
 
-log "building mist-server and mist (release)"
-cargo build --release -q -p mist-server -p mist-tui
+if [ -n "${MIST_BENCH_BIN:-}" ]; then
+    log "building mist (release); the server is $MIST_BENCH_BIN"
+    cargo build --release -q -p mist-tui
+else
+    log "building mist-server and mist (release)"
+    cargo build --release -q -p mist-server -p mist-tui
+fi
 BIN="$PWD/target/release"
 SERVER_BIN="${MIST_BENCH_BIN:-$BIN/mist-server}"
 [ -x "$SERVER_BIN" ] || { log "MIST_BENCH_BIN=$SERVER_BIN is not an executable"; exit 1; }
