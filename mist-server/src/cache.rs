@@ -17,9 +17,11 @@
 //!   connected the cache is off (every read goes to the database) and it is
 //!   emptied on every reconnect, since notifications sent meanwhile are lost.
 //!   On SQLite (one server process) the rows go to `cache_events`, which
-//!   every request reads first ([`HotCache::catch_up`], one indexed read
-//!   that finds nothing unless the worker or a `mist-server user …` command
-//!   changed something), so such a change is seen by the next request too.
+//!   every request catches up with first ([`HotCache::catch_up`], one
+//!   indexed read that finds nothing unless the worker or a `mist-server
+//!   user …` command changed something, begun after the request arrived and
+//!   shared by the requests queued behind it), so such a change is seen by
+//!   the next request too.
 //!
 //! A request catches up once, at its start: in the auth extractor, or
 //! before a media request's track lookup; the lookups after it in the same
