@@ -24,6 +24,10 @@
 #                            show the noise on a shared machine)
 #   MIST_BENCH_ENGINES       "sqlite postgres" (Postgres: the test services'
 #                            server, scripts/test-services.sh, a fresh database)
+#   MIST_BENCH_BIN           a mist-server binary to measure instead of this
+#                            checkout's (e.g. a copy built from main, so before
+#                            and after run back to back with the same script);
+#                            the `mist` CLI used for uploads is still this one's
 #
 # All data is made through the public API and the `mist` CLI (uploads, users,
 # sessions); URLs are read from the API's answers (master_url, the playlists'
@@ -63,9 +67,16 @@ install_tools() {
 install_tools
 NGINX_BIN="$(command -v nginx || echo /usr/sbin/nginx)"
 
-log "building mist-server and mist (release)"
-cargo build --release -q -p mist-server -p mist-tui
+if [ -n "${MIST_BENCH_BIN:-}" ]; then
+    log "building mist (release); the server is $MIST_BENCH_BIN"
+    cargo build --release -q -p mist-tui
+else
+    log "building mist-server and mist (release)"
+    cargo build --release -q -p mist-server -p mist-tui
+fi
 BIN="$PWD/target/release"
+SERVER_BIN="${MIST_BENCH_BIN:-$BIN/mist-server}"
+[ -x "$SERVER_BIN" ] || { log "MIST_BENCH_BIN=$SERVER_BIN is not an executable"; exit 1; }
 
 WORK="$(mktemp -d /tmp/mist-bench-load.XXXXXX)"
 chmod 755 "$WORK" # nginx's workers run as another user
@@ -96,7 +107,7 @@ start_server() { # engine
     export BASE="http://127.0.0.1:$port"
     local db=()
     if [ "$1" = postgres ]; then db=(DATABASE_URL="$PG_URL"); fi
-    env "${db[@]}" "$BIN/mist-server" serve --data-dir "$WORK/$1" --listen "127.0.0.1:$port" \
+    env "${db[@]}" "$SERVER_BIN" serve --data-dir "$WORK/$1" --listen "127.0.0.1:$port" \
         >>"$WORK/$1-server.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 300); do curl -fsS "$BASE/healthz" >/dev/null 2>&1 && return 0; sleep 0.1; done
@@ -320,7 +331,7 @@ for engine in $ENGINES; do
 done
 
 echo
-echo "MIST load: $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo '+changes'), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'))"
+echo "MIST load: $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo '+changes')${MIST_BENCH_BIN:+, server binary $MIST_BENCH_BIN}, $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'))"
 echo "wrk $THREADS threads, $CONNECTIONS connections, ${DURATION} s a row, loopback; release build, local storage;" \
     "$CONNECTIONS listeners + $FIRST_USERS first-fetch users, all premium; load average before $LOAD_BEFORE, after $(cut -d' ' -f1-3 /proc/loadavg)"
 awk -F'\t' '

@@ -17,9 +17,11 @@
 //!   connected the cache is off (every read goes to the database) and it is
 //!   emptied on every reconnect, since notifications sent meanwhile are lost.
 //!   On SQLite (one server process) the rows go to `cache_events`, which
-//!   every request reads first ([`HotCache::catch_up`], one indexed read
-//!   that finds nothing unless the worker or a `mist-server user …` command
-//!   changed something), so such a change is seen by the next request too.
+//!   every request catches up with first ([`HotCache::catch_up`], one
+//!   indexed read that finds nothing unless the worker or a `mist-server
+//!   user …` command changed something, begun after the request arrived and
+//!   shared by the requests queued behind it), so such a change is seen by
+//!   the next request too.
 //!
 //! A request catches up once, at its start: in the auth extractor, or
 //! before a media request's track lookup; the lookups after it in the same
@@ -101,6 +103,11 @@ pub struct HotCache {
     epoch: AtomicU64,
     /// SQLite: the last `cache_events` row applied; -1 before the first read.
     seen_event: AtomicI64,
+    /// SQLite: reads of `cache_events` begun, and the number of the last one
+    /// that finished; one at a time (see [`HotCache::catch_up`]).
+    reads_begun: AtomicU64,
+    reads_done: AtomicU64,
+    reading: tokio::sync::Mutex<()>,
     users: Mutex<HashMap<String, CachedUser>>,
     tracks: Mutex<HashMap<String, CachedTrack>>,
     /// `user/track/day/key`: keys the user was given on that UTC day.
@@ -134,6 +141,9 @@ impl HotCache {
             live: AtomicBool::new(live),
             epoch: AtomicU64::new(0),
             seen_event: AtomicI64::new(-1),
+            reads_begun: AtomicU64::new(0),
+            reads_done: AtomicU64::new(0),
+            reading: tokio::sync::Mutex::new(()),
             users: Mutex::new(HashMap::new()),
             tracks: Mutex::new(HashMap::new()),
             unlocked: Mutex::new(HashSet::new()),
@@ -386,13 +396,34 @@ impl HotCache {
         }
     }
 
-    /// On SQLite, applies what other processes changed since the last call
+    /// On SQLite, applies what other processes changed before this call
     /// (`cache_events`, written by triggers), in one indexed read that
     /// normally finds nothing. On PostgreSQL nothing: NOTIFY does it.
+    ///
+    /// Concurrent requests share reads: one read runs at a time, and a
+    /// request that finds a read begun after it arrived has finished, takes
+    /// that one's result instead of reading again. That read saw every change
+    /// committed before this request arrived, which is all a request needs
+    /// (a track whose delete returned before the request was made is not
+    /// served), and under load one read serves a whole queue of requests.
     pub async fn catch_up(&self, db: &Db) -> Result<(), sqlx::Error> {
         let Db::Sqlite(pool) = db else {
             return Ok(());
         };
+        // Reads numbered from here on begin after this request arrived.
+        let wanted = self.reads_begun.load(Ordering::SeqCst) + 1;
+        let _turn = self.reading.lock().await;
+        if self.reads_done.load(Ordering::SeqCst) >= wanted {
+            return Ok(());
+        }
+        let number = self.reads_begun.fetch_add(1, Ordering::SeqCst) + 1;
+        self.read_events(pool).await?;
+        self.reads_done.store(number, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// One catch-up read (the caller holds [`HotCache::reading`]).
+    async fn read_events(&self, pool: &sqlx::SqlitePool) -> Result<(), sqlx::Error> {
         let seen = self.seen_event.load(Ordering::SeqCst);
         if seen < 0 {
             // The first request: the cache is empty, only later events matter.

@@ -120,7 +120,7 @@ impl Db {
                 let options = PgConnectOptions::from_str(url.expose_secret())
                     .context("DATABASE_URL is not a valid postgres URL")?;
                 let pool = PgPoolOptions::new()
-                    .max_connections(20)
+                    .max_connections(postgres_pool_size())
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await
@@ -193,6 +193,15 @@ impl Db {
     pub async fn close(&self) {
         with_pool!(self, pool => pool.close().await)
     }
+}
+
+/// Connections a node keeps to PostgreSQL: four per core, at least 8 (one
+/// is the cache's LISTEN). Measured on 2 cores (bench/RESULTS.md, load.sh):
+/// 8 gave more keys and heartbeats a second at a lower p99 than 20, whose
+/// extra connections only queued on the same cores; docs/operations.md.
+fn postgres_pool_size() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    u32::try_from(cores * 4).unwrap_or(u32::MAX).max(8)
 }
 
 /// Milliseconds since the Unix epoch: how times are stored in both engines.

@@ -5,8 +5,9 @@
 //! Three statements carry the quota's guarantees and are each atomic:
 //! - [`unlock_key`] records a user's first unlock of a key on a day and adds
 //!   the audio it covers to the day's usage only while the usage is under the
-//!   limit, in one transaction; concurrent unlocks serialise on the usage row,
-//!   so they can never overdraw by more than one key period.
+//!   limit, atomically (one function call on PostgreSQL, one transaction on
+//!   SQLite, shared with other queued writes); concurrent unlocks serialise
+//!   on the usage row, so they can never overdraw by more than one key period.
 //! - [`report`] is one conditional `UPDATE` that computes the listening a
 //!   report counts from the row as it is when the update runs, so concurrent
 //!   reports on one session neither lose nor double anything.
@@ -14,6 +15,10 @@
 //!   conditional upsert, in the transaction that adds it to the track.
 //!
 //! The rules are in `crate::quota`.
+
+use std::sync::{Arc, LazyLock};
+
+use sqlx::SqlitePool;
 
 use super::{Db, ms_to_datetime};
 use crate::db::BeginWrite;
@@ -24,15 +29,203 @@ use const_format::concatcp;
 /// SQLite lets one connection write at a time; a writer that finds the
 /// database locked sleeps in SQLite's busy handler (1, 2, 5 … 100 ms a try),
 /// which under load turned into p99 latencies of 100–200 ms. The hot path's
-/// writes (opening sessions, reports, unlocks) queue here instead, in order,
-/// and find the database free. PostgreSQL locks rows and needs none of this.
-static SQLITE_WRITES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// writes (opening sessions, reports, unlocks) take turns here instead, in
+/// order, and find the database free. PostgreSQL locks rows and needs none
+/// of this.
+static SQLITE_WRITES: LazyLock<Arc<tokio::sync::Mutex<()>>> = LazyLock::new(Default::default);
 
-/// Holds [`SQLITE_WRITES`] on SQLite; nothing on PostgreSQL.
-async fn write_turn(db: &Db) -> Option<tokio::sync::MutexGuard<'static, ()>> {
+/// SQLite: reports and unlocks waiting for their turn. Whoever gets the turn
+/// runs every write queued for its database in one transaction ([`run_batch`]),
+/// so under load a commit serves many requests (flat combining: no task of
+/// its own, the requests themselves take turns).
+static SQLITE_QUEUE: std::sync::Mutex<Vec<Queued>> = std::sync::Mutex::new(Vec::new());
+
+/// Holds the SQLite write turn; nothing on PostgreSQL.
+async fn write_turn(db: &Db) -> Option<tokio::sync::OwnedMutexGuard<()>> {
     match db {
-        Db::Sqlite(_) => Some(SQLITE_WRITES.lock().await),
+        Db::Sqlite(_) => Some(SQLITE_WRITES.clone().lock_owned().await),
         Db::Postgres(_) => None,
+    }
+}
+
+/// A hot-path write that may share a SQLite transaction with others.
+enum Write {
+    Unlock {
+        user_id: String,
+        track_id: String,
+        day: String,
+        key_index: i64,
+        covered_ms: i64,
+        limit_ms: i64,
+        now: i64,
+    },
+    Report {
+        id: String,
+        user_id: String,
+        report: Report,
+        now: i64,
+    },
+}
+
+enum Done {
+    Unlock(Unlock),
+    Report(Option<Applied>),
+}
+
+struct Queued {
+    pool: SqlitePool,
+    write: Write,
+    reply: tokio::sync::oneshot::Sender<Result<Done, sqlx::Error>>,
+}
+
+fn same_pool(a: &SqlitePool, b: &SqlitePool) -> bool {
+    // `options` is a reference into the pool's shared state: its identity.
+    std::ptr::eq(a.options(), b.options())
+}
+
+fn batch_lost() -> sqlx::Error {
+    sqlx::Error::Protocol("the batch of hot-path writes holding this one ended without an answer".into())
+}
+
+/// Runs `write` on SQLite, in the same transaction as whatever else is
+/// queued for this database when its turn comes (see [`SQLITE_QUEUE`]).
+///
+/// Each write still sees the ones before it (one writer, one transaction), so
+/// a charge's check of the usage is as strict as alone; a failed batch is
+/// rolled back and its writes run again one transaction each, so one
+/// request's error never becomes another's. The batch runs in a task of its
+/// own holding the turn: a request that goes away cannot cut it short.
+async fn queued_write(pool: &SqlitePool, write: Write) -> Result<Done, sqlx::Error> {
+    let (reply, mut answer) = tokio::sync::oneshot::channel();
+    lock_queue().push(Queued {
+        pool: pool.clone(),
+        write,
+        reply,
+    });
+    let turn = SQLITE_WRITES.clone().lock_owned().await;
+    match answer.try_recv() {
+        // A batch run while this request waited for its turn had it.
+        Ok(done) => return done,
+        Err(tokio::sync::oneshot::error::TryRecvError::Closed) => return Err(batch_lost()),
+        Err(tokio::sync::oneshot::error::TryRecvError::Empty) => {}
+    }
+    let batch: Vec<Queued> = {
+        let mut queue = lock_queue();
+        let (mine, others): (Vec<_>, Vec<_>) = queue.drain(..).partition(|q| same_pool(&q.pool, pool));
+        // Writes left behind by requests of a database since closed (tests).
+        *queue = others.into_iter().filter(|q| !q.pool.is_closed()).collect();
+        mine
+    };
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        run_batch(&pool, batch).await;
+        drop(turn);
+    });
+    answer.await.map_err(|_| batch_lost())?
+}
+
+fn lock_queue() -> std::sync::MutexGuard<'static, Vec<Queued>> {
+    SQLITE_QUEUE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn run_batch(pool: &SqlitePool, batch: Vec<Queued>) {
+    if batch.len() > 1 {
+        let writes: Vec<&Write> = batch.iter().map(|q| &q.write).collect();
+        match in_one_transaction(pool, &writes).await {
+            Ok(done) => {
+                for (queued, done) in batch.into_iter().zip(done) {
+                    let _ = queued.reply.send(Ok(done));
+                }
+                return;
+            }
+            Err(e) => tracing::debug!(error = %e, writes = batch.len(), "a batch of writes failed; one by one"),
+        }
+    }
+    for queued in batch {
+        let done = in_one_transaction(pool, &[&queued.write])
+            .await
+            .and_then(|mut done| done.pop().ok_or_else(batch_lost));
+        let _ = queued.reply.send(done);
+    }
+}
+
+async fn in_one_transaction(pool: &SqlitePool, writes: &[&Write]) -> Result<Vec<Done>, sqlx::Error> {
+    let mut tx = pool.begin_write().await?;
+    let mut done = Vec::with_capacity(writes.len());
+    for write in writes {
+        done.push(run_write(&mut tx, write).await?);
+    }
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// One write inside the batch's transaction (the write turn is held).
+async fn run_write(conn: &mut sqlx::SqliteConnection, write: &Write) -> Result<Done, sqlx::Error> {
+    match write {
+        Write::Unlock {
+            user_id,
+            track_id,
+            day,
+            key_index,
+            covered_ms,
+            limit_ms,
+            now,
+        } => {
+            let recorded = sqlx::query(RECORD_UNLOCK)
+                .bind(user_id)
+                .bind(track_id)
+                .bind(day)
+                .bind(key_index)
+                .bind(covered_ms)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+            if recorded == 0 {
+                return Ok(Done::Unlock(Unlock::AlreadyUnlocked));
+            }
+            let used: Option<i64> = sqlx::query_scalar(CHARGE)
+                .bind(user_id)
+                .bind(day)
+                .bind(covered_ms)
+                .bind(limit_ms)
+                .fetch_optional(&mut *conn)
+                .await?;
+            match used {
+                Some(used_ms) => Ok(Done::Unlock(Unlock::Charged { used_ms })),
+                None => {
+                    // Refused: the row just recorded goes again (what a
+                    // rollback did when each unlock had its transaction).
+                    sqlx::query(FORGET_UNLOCK)
+                        .bind(user_id)
+                        .bind(track_id)
+                        .bind(day)
+                        .bind(key_index)
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(Done::Unlock(Unlock::Refused))
+                }
+            }
+        }
+        Write::Report {
+            id,
+            user_id,
+            report,
+            now,
+        } => {
+            let applied: Option<(i64, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(report_sql(MIN_MAX_SQLITE)))
+                .bind(id)
+                .bind(report.seq)
+                .bind(report.position_ms)
+                .bind(now)
+                .bind(user_id)
+                .bind(report.complete)
+                .bind(false)
+                .bind(quota::day_of(*now))
+                .fetch_optional(&mut *conn)
+                .await?;
+            Ok(Done::Report(applied.map(Applied::from_row)))
+        }
     }
 }
 
@@ -128,6 +321,7 @@ pub async fn find_owned(db: &Db, id: &str, user_id: &str) -> Result<Option<Sessi
 }
 
 /// A progress report, after validation.
+#[derive(Debug, Clone)]
 pub struct Report {
     pub seq: i64,
     pub position_ms: i64,
@@ -141,19 +335,39 @@ pub struct Applied {
     pub counted_ms: i64,
     /// The session's listening so far, this report included.
     pub listened_ms: i64,
+    /// The user's usage today ([`used_ms`]), read by the same statement.
+    pub used_ms: i64,
 }
 
-/// Applies a report atomically. `None` when the report was not applied: its
-/// `seq` was not newer, or the session is not open (completed, replaced,
-/// expired) or not the user's.
-pub async fn report(db: &Db, id: &str, user_id: &str, r: &Report, now: i64) -> Result<Option<Applied>, sqlx::Error> {
+impl Applied {
+    fn from_row((counted_ms, listened_ms, used_ms): (i64, i64, i64)) -> Self {
+        Applied {
+            counted_ms,
+            listened_ms,
+            used_ms,
+        }
+    }
+}
+
+/// The engines' names for the two-argument minimum and maximum.
+const MIN_MAX_SQLITE: (&str, &str) = ("MIN", "MAX");
+const MIN_MAX_POSTGRES: (&str, &str) = ("LEAST", "GREATEST");
+
+/// The report statement (see [`report`]), built once per engine.
+fn report_sql((min, max): (&str, &str)) -> &'static str {
+    static SQLITE: LazyLock<String> = LazyLock::new(|| build_report_sql(MIN_MAX_SQLITE));
+    static POSTGRES: LazyLock<String> = LazyLock::new(|| build_report_sql(MIN_MAX_POSTGRES));
+    if (min, max) == MIN_MAX_SQLITE {
+        &SQLITE
+    } else {
+        &POSTGRES
+    }
+}
+
+fn build_report_sql((min, max): (&str, &str)) -> String {
     // counted = clamp(new position − old position, 0, wall time since the last
     // accepted report + tolerance), with the new position capped at the end.
     // SET expressions see the row as it was before this update, in both engines.
-    let (min, max) = match db {
-        Db::Sqlite(_) => ("MIN", "MAX"),
-        Db::Postgres(_) => ("LEAST", "GREATEST"),
-    };
     let position = format!("{max}(0, {min}($3, duration_ms))");
     // Two caps: the time since the last report, and the session's whole age
     // less what it already counted, so the tolerance cannot be collected
@@ -162,21 +376,52 @@ pub async fn report(db: &Db, id: &str, user_id: &str, r: &Report, now: i64) -> R
         "{max}(0, {min}({position} - position_ms, $4 - last_report_at + {TOLERANCE_MS}, \
          $4 - started_at + {TOLERANCE_MS} - listened_ms))"
     );
-    let sql = format!(
+    // The day's usage comes back with the report: the answer shows the
+    // quota, and this saves the heartbeat a second statement.
+    format!(
         "UPDATE playback_sessions SET last_seq = $2, last_counted_ms = {counted}, \
          listened_ms = listened_ms + {counted}, position_ms = {position}, last_report_at = $4, \
          completed = $6, completed_at = CASE WHEN $6 THEN $4 ELSE completed_at END \
          WHERE id = $1 AND user_id = $5 AND completed = $7 AND closed_at IS NULL \
          AND last_report_at >= $4 - {SESSION_IDLE_MS} AND last_seq < $2 \
-         RETURNING last_counted_ms, listened_ms",
-    );
-    let _turn = write_turn(db).await;
-    with_pool!(db, pool => {
-        let applied: Option<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(id).bind(r.seq).bind(r.position_ms).bind(now).bind(user_id).bind(r.complete).bind(false)
-            .fetch_optional(pool).await?;
-        Ok(applied.map(|(counted_ms, listened_ms)| Applied { counted_ms, listened_ms }))
-    })
+         RETURNING last_counted_ms, listened_ms, \
+         COALESCE((SELECT used_ms FROM daily_usage WHERE user_id = $5 AND day = $8), 0)",
+    )
+}
+
+/// Applies a report atomically. `None` when the report was not applied: its
+/// `seq` was not newer, or the session is not open (completed, replaced,
+/// expired) or not the user's. One statement; on SQLite it may share a
+/// transaction with other hot-path writes (see [`SQLITE_QUEUE`]).
+pub async fn report(db: &Db, id: &str, user_id: &str, r: &Report, now: i64) -> Result<Option<Applied>, sqlx::Error> {
+    match db {
+        Db::Sqlite(pool) => {
+            let write = Write::Report {
+                id: id.to_owned(),
+                user_id: user_id.to_owned(),
+                report: r.clone(),
+                now,
+            };
+            match queued_write(pool, write).await? {
+                Done::Report(applied) => Ok(applied),
+                Done::Unlock(_) => Err(batch_lost()),
+            }
+        }
+        Db::Postgres(pool) => {
+            let applied: Option<(i64, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(report_sql(MIN_MAX_POSTGRES)))
+                .bind(id)
+                .bind(r.seq)
+                .bind(r.position_ms)
+                .bind(now)
+                .bind(user_id)
+                .bind(r.complete)
+                .bind(false)
+                .bind(quota::day_of(now))
+                .fetch_optional(pool)
+                .await?;
+            Ok(applied.map(Applied::from_row))
+        }
+    }
 }
 
 /// Milliseconds of audio the user unlocked on the UTC day of `now`.
@@ -233,12 +478,28 @@ pub enum Unlock {
     Refused,
 }
 
+const RECORD_UNLOCK: &str = "INSERT INTO key_unlocks (user_id, track_id, day, key_index, covered_ms, unlocked_at) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, track_id, day, key_index) DO NOTHING";
+/// The usage row serialises concurrent unlocks: SQLite has one writer (and
+/// one transaction runs a batch's writes one after another). No row back:
+/// the limit was reached.
+const CHARGE: &str = "INSERT INTO daily_usage (user_id, day, used_ms) SELECT $1, $2, $3 WHERE $4 > 0 \
+     ON CONFLICT (user_id, day) DO UPDATE SET used_ms = daily_usage.used_ms + excluded.used_ms \
+     WHERE daily_usage.used_ms < $4 RETURNING used_ms";
+const FORGET_UNLOCK: &str =
+    "DELETE FROM key_unlocks WHERE user_id = $1 AND track_id = $2 AND day = $3 AND key_index = $4";
+/// PostgreSQL: the same three steps in one call
+/// (`migrations/postgres/20261205000100_unlock_key_function.sql`); on a
+/// conflict it locks the row and checks the WHERE against its latest version.
+const UNLOCK_POSTGRES: &str = "SELECT mist_unlock_key($1, $2, $3, $4, $5, $6, $7)";
+
 /// Unlocks key `key_index` of a track for a user today, charging
 /// `covered_ms` unless it was unlocked already today. With a `limit_ms`, the
 /// charge is made only while the day's usage is under it (so the usage ends
 /// below the limit plus one key); without one (unlimited plans) it is only
-/// recorded. One transaction: the unlock row and the usage stand or fall
-/// together.
+/// recorded. Atomic: the unlock row and the usage stand or fall together (one
+/// statement on PostgreSQL; on SQLite one transaction, maybe shared with
+/// other hot-path writes, see [`SQLITE_QUEUE`]).
 pub async fn unlock_key(
     db: &Db,
     user_id: &str,
@@ -248,41 +509,42 @@ pub async fn unlock_key(
     limit_ms: Option<i64>,
     now: i64,
 ) -> Result<Unlock, sqlx::Error> {
-    let record = "INSERT INTO key_unlocks (user_id, track_id, day, key_index, covered_ms, unlocked_at) \
-                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (user_id, track_id, day, key_index) DO NOTHING";
-    // The usage row serialises concurrent unlocks: on a conflict Postgres
-    // locks the row and checks the WHERE against its latest version, and
-    // SQLite has one writer. No row back: the limit was reached.
-    let charge = "INSERT INTO daily_usage (user_id, day, used_ms) SELECT $1, $2, $3 WHERE $4 > 0 \
-                  ON CONFLICT (user_id, day) DO UPDATE SET used_ms = daily_usage.used_ms + excluded.used_ms \
-                  WHERE daily_usage.used_ms < $4 RETURNING used_ms";
     let day = quota::day_of(now);
-    let limit = limit_ms.unwrap_or(i64::MAX);
-    let _turn = write_turn(db).await;
-    with_pool!(db, pool => {
-        let mut tx = pool.begin_write().await?;
-        let recorded = sqlx::query(record)
-            .bind(user_id).bind(track_id).bind(&day).bind(key_index).bind(covered_ms).bind(now)
-            .execute(&mut *tx).await?
-            .rows_affected();
-        if recorded == 0 {
-            tx.commit().await?;
-            return Ok(Unlock::AlreadyUnlocked);
-        }
-        let used: Option<i64> = sqlx::query_scalar(charge)
-            .bind(user_id).bind(&day).bind(covered_ms).bind(limit)
-            .fetch_optional(&mut *tx).await?;
-        match used {
-            Some(used_ms) => {
-                tx.commit().await?;
-                Ok(Unlock::Charged { used_ms })
-            }
-            None => {
-                tx.rollback().await?;
-                Ok(Unlock::Refused)
+    let limit_ms = limit_ms.unwrap_or(i64::MAX);
+    match db {
+        Db::Sqlite(pool) => {
+            let write = Write::Unlock {
+                user_id: user_id.to_owned(),
+                track_id: track_id.to_owned(),
+                day,
+                key_index,
+                covered_ms,
+                limit_ms,
+                now,
+            };
+            match queued_write(pool, write).await? {
+                Done::Unlock(unlock) => Ok(unlock),
+                Done::Report(_) => Err(batch_lost()),
             }
         }
-    })
+        Db::Postgres(pool) => {
+            let used: i64 = sqlx::query_scalar(UNLOCK_POSTGRES)
+                .bind(user_id)
+                .bind(track_id)
+                .bind(&day)
+                .bind(key_index)
+                .bind(covered_ms)
+                .bind(now)
+                .bind(limit_ms)
+                .fetch_one(pool)
+                .await?;
+            Ok(match used {
+                -1 => Unlock::AlreadyUnlocked,
+                -2 => Unlock::Refused,
+                used_ms => Unlock::Charged { used_ms },
+            })
+        }
+    }
 }
 
 /// A user's sessions, newest first, after the `(started_at, id)` cursor.

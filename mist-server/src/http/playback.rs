@@ -117,6 +117,8 @@ async fn apply(state: &AppState, user: &UserRow, id: &str, report: Report) -> Ap
     let now = state.clock.now_ms();
     rate_limited(&state.playback_limits.heartbeats, user, now, "reports")?;
     let applied = sessions::report(&state.db, id, &user.id, &report, now).await?;
+    // An applied report read the day's usage itself.
+    let used_ms = applied.map(|applied| applied.used_ms);
     let counted_ms = match applied {
         Some(applied) => {
             if report.complete {
@@ -163,9 +165,13 @@ async fn apply(state: &AppState, user: &UserRow, id: &str, report: Report) -> Ap
             0
         }
     };
+    let quota = match used_ms {
+        Some(used) => quota::quota(user.plan(), user.role(), used, state.settings.free_daily_seconds, now),
+        None => current_quota(state, user).await?,
+    };
     Ok(HeartbeatResponse {
         counted_s: counted_ms as f64 / 1000.0,
-        quota: current_quota(state, user).await?,
+        quota,
     })
 }
 

@@ -28,6 +28,7 @@ mist_server::on_both!(
     fifty_sessions_taking_keys_zero_and_one_are_charged,
     refetching_a_key_or_another_renditions_is_free,
     a_hundred_parallel_keys_with_two_periods_left_give_exactly_two,
+    three_users_racing_keys_and_reports_each_get_exactly_their_quota,
     tracks_stored_with_thirty_second_keys_are_charged_by_them,
     the_session_cap_closes_the_oldest,
     the_day_boundary_resets_the_limit,
@@ -418,6 +419,91 @@ async fn a_hundred_parallel_keys_with_two_periods_left_give_exactly_two(backend:
     }
     assert_eq!(given, 2, "of 100 concurrent keys");
     assert_eq!(used_ms(&hal.quota().await.expect("quota")), 2 * period());
+}
+
+/// Keys and reports of several users at once: on SQLite they share
+/// transactions (db/sessions.rs batches the hot-path writes), so one user's
+/// refusal must neither undo another's charge nor leave a key recorded as
+/// given (a later request for it would then be free); on PostgreSQL each is
+/// one statement. Three free users with two keys' worth left each ask for
+/// forty keys at once while reporting on every session.
+async fn three_users_racing_keys_and_reports_each_get_exactly_their_quota(backend: Backend) {
+    let app = spawn_with(TestOptions {
+        tweak: |s| {
+            s.free_daily_seconds = 12;
+            s.max_open_sessions = 100;
+            s.session_opens_per_minute = 1_000;
+            s.key_requests_per_minute = 1_000;
+            s.heartbeats_per_minute = 1_000;
+        },
+        ..TestOptions::new(backend)
+    })
+    .await;
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        ids.push(track(&app, 60.0).await);
+    }
+    let mut users = Vec::new();
+    for name in ["ada", "bea", "cai"] {
+        let client = user_client(&app, name).await;
+        let mut sessions = Vec::new();
+        for id in &ids {
+            sessions.push(client.open_session(id).await.expect("open").session_id);
+        }
+        users.push((client, sessions));
+    }
+    // Interleaved: key k of track t for every user, then the next.
+    let mut keys = Vec::new();
+    let mut reports = Vec::new();
+    for (t, id) in ids.iter().enumerate() {
+        for k in [0u64, 1] {
+            for (u, (client, sessions)) in users.iter().enumerate() {
+                if k == 0 {
+                    let client = client.clone();
+                    let session = sessions[t].clone();
+                    reports.push(async move { client.heartbeat(&session, &beat(1, 0.5)).await });
+                }
+                let client = client.clone();
+                let id = id.clone();
+                keys.push(async move { (u, id.clone(), k, client.key(&id, k).await) });
+            }
+        }
+    }
+    let (answers, reported) =
+        futures::future::join(futures::future::join_all(keys), futures::future::join_all(reports)).await;
+    for report in reported {
+        report.expect("every report is applied");
+    }
+    let mut given: Vec<Vec<(String, u64)>> = vec![Vec::new(); users.len()];
+    for (u, id, k, answer) in answers {
+        match answer {
+            Ok(key) => {
+                assert_eq!(key.len(), 16);
+                given[u].push((id, k));
+            }
+            Err(refused) => assert_eq!(
+                (refused.status(), refused.code()),
+                (Some(429), Some("quota_exceeded")),
+                "{refused}"
+            ),
+        }
+    }
+    for (u, (client, _)) in users.iter().enumerate() {
+        assert_eq!(given[u].len(), 2, "user {u} of 40 concurrent keys");
+        assert_eq!(used_ms(&client.quota().await.expect("quota")), 2 * period());
+        // Asked again: the two given are free, no refused one was kept.
+        for id in &ids {
+            for k in [0u64, 1] {
+                let again = client.key(id, k).await;
+                if given[u].contains(&(id.clone(), k)) {
+                    again.expect("a key given today is free again");
+                } else {
+                    assert_code(again, 429, "quota_exceeded");
+                }
+            }
+        }
+        assert_eq!(used_ms(&client.quota().await.expect("quota")), 2 * period());
+    }
 }
 
 async fn tracks_stored_with_thirty_second_keys_are_charged_by_them(backend: Backend) {
@@ -1239,4 +1325,60 @@ async fn postgres_two_nodes_never_serve_a_stale_plan_token_user_or_track() {
     })
     .await;
     assert!(b.state.cache.playable(&id).is_none());
+}
+
+/// `mist-server user …` run by another process (here the real binary) on
+/// the PostgreSQL database two API nodes share: the very next request on
+/// either node sees the new plan, role or disabled account (users are read
+/// from the database on every PostgreSQL request: NOTIFY would come a
+/// moment after the command returned).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_two_nodes_see_the_cli_change_a_plan_or_role_on_the_next_request() {
+    let a = spawn_app(Backend::Postgres).await;
+    let mut settings = a.settings.clone();
+    settings.listen = "127.0.0.1:0".parse().expect("addr");
+    settings.run_worker = false;
+    let b = mist_server::testing::spawn_settings(settings).await;
+    for node in [&a, &b] {
+        eventually("the LISTEN connection", || async { node.state.cache.is_live() }).await;
+    }
+    let id = track(&a, 60.0).await;
+    let on_a = user_client(&a, "uma").await;
+    let on_b = b.client().with_token(on_a.token().expect("token").to_owned());
+    for _ in 0..2 {
+        assert_code(on_b.key(&id, 0).await, 403, "no_session");
+    }
+    let cli = |args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mist-server"));
+        command
+            .args(args)
+            .env("MIST_DATA_DIR", &a.settings.data_dir)
+            .env("MIST_JWT_SECRET", "test-jwt-secret-that-is-long-enough-0123")
+            .env(
+                "MIST_MASTER_KEY",
+                "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+            )
+            .env("RUST_LOG", "error")
+            .env("DATABASE_URL", a.settings.database_url_exposed().expect("postgres"));
+        let output = command.output().expect("mist-server runs");
+        assert!(
+            output.status.success(),
+            "mist-server {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    cli(&["user", "set-plan", "uma", "premium"]);
+    assert_eq!(on_b.key(&id, 0).await.expect("premium on B at once").len(), 16);
+    assert_eq!(on_a.me().await.expect("me").plan, Plan::Premium);
+    cli(&["user", "set-plan", "uma", "free"]);
+    assert_code(on_b.key(&id, 1).await, 403, "no_session");
+    cli(&["user", "set-role", "uma", "admin"]);
+    assert_eq!(on_b.me().await.expect("me").role, Role::Admin);
+    assert_eq!(on_b.key(&id, 1).await.expect("an admin's key").len(), 16);
+    cli(&["user", "set-role", "uma", "user"]);
+    assert_eq!(on_b.me().await.expect("me").role, Role::User);
+    assert_code(on_b.key(&id, 2).await, 403, "no_session");
+    cli(&["user", "disable", "uma"]);
+    assert_eq!(code_of(on_b.me().await), Some((401, "account_disabled".into())));
+    assert_eq!(code_of(on_a.key(&id, 2).await), Some((401, "account_disabled".into())));
 }
