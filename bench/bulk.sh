@@ -50,20 +50,6 @@ start_server() { # data-dir [VAR=value...]: `serve --no-worker` until /healthz a
     exit 1
 }
 
-# Waits until the server started after `before` "linked tracks" lines were in
-# its log has linked the rows loaded straight into `tracks` to their artists
-# and albums (its start-up pass, in the background), so that pass does not run
-# under the measurement.
-wait_linked() { # before
-    for _ in $(seq 36000); do
-        [ "$(grep -c 'linked tracks to their albums and artists' "$WORK/server.log")" -gt "$1" ] && return 0
-        sleep 0.1
-    done
-    echo "the start-up pass did not finish in an hour" >&2
-    exit 1
-}
-linked_so_far() { grep -c 'linked tracks to their albums and artists' "$WORK/server.log" || true; }
-
 stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; }
 
 admin_token() {
