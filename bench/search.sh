@@ -55,13 +55,13 @@ batches = {}
 def add(table, columns, row, suffix=""):
     batch = batches.setdefault((table, columns, suffix), [])
     batch.append("(" + ",".join(f"'{v}'" if isinstance(v, str) else str(v) for v in row) + ")")
-    if len(batch) == 1000:
+    if len(batch) == 1000 and table == "tracks":  # artists and albums at the end, artists first
         flush(table, columns, suffix)
 def flush(table, columns, suffix):
     batch = batches[(table, columns, suffix)]
-    if batch:
-        out.write(f"INSERT INTO {table} ({columns}) VALUES\n" + ",\n".join(batch) + f"{suffix};\n")
-        batch.clear()
+    for at in range(0, len(batch), 1000):
+        out.write(f"INSERT INTO {table} ({columns}) VALUES\n" + ",\n".join(batch[at:at + 1000]) + f"{suffix};\n")
+    batch.clear()
 seen = set()
 for i in range(start, end):
     tid = f"search{i:08d}"

@@ -1487,6 +1487,14 @@ async fn typo_corrections_follow_writes_and_hostile_terms_stay_cheap(backend: Ba
         .await
         .expect("insert");
     assert_eq!(titles(&ann, &search("zorblx")).await, ["Zorblax Anthem"]);
+    // One edit anywhere but a changed or dropped first letter: swapped,
+    // replaced or added at the first two letters (where the vocabulary
+    // read narrows by letter), later, and in a word still being typed.
+    for typo in [
+        "ozrblax", "azorblax", "zrblax", "zroblax", "zarblax", "zxorblax", "zorbax", "zorblaxx", "zarbl",
+    ] {
+        assert_eq!(titles(&ann, &search(typo)).await, ["Zorblax Anthem"], "{typo}");
+    }
 
     let edit = UpdateTrackRequest {
         title: Some("Quuxity Anthem".into()),
