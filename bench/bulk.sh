@@ -33,7 +33,12 @@ SERVER_PID=""
 PG_DATABASES=()
 bulk_cleanup() {
     if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-    for db in "${PG_DATABASES[@]}"; do psql -q "$MIST_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $db" || true; done
+    # MIST_BENCH_KEEP_DB=1: leave the Postgres databases for EXPLAIN ANALYZE
+    # afterwards (drop them by hand).
+    for db in "${PG_DATABASES[@]}"; do
+        if [ -n "${MIST_BENCH_KEEP_DB:-}" ]; then echo "kept database $db" >&2; continue; fi
+        psql -q "$MIST_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $db" || true
+    done
     rm -rf "$WORK"
 }
 trap bulk_cleanup EXIT
