@@ -320,10 +320,17 @@ pub async fn list_tracks(db: &Db, query: &TrackQuery) -> Result<(Vec<TrackRow>, 
         }
         Db::Postgres(_) if !terms.is_empty() => {
             sql.push(" FROM tracks t WHERE TRUE");
+            let any_long = !short_only(&terms);
             for term in &postgres_terms {
-                sql.push(" AND t.search_vector @@ (");
+                // A short prefix beside a longer term is checked on the rows
+                // the longer one finds (`IS TRUE` is no index condition),
+                // never looked up in the index: merging its posting lists (a
+                // tenth of the catalogue) cost more than the rows to check
+                // (at 1M tracks, "maror ma": 28 ms in the index, 0.9 without).
+                let filter_only = any_long && term.folded.chars().count() < MIN_TYPO_LEN;
+                sql.push(" AND (t.search_vector @@ (");
                 term.push_tsquery(&mut sql);
-                sql.push(")");
+                sql.push(if filter_only { ")) IS TRUE" } else { "))" });
             }
         }
         _ => {
