@@ -496,7 +496,7 @@ async fn genres_and_artists_are_counted_and_paginated(backend: Backend) {
 
 /// The plan of the start-up pass's query for unlinked tracks, as text.
 async fn unlinked_plan(app: &TestApp) -> String {
-    let query = mist_server::db::albums::UNLINKED;
+    let query = mist_server::db::albums::unlinked_query(&app.state.db);
     let lines: Vec<String> = match &app.state.db {
         mist_server::db::Db::Sqlite(pool) => {
             sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {query}")))
