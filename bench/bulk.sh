@@ -33,7 +33,12 @@ SERVER_PID=""
 PG_DATABASES=()
 bulk_cleanup() {
     if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-    for db in "${PG_DATABASES[@]}"; do psql -q "$MIST_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $db" || true; done
+    # MIST_BENCH_KEEP_DB=1: leave the Postgres databases for EXPLAIN ANALYZE
+    # afterwards (drop them by hand).
+    for db in "${PG_DATABASES[@]}"; do
+        if [ -n "${MIST_BENCH_KEEP_DB:-}" ]; then echo "kept database $db" >&2; continue; fi
+        psql -q "$MIST_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $db" || true
+    done
     rm -rf "$WORK"
 }
 trap bulk_cleanup EXIT
@@ -49,20 +54,6 @@ start_server() { # data-dir [VAR=value...]: `serve --no-worker` until /healthz a
     tail -20 "$WORK/server.log" >&2
     exit 1
 }
-
-# Waits until the server started after `before` "linked tracks" lines were in
-# its log has linked the rows loaded straight into `tracks` to their artists
-# and albums (its start-up pass, in the background), so that pass does not run
-# under the measurement.
-wait_linked() { # before
-    for _ in $(seq 36000); do
-        [ "$(grep -c 'linked tracks to their albums and artists' "$WORK/server.log")" -gt "$1" ] && return 0
-        sleep 0.1
-    done
-    echo "the start-up pass did not finish in an hour" >&2
-    exit 1
-}
-linked_so_far() { grep -c 'linked tracks to their albums and artists' "$WORK/server.log" || true; }
 
 stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""; }
 

@@ -13,34 +13,37 @@
 //! - **SQLite**: an FTS5 table `tracks_fts` (tokenizer `unicode61
 //!   remove_diacritics 2`) that triggers on `tracks` keep in step, so edits
 //!   are searchable at once and no other code path has to remember the
-//!   index. Terms become `"term"*` prefix queries. For the typo, the index's
-//!   vocabulary (`fts5vocab`) is read for terms starting with the query
-//!   term's first or second letter (an index range scan), and the terms
-//!   within one edit of the query term, or whose prefix is, are OR-ed in
-//!   ([`within_one_edit`]). So the first two letters cannot both be wrong;
-//!   that keeps the scan to a slice of the vocabulary. Ranked by `bm25`
+//!   index. Terms become `"term"*` prefix queries. Ranked by `bm25`
 //!   with column weights title 10, artist 5, album 2, genre 1. The table
 //!   has prefix indexes of one to three characters (`prefix = '1 2 3'`,
 //!   about a tenth more index), so a short prefix reads one doclist
-//!   instead of merging those of every word it starts.
+//!   instead of merging those of every word it starts. The vocabulary
+//!   `search_words` (below) is a plain table that triggers on `tracks` keep
+//!   in step, splitting the text with the same tokenizer (migration
+//!   `20261205000500_search_words`); `fts5vocab` gave the same words but
+//!   walks every doclist of a slice to count tracks (a typo's p99 was 46 ms
+//!   at 100k tracks).
 //! - **Postgres**: a generated, weighted `tsvector` (`simple` configuration
 //!   over `mist_unaccent`, an IMMUTABLE wrapper of `unaccent`; title A,
 //!   artist B, album C, genre D) with a GIN index, and the vocabulary
 //!   `search_words`: every distinct lexeme of those vectors, with how many
-//!   tracks carry it and a trigram GIN index, kept in step by triggers on
-//!   `tracks` (migration `20261204000400_search_words`). A term matches as a
-//!   `term:*` prefix. Which terms of four characters or more are no word's
-//!   prefix is asked of the vocabulary first (a range of its primary key per
-//!   term, one round trip); for such a term the trigram index gives the
-//!   words of similar spelling (`<%`, threshold 0.4, about a thousand for a
-//!   four-letter term), [`is_correction`] keeps those one edit away, as on
-//!   SQLite, and the term matches them as exact lexemes. So a typo is
-//!   corrected among tens of thousands of words, never by rechecking the
-//!   text of thousands of tracks. Ranked by `ts_rank` against every term's
+//!   tracks carry it, kept in step by triggers on `tracks` (migration
+//!   `20261204000400_search_words`). A term matches as a `term:*` prefix;
+//!   corrected, as exact lexemes. Ranked by `ts_rank` against every term's
 //!   words, as typed or corrected.
 //!   The search statement is not kept prepared: a cached "generic" plan
 //!   ignores how many rows a term matches, which is what decides between
 //!   ranking the matches and walking an index in order.
+//!
+//! Typos, the same way on both engines: whether a term of four characters
+//! or more is any word's prefix is a range of `search_words`' primary key.
+//! When it is none, the words starting with its first or second letter and
+//! of the right second or third letter are read ([`CANDIDATES`]: two ranges
+//! of the primary key, so the first letter cannot be wrong), those within
+//! one edit of the term, or whose prefix is ([`is_correction`]), are its
+//! corrections, and [`best_corrections`] keeps the likeliest under a budget
+//! of tracks. So a typo is corrected among the words of the catalogue,
+//! never by rechecking the text of thousands of tracks.
 //!
 //! On both engines a misspelt term with no correction ends the search before
 //! the track query: no track can match every term.
@@ -50,8 +53,10 @@
 //! cost 30–300 ms at 100k tracks. Its relevance is popularity instead (most
 //! played first, ties by id; [`TrackQuery::sort`]): the index
 //! `(status, play_count DESC, id)` is walked and each row checked against
-//! the match (Postgres), or the matching ids are taken as a set before the
-//! rows are read (SQLite). Both give the same order.
+//! the match (Postgres, whose planner weighs how many rows a term matches),
+//! or, on SQLite, the matching ids are taken as a set and the index walked
+//! against it when they are at least [`WALK_MATCHES`], else the set is
+//! read and sorted. Both give the same order.
 //!
 //! Pagination is by keyset: the cursor is the last row's sort key and id,
 //! opaque to clients, so every row is listed exactly once however many
@@ -291,7 +296,7 @@ pub async fn list_tracks(db: &Db, query: &TrackQuery) -> Result<(Vec<TrackRow>, 
             let Some(expr) = sqlite_match_expression(pool, &terms).await? else {
                 return Ok((Vec::new(), None));
             };
-            if short_only(&terms) {
+            if short_only(&terms) && sqlite_matches_at_least(pool, &expr, WALK_MATCHES).await? {
                 // Short prefixes match so many tracks that walking the sort
                 // index and checking each track against the set finds a page
                 // sooner. The set is of full-text rowids, read straight off
@@ -315,10 +320,17 @@ pub async fn list_tracks(db: &Db, query: &TrackQuery) -> Result<(Vec<TrackRow>, 
         }
         Db::Postgres(_) if !terms.is_empty() => {
             sql.push(" FROM tracks t WHERE TRUE");
+            let any_long = !short_only(&terms);
             for term in &postgres_terms {
-                sql.push(" AND t.search_vector @@ (");
+                // A short prefix beside a longer term is checked on the rows
+                // the longer one finds (`IS TRUE` is no index condition),
+                // never looked up in the index: merging its posting lists (a
+                // tenth of the catalogue) cost more than the rows to check
+                // (at 1M tracks, "maror ma": 28 ms in the index, 0.9 without).
+                let filter_only = any_long && term.folded.chars().count() < MIN_TYPO_LEN;
+                sql.push(" AND (t.search_vector @@ (");
                 term.push_tsquery(&mut sql);
-                sql.push(")");
+                sql.push(if filter_only { ")) IS TRUE" } else { "))" });
             }
         }
         _ => {
@@ -378,6 +390,26 @@ fn page(rows: Vec<ListedRow>, limit: i64, scope: &str) -> (Vec<TrackRow>, Option
     (rows.into_iter().map(|r| r.track).collect(), next)
 }
 
+/// A short-prefix query on SQLite walks the plays index only when it matches
+/// at least this many tracks; fewer are read as a set and sorted. A walk
+/// reads tracks / matches index entries per row of a page, so for a prefix
+/// that matches few tracks or none (a typo of a four-letter word leaves
+/// three letters) it read the whole index: 30-80 ms at 100k tracks, against
+/// 1 ms for the set.
+const WALK_MATCHES: i64 = 2000;
+
+/// Whether the FTS5 expression `expr` matches at least `n` tracks (reads at
+/// most `n` rowids off the index).
+async fn sqlite_matches_at_least(pool: &sqlx::SqlitePool, expr: &str, n: i64) -> Result<bool, sqlx::Error> {
+    let count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM (SELECT 1 FROM tracks_fts WHERE tracks_fts MATCH $1 LIMIT $2)")
+            .bind(expr)
+            .bind(n)
+            .fetch_one(pool)
+            .await?;
+    Ok(count >= n)
+}
+
 /// The FTS5 expression for `terms`: each a quoted prefix query, or, when it
 /// is no word's prefix, the vocabulary terms one edit away. `None` when a
 /// term is neither: nothing can match.
@@ -389,7 +421,7 @@ async fn sqlite_match_expression(pool: &sqlx::SqlitePool, terms: &[String]) -> R
         if folded.chars().count() >= MIN_TYPO_LEN {
             let upper = format!("{folded}\u{10FFFF}");
             let known: Option<String> =
-                sqlx::query_scalar("SELECT term FROM tracks_fts_vocab WHERE term >= $1 AND term < $2 LIMIT 1")
+                sqlx::query_scalar("SELECT word FROM search_words WHERE word >= $1 AND word < $2 LIMIT 1")
                     .bind(&folded)
                     .bind(&upper)
                     .fetch_optional(pool)
@@ -469,7 +501,17 @@ async fn postgres_terms(pool: &sqlx::PgPool, terms: &[String]) -> Result<Vec<PgT
     let mut out = Vec::with_capacity(folded.len());
     for term in folded {
         let corrections = match unknown.contains(&term) {
-            true => Some(postgres_corrections(pool, &term).await?),
+            true => Some(match candidate_binds(&term) {
+                Some(binds) => best_corrections(
+                    &term,
+                    binds
+                        .iter()
+                        .fold(sqlx::query_as(CANDIDATES), |q, b| q.bind(b))
+                        .fetch_all(pool)
+                        .await?,
+                ),
+                None => Vec::new(),
+            }),
             false => None,
         };
         out.push(PgTerm {
@@ -480,14 +522,6 @@ async fn postgres_terms(pool: &sqlx::PgPool, terms: &[String]) -> Result<Vec<PgT
     Ok(out)
 }
 
-/// Word similarity (pg_trgm) a vocabulary word needs with a misspelt term
-/// to be checked for one edit: low enough for a typo in a four-letter term
-/// ("maor" and "mayor" score 0.4), so the trigram index only narrows and
-/// [`is_correction`] decides.
-const CORRECTION_SIMILARITY: &str = "0.4";
-/// Trigram candidates read for a misspelt term at most (a short term's
-/// are a thousand or so; a flood of look-alike words stays bounded).
-const CORRECTION_CANDIDATES: i64 = 4096;
 /// Corrections kept for a misspelt term at most: a four-letter term can
 /// have a hundred.
 const MAX_CORRECTIONS: usize = 16;
@@ -496,27 +530,6 @@ const MAX_CORRECTIONS: usize = 16;
 /// at 100k tracks (16 alternatives per row), thousands 15–45 ms; with 500
 /// a typo's p50 was 14 ms there, with 200 9 ms (bench/RESULTS.md).
 const CORRECTION_TRACKS: i64 = 200;
-
-/// The vocabulary words `folded` is a typo of ([`best_corrections`]): the
-/// trigram index of `search_words` finds candidates among words, not
-/// among tracks.
-async fn postgres_corrections(pool: &sqlx::PgPool, folded: &str) -> Result<Vec<String>, sqlx::Error> {
-    // The threshold of `<%` is a setting; LOCAL keeps it to this
-    // transaction, not to the pooled connection. Unordered: sorting the
-    // candidates by similarity cost more than reading them all.
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT set_config('pg_trgm.word_similarity_threshold', $1, true)")
-        .bind(CORRECTION_SIMILARITY)
-        .execute(&mut *tx)
-        .await?;
-    let words: Vec<(String, i64)> = sqlx::query_as("SELECT word, tracks FROM search_words WHERE $1 <% word LIMIT $2")
-        .bind(folded)
-        .bind(CORRECTION_CANDIDATES)
-        .fetch_all(&mut *tx)
-        .await?;
-    tx.rollback().await?;
-    Ok(best_corrections(folded, words))
-}
 
 /// How `word` corrects the typed term: `Some(true)` within one edit of it,
 /// `Some(false)` when only its prefix of the term's length is (a typo in a
@@ -567,27 +580,60 @@ fn best_corrections(folded: &str, words: impl IntoIterator<Item = (String, i64)>
     kept
 }
 
-/// Vocabulary terms `folded` is a typo of ([`best_corrections`]), among
-/// those starting with its first or second letter.
-async fn typo_candidates(pool: &sqlx::SqlitePool, folded: &str) -> Result<Vec<String>, sqlx::Error> {
+/// The vocabulary words that may correct a misspelt term, and how many
+/// tracks carry each (`$1`..`$5` from [`candidate_binds`]; the same on both
+/// engines): those starting with its first or second letter, two ranges of
+/// `search_words`' primary key, and of those only the ones whose second
+/// letter is one of the term's first three, or whose third is its second or
+/// third. Every correction ([`is_correction`]) has that shape: a word
+/// starting with the first letter has the edit after it (at the second
+/// letter, the word's second or third letter is the term's second or
+/// third; later, its second is the term's second); one starting with the
+/// second letter has the edit at the first (an extra first letter typed,
+/// or the first two swapped), and its second letter is the term's first,
+/// second or third. So the first letter cannot be wrong, which keeps the
+/// read to a slice of the vocabulary, and about half of the slice is left
+/// in the database. At most [`CORRECTION_CANDIDATES`] (a flood of
+/// look-alike words stays bounded).
+const CANDIDATES: &str = concatcp!(
+    "SELECT word, tracks FROM search_words \
+     WHERE ((word >= $1 AND word < $2) OR (word >= $3 AND word < $4)) \
+     AND (substr(word, 2, 1) IN ($1, $3, $5) OR substr(word, 3, 1) IN ($3, $5)) LIMIT ",
+    CORRECTION_CANDIDATES
+);
+/// Candidate words read for a misspelt term at most.
+const CORRECTION_CANDIDATES: i64 = 20_000;
+
+/// The parameters of [`CANDIDATES`] for `folded`: its first letter and the
+/// one after it, its second and the one after, its third. `None` for a term
+/// too short to be corrected ([`MIN_TYPO_LEN`]).
+fn candidate_binds(folded: &str) -> Option<[String; 5]> {
     let chars: Vec<char> = folded.chars().collect();
-    let mut starts = vec![chars[0]];
-    if chars.len() > 1 && chars[1] != chars[0] {
-        starts.push(chars[1]);
-    }
-    let mut vocabulary = Vec::new();
-    for start in starts {
-        let next = char::from_u32(start as u32 + 1).unwrap_or(char::MAX);
-        // `doc`: how many tracks carry the term (fts5vocab counts it anyway).
-        let slice: Vec<(String, i64)> =
-            sqlx::query_as("SELECT term, doc FROM tracks_fts_vocab WHERE term >= $1 AND term < $2")
-                .bind(start.to_string())
-                .bind(next.to_string())
-                .fetch_all(pool)
-                .await?;
-        vocabulary.extend(slice);
-    }
-    Ok(best_corrections(folded, vocabulary))
+    let [first, second, third, _, ..] = chars[..] else {
+        return None;
+    };
+    let next = |c: char| char::from_u32(c as u32 + 1).unwrap_or(char::MAX).to_string();
+    Some([
+        first.to_string(),
+        next(first),
+        second.to_string(),
+        next(second),
+        third.to_string(),
+    ])
+}
+
+/// Vocabulary words `folded` is a typo of ([`best_corrections`] among
+/// [`CANDIDATES`]).
+async fn typo_candidates(pool: &sqlx::SqlitePool, folded: &str) -> Result<Vec<String>, sqlx::Error> {
+    let Some(binds) = candidate_binds(folded) else {
+        return Ok(Vec::new());
+    };
+    let words = binds
+        .iter()
+        .fold(sqlx::query_as(CANDIDATES), |q, b| q.bind(b))
+        .fetch_all(pool)
+        .await?;
+    Ok(best_corrections(folded, words))
 }
 
 /// Splits a query into terms: runs of letters and digits, at most
