@@ -63,13 +63,7 @@ pub async fn insert_ready_track(state: &AppState, uploader_id: &str, track: &Fak
         .unwrap_or(mist_core::hls::SEGMENTS_PER_KEY as i64);
     let period = crate::quota::key_period_ms(segments_per_key);
     let key_count = ((duration_ms + period - 1) / period).max(1);
-    let keys: Vec<StoredKey> = (0..key_count)
-        .map(|index| StoredKey {
-            index,
-            wrapped: mist_core::crypto::wrap_key(&state.settings.master_key.0, &mist_core::crypto::random_key()),
-            iv: mist_core::crypto::random_iv().to_vec(),
-        })
-        .collect();
+    let (keys, _) = fresh_keys(state, key_count);
     let ready = ReadyTrack {
         title: &track.title,
         artist: track.artist.as_deref(),
@@ -85,6 +79,52 @@ pub async fn insert_ready_track(state: &AppState, uploader_id: &str, track: &Fak
     };
     assert!(set_ready(&state.db, &id, &ready, &keys).await.expect("mark ready"));
     id
+}
+
+/// `count` fresh content keys, wrapped as stored, and the same keys in clear.
+fn fresh_keys(state: &AppState, count: i64) -> (Vec<StoredKey>, Vec<mist_core::crypto::ContentKey>) {
+    let clear: Vec<_> = (0..count).map(|_| mist_core::crypto::random_key()).collect();
+    let stored = clear
+        .iter()
+        .zip(0..)
+        .map(|(key, index)| StoredKey {
+            index,
+            wrapped: mist_core::crypto::wrap_key(&state.settings.master_key.0, key),
+            iv: mist_core::crypto::random_iv().to_vec(),
+        })
+        .collect();
+    (stored, clear)
+}
+
+/// Gives a ready track new content keys, as a new ready attempt of its
+/// ingest does (`db::tracks::mark_ready` replaces them; same metadata and
+/// files here), and returns them in clear, in key order: for tests that a
+/// cached key is never served once it changed.
+pub async fn rekey_track(state: &AppState, id: &str) -> Vec<mist_core::crypto::ContentKey> {
+    let row = crate::db::tracks::find(&state.db, id)
+        .await
+        .expect("find track")
+        .expect("the track exists");
+    let playable = crate::db::tracks::find_playable(&state.db, id)
+        .await
+        .expect("find track")
+        .expect("the track is ready");
+    let (keys, clear) = fresh_keys(state, playable.key_count);
+    let ready = ReadyTrack {
+        title: &row.title,
+        artist: row.artist.as_deref(),
+        album: row.album.as_deref(),
+        genre: row.genre.as_deref(),
+        duration_ms: playable.duration_ms,
+        segment_count: row.segment_count,
+        segments_per_key: playable.segments_per_key,
+        hls_prefix: &playable.hls_dir(),
+        job_id: "",
+        lease_token: "",
+        library: Default::default(),
+    };
+    assert!(set_ready(&state.db, id, &ready, &keys).await.expect("new keys"));
+    clear
 }
 
 /// Uses up `client`'s free daily quota (300 s) the way a player would: a

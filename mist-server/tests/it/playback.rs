@@ -15,7 +15,7 @@ use mist_core::api::{CompleteSessionRequest, HeartbeatRequest, Plan, Quota, Role
 use mist_core::client::{Client, ClientError};
 use mist_core::hls::{KeyRef, MP3_CODECS, MediaSegmentRef, Variant, master_playlist, media_playlist};
 use mist_server::quota::{SESSION_IDLE_MS, key_period_ms, new_key_period_ms};
-use mist_server::testing::catalogue::{FakeTrack, insert_ready_track};
+use mist_server::testing::catalogue::{FakeTrack, insert_ready_track, rekey_track};
 use mist_server::testing::upload::{admin_client, user_client};
 use mist_server::testing::{Backend, Store, TestApp, TestOptions, spawn_app, spawn_with};
 
@@ -1136,7 +1136,7 @@ fn code_of<T>(result: Result<T, ClientError>) -> Option<(u16, String)> {
 
 /// The cache behind keys, heartbeats and media (src/cache.rs) is dropped on
 /// every change: the next request sees a new plan, a revoked token, a
-/// disabled user and a deleted track, also when the change is made in the
+/// disabled user, new keys of a track and a deleted track, also when the change is made in the
 /// database by another process (the worker, `mist-server user …`), which
 /// triggers announce (on PostgreSQL by NOTIFY, heard a moment later).
 async fn the_hot_path_cache_never_serves_a_stale_plan_token_user_or_track(backend: Backend) {
@@ -1209,8 +1209,21 @@ async fn the_hot_path_cache_never_serves_a_stale_plan_token_user_or_track(backen
     sqlx_execute(&app, "UPDATE users SET disabled_at = NULL WHERE id = $1", &max_id).await;
     eventually("enabled by another process", || async { max.me().await.is_ok() }).await;
 
+    // New keys for the track (a new ready attempt of its ingest, here
+    // written straight to the database): never the cached key again.
+    let cached = max.key(&id, 2).await.expect("cached again");
+    assert!(app.state.cache.key(&id, 2).is_some(), "the key is cached");
+    let new_keys = rekey_track(&app.state, &id).await;
+    assert_ne!(cached, new_keys[2].to_vec());
+    if backend == Backend::Sqlite {
+        assert_eq!(max.key(&id, 2).await.expect("new key"), new_keys[2].to_vec());
+    }
+    eventually("the new key", || async {
+        max.key(&id, 2).await.ok() == Some(new_keys[2].to_vec())
+    })
+    .await;
+
     // The track deleted: its keys and segments are gone at once.
-    max.key(&id, 2).await.expect("cached again");
     admin.delete_track(&id).await.expect("delete");
     assert_eq!(code_of(max.key(&id, 2).await).map(|c| c.0), Some(404));
     assert_eq!(get(&format!("{base}/128k/seg_00001.mp3")).await.0, 404);
@@ -1254,7 +1267,8 @@ async fn sqlx_execute(app: &TestApp, sql: &'static str, id: &str) {
 }
 
 /// Two API nodes on one PostgreSQL database: a change made through one is
-/// seen by the other (NOTIFY), whose cache held the old state.
+/// seen by the other (NOTIFY), whose cache held the old state: a plan, a
+/// revoked token, a disabled user, new keys of a track, a deleted track.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_two_nodes_never_serve_a_stale_plan_token_user_or_track() {
     let a = spawn_app(Backend::Postgres).await;
@@ -1316,6 +1330,20 @@ async fn postgres_two_nodes_never_serve_a_stale_plan_token_user_or_track() {
     let on_b = b
         .client()
         .with_token(b.client().login(&login).await.expect("login").token);
+
+    // New keys for the track, written through A's database: B stops
+    // serving the key it cached.
+    let cached = on_b.key(&id, 2).await.expect("key on B");
+    eventually("B cached key 2", || async {
+        on_b.key(&id, 2).await.is_ok() && b.state.cache.key(&id, 2).is_some()
+    })
+    .await;
+    let new_keys = rekey_track(&a.state, &id).await;
+    assert_ne!(cached, new_keys[2].to_vec());
+    eventually("B serves the new key", || async {
+        on_b.key(&id, 2).await.ok() == Some(new_keys[2].to_vec())
+    })
+    .await;
 
     // Deleted on A: B answers 404 for its keys.
     on_b.key(&id, 2).await.expect("key on B");
