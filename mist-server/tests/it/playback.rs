@@ -385,18 +385,24 @@ async fn refetching_a_key_or_another_renditions_is_free(backend: Backend) {
     assert_eq!(used_ms(&gus.quota().await.expect("quota")), 2 * period());
 }
 
-async fn a_hundred_parallel_keys_with_two_periods_left_give_exactly_two(backend: Backend) {
-    let app = spawn_with(TestOptions {
+/// A server whose free plan has two 6 s keys' worth a day (12 s: the second
+/// ends just past it) and whose rate limits let a hundred requests race.
+async fn two_keys_a_day_app(backend: Backend) -> TestApp {
+    spawn_with(TestOptions {
         tweak: |s| {
-            // 12 s: two 6 s keys' worth (the second ends just past it).
             s.free_daily_seconds = 12;
             s.max_open_sessions = 100;
             s.session_opens_per_minute = 1_000;
             s.key_requests_per_minute = 1_000;
+            s.heartbeats_per_minute = 1_000;
         },
         ..TestOptions::new(backend)
     })
-    .await;
+    .await
+}
+
+async fn a_hundred_parallel_keys_with_two_periods_left_give_exactly_two(backend: Backend) {
+    let app = two_keys_a_day_app(backend).await;
     let hal = user_client(&app, "hal").await;
     // Fifty tracks, a session on each: keys 0 and 1 of each are in reach.
     let mut ids = Vec::new();
@@ -428,17 +434,7 @@ async fn a_hundred_parallel_keys_with_two_periods_left_give_exactly_two(backend:
 /// one statement. Three free users with two keys' worth left each ask for
 /// forty keys at once while reporting on every session.
 async fn three_users_racing_keys_and_reports_each_get_exactly_their_quota(backend: Backend) {
-    let app = spawn_with(TestOptions {
-        tweak: |s| {
-            s.free_daily_seconds = 12;
-            s.max_open_sessions = 100;
-            s.session_opens_per_minute = 1_000;
-            s.key_requests_per_minute = 1_000;
-            s.heartbeats_per_minute = 1_000;
-        },
-        ..TestOptions::new(backend)
-    })
-    .await;
+    let app = two_keys_a_day_app(backend).await;
     let mut ids = Vec::new();
     for _ in 0..20 {
         ids.push(track(&app, 60.0).await);
