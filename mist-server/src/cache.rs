@@ -24,8 +24,10 @@
 //!   the next request too.
 //!
 //! A request catches up once, at its start: in the auth extractor, or
-//! before a media request's track lookup; the lookups after it in the same
-//! request ([`find_playable`], [`find_key`]) rely on that.
+//! before a playlist's track lookup; the lookups after it in the same
+//! request ([`find_playable`], [`find_key`]) rely on that. Segment requests
+//! do not: they are served on their files (`crate::http::media`), which
+//! every delete removes before it returns.
 //!
 //! A row read from the database before an invalidation must not be stored
 //! after it: readers take [`HotCache::epoch`] before their query and the
@@ -275,13 +277,6 @@ impl HotCache {
             unlocked.clear();
         }
         unlocked.insert(Self::unlock_entry(user_id, track_id, day, index));
-    }
-
-    /// Whether segments of track `track_id` are in memory: then a request
-    /// catches up ([`HotCache::catch_up`]) before its track lookup, so a
-    /// track deleted by another process is not served from memory.
-    pub fn has_segments(&self, track_id: &str) -> bool {
-        self.on() && lock(&self.segments).by_track.contains_key(track_id)
     }
 
     /// Segment `key` of track `track_id`, if in memory. The bytes of a ready

@@ -213,15 +213,7 @@ async fn run_write(conn: &mut sqlx::SqliteConnection, write: &Write) -> Result<D
             report,
             now,
         } => {
-            let applied: Option<(i64, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(report_sql(MIN_MAX_SQLITE)))
-                .bind(id)
-                .bind(report.seq)
-                .bind(report.position_ms)
-                .bind(now)
-                .bind(user_id)
-                .bind(report.complete)
-                .bind(false)
-                .bind(quota::day_of(*now))
+            let applied = report_query!(&REPORT_SQLITE, id, user_id, report, *now)
                 .fetch_optional(&mut *conn)
                 .await?;
             Ok(Done::Report(applied.map(Applied::from_row)))
@@ -354,15 +346,25 @@ const MIN_MAX_SQLITE: (&str, &str) = ("MIN", "MAX");
 const MIN_MAX_POSTGRES: (&str, &str) = ("LEAST", "GREATEST");
 
 /// The report statement (see [`report`]), built once per engine.
-fn report_sql((min, max): (&str, &str)) -> &'static str {
-    static SQLITE: LazyLock<String> = LazyLock::new(|| build_report_sql(MIN_MAX_SQLITE));
-    static POSTGRES: LazyLock<String> = LazyLock::new(|| build_report_sql(MIN_MAX_POSTGRES));
-    if (min, max) == MIN_MAX_SQLITE {
-        &SQLITE
-    } else {
-        &POSTGRES
-    }
+static REPORT_SQLITE: LazyLock<String> = LazyLock::new(|| build_report_sql(MIN_MAX_SQLITE));
+static REPORT_POSTGRES: LazyLock<String> = LazyLock::new(|| build_report_sql(MIN_MAX_POSTGRES));
+
+/// The report statement `$sql` (one of the above) with its binds, the same
+/// on both engines: session `$id` of `$user_id`, [`Report`] `$r` at `$now`.
+macro_rules! report_query {
+    ($sql:expr, $id:expr, $user_id:expr, $r:expr, $now:expr) => {
+        sqlx::query_as::<_, (i64, i64, i64)>(sqlx::AssertSqlSafe($sql.as_str()))
+            .bind($id)
+            .bind($r.seq)
+            .bind($r.position_ms)
+            .bind($now)
+            .bind($user_id)
+            .bind($r.complete)
+            .bind(false)
+            .bind(quota::day_of($now))
+    };
 }
+use report_query;
 
 fn build_report_sql((min, max): (&str, &str)) -> String {
     // counted = clamp(new position − old position, 0, wall time since the last
@@ -408,15 +410,7 @@ pub async fn report(db: &Db, id: &str, user_id: &str, r: &Report, now: i64) -> R
             }
         }
         Db::Postgres(pool) => {
-            let applied: Option<(i64, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(report_sql(MIN_MAX_POSTGRES)))
-                .bind(id)
-                .bind(r.seq)
-                .bind(r.position_ms)
-                .bind(now)
-                .bind(user_id)
-                .bind(r.complete)
-                .bind(false)
-                .bind(quota::day_of(now))
+            let applied = report_query!(&REPORT_POSTGRES, id, user_id, r, now)
                 .fetch_optional(pool)
                 .await?;
             Ok(applied.map(Applied::from_row))

@@ -123,10 +123,13 @@ pub fn master_url(state: &AppState, user_id: &str, track_id: &str) -> String {
 
 /// The track behind a media request: the capability must hold for it, and
 /// it must be ready. `catch_up`: whether to hear first of changes other
-/// processes made (`crate::cache`); segment requests read from disk, the
-/// bulk of the traffic when the track's segments are not in memory, skip
-/// it: a deleted track's files are deleted with it, so a stale cached row
-/// finds nothing to serve, and a ready track's files never change.
+/// processes made (`crate::cache`). Segment requests, the bulk of the
+/// traffic, skip it and are served on their files: every delete removes a
+/// track's rows and then its files before it returns, so a request made
+/// after finds no file to serve (from disk the read fails; from memory the
+/// file is looked for first, [`ObjectStore::still_stored`]), a ready
+/// track's files never change, and a segment is ciphertext whose keys are
+/// refused from the moment the row is gone (key requests do catch up).
 async fn authorised(state: &AppState, capability: &str, id: &str, catch_up: bool) -> ApiResult<(Capability, Playable)> {
     let capability = Capability::verify(state, capability, id)?;
     if catch_up {
@@ -168,10 +171,7 @@ async fn rendition_file(
 ) -> ApiResult<Response> {
     let playlist = file == "index.m3u8";
     let whole = headers.get(header::RANGE).is_none() && matches!(state.store, ObjectStore::Local(_));
-    // A segment served from memory is served after hearing of changes, as a
-    // playlist is: its bytes outlive a delete's removal of the files.
-    let catch_up = playlist || (whole && state.cache.has_segments(&id));
-    let (capability, track) = authorised(&state, &capability, &id, catch_up).await?;
+    let (capability, track) = authorised(&state, &capability, &id, playlist).await?;
     if !valid_rendition(&rendition) || !(playlist || valid_segment(&file)) {
         return Err(ApiError::NotFound("file"));
     }
@@ -183,9 +183,14 @@ async fn rendition_file(
     }
     let key = format!("{dir}{file}");
     if whole {
-        if let Some(bytes) = catch_up.then(|| state.cache.segment(&track.id, &key)).flatten() {
-            let length = bytes.len() as u64;
-            return Ok(segment_headers(Response::new(Body::from(bytes)), length));
+        if let Some(bytes) = state.cache.segment(&track.id, &key) {
+            // Its bytes outlive a delete's removal of the file: served only
+            // while the file is there, else the track is forgotten.
+            if state.store.still_stored(&key) {
+                let length = bytes.len() as u64;
+                return Ok(segment_headers(Response::new(Body::from(bytes)), length));
+            }
+            state.cache.forget_track(&track.id);
         }
         let epoch = state.cache.epoch();
         let object = state.store.get(&key, None).await?;

@@ -102,6 +102,11 @@ impl LocalStore {
         self.root.join(key)
     }
 
+    /// Blocking, but only a `stat`, answered from the kernel's inode cache.
+    pub(super) fn still_stored(&self, key: &str) -> bool {
+        std::fs::metadata(self.path(key)).is_ok_and(|m| m.is_file())
+    }
+
     pub(super) async fn put_bytes(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
         let mut temp = TempFile::create(&self.path(key)).await?;
         temp.file.write_all(&bytes).await?;

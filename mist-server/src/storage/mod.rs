@@ -248,6 +248,17 @@ impl ObjectStore {
         }
     }
 
+    /// Whether object `key` is in local storage at this moment: one
+    /// synchronous `stat` (a few microseconds, no thread hand-off), for the
+    /// segments served from memory (`crate::cache`). Always `false` on S3,
+    /// where segments are not served by the node.
+    pub fn still_stored(&self, key: &str) -> bool {
+        match self {
+            Self::Local(s) => validate_key(key).is_ok() && s.still_stored(key),
+            Self::S3(_) => false,
+        }
+    }
+
     /// The whole object in memory: for playlists and other small objects.
     pub async fn get_bytes(&self, key: &str) -> Result<Bytes, StorageError> {
         validate_key(key)?;

@@ -1225,8 +1225,9 @@ async fn the_hot_path_cache_never_serves_a_stale_plan_token_user_or_track(backen
     assert_eq!(get(&format!("{base}/128k/seg_00001.mp3")).await.0, 404);
     assert_eq!(get(&master_url).await.0, 404);
 
-    // A track deleted by another process (its files stay: only the row
-    // goes), its segments served from memory before.
+    // A track deleted by another process (`mist-server user delete`, the
+    // worker's sweep: its rows, then its files), its segments served from
+    // memory before: neither its keys nor its segments are served after.
     let other = track(&app, 60.0).await;
     store_hls(&app, &other, 3).await;
     max.key(&other, 0).await.expect("key");
@@ -1238,9 +1239,25 @@ async fn the_hot_path_cache_never_serves_a_stale_plan_token_user_or_track(backen
             (200, "audio/mpeg".into(), "segment 64k 2".into())
         );
     }
+    assert!(
+        app.state
+            .cache
+            .segment(&other, &format!("tracks/{other}/hls/64k/seg_00002.mp3"))
+            .is_some()
+    );
     sqlx_execute(&app, "DELETE FROM tracks WHERE id = $1", &other).await;
+    let other_files = app
+        .state
+        .store
+        .delete_prefix(&format!("tracks/{other}/"))
+        .await
+        .expect("delete files");
+    assert!(other_files >= 9, "segments and playlists deleted: {other_files}");
+    // Its delete has returned: the segment held in memory is not served,
+    // at once (on SQLite nothing has read `cache_events` since: segment
+    // requests do not), nor its keys.
+    assert_eq!(get(&other_segment).await.0, 404);
     if backend == Backend::Sqlite {
-        assert_eq!(get(&other_segment).await.0, 404);
         assert_eq!(code_of(max.key(&other, 0).await).map(|c| c.0), Some(404));
     }
     eventually("the track deleted by another process", || async {
