@@ -381,3 +381,90 @@ async fn a_cancelled_begin_leaves_no_pooled_session_in_a_transaction() {
     );
     pool.close().await;
 }
+
+/// Clients that send a write (announcing an upload: a transaction) to a
+/// PostgreSQL server and reset the connection a varying moment later, so
+/// their handlers are cancelled at every step: afterwards no session of the
+/// database is left in a transaction, and every write the server answers is
+/// committed. End to end, this lands inside a `BEGIN` only now and then (the
+/// pool test above is the one that does every time); it guards the whole
+/// path, the server's own cancellation included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_drop_their_writes_leave_no_session_in_a_transaction() {
+    use sqlx::Connection;
+    use tokio::io::AsyncWriteExt;
+
+    let mut options = mist_server::testing::TestOptions::new(mist_server::testing::Backend::Postgres);
+    options.worker = false;
+    // Every request reaches the database, none is turned away by the rate limit.
+    options.tweak = |raw| raw.upload_rate_limit_per_minute = 100_000;
+    let app = mist_server::testing::spawn_with(options).await;
+    let url = app
+        .settings
+        .database_url_exposed()
+        .expect("a PostgreSQL server")
+        .to_owned();
+    let mut outside = sqlx::PgConnection::connect(&url).await.expect("a separate connection");
+    let admin = mist_server::testing::upload::admin_client(&app).await;
+    let token = admin.token().expect("admin token");
+    let body = r#"{"filename":"dropped.flac","size":1000,"content_type":"audio/flac"}"#;
+    let request = format!(
+        "POST /api/v1/uploads HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        app.addr,
+        body.len()
+    );
+
+    for batch in 0..25u64 {
+        let droppers: Vec<_> = (0..8u64)
+            .map(|n| {
+                let (addr, request) = (app.addr, request.clone());
+                tokio::spawn(async move {
+                    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+                    stream.set_zero_linger().expect("linger");
+                    stream.write_all(request.as_bytes()).await.expect("send the request");
+                    // Gone a varying moment (0-10 ms, across the handler) after the
+                    // request: a reset, not a goodbye.
+                    let gone = Instant::now() + Duration::from_micros((batch * 8 + n) * 50);
+                    while Instant::now() < gone {
+                        tokio::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for dropper in droppers {
+            dropper.await.expect("dropping client");
+        }
+    }
+
+    // Every write the server answers afterwards is committed.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let count = "SELECT count(*) FROM uploads";
+    let before: i64 = sqlx::query_scalar(count).fetch_one(&mut outside).await.expect("count");
+    let announce = mist_core::api::CreateUploadRequest {
+        filename: "kept.flac".into(),
+        size: 1000,
+        content_type: "audio/flac".into(),
+        sha256: None,
+    };
+    for _ in 0..16 {
+        admin
+            .create_upload(&announce)
+            .await
+            .expect("an upload announced after the drops");
+    }
+    let after: i64 = sqlx::query_scalar(count).fetch_one(&mut outside).await.expect("count");
+    let idle_in_transaction: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+    )
+    .fetch_one(&mut outside)
+    .await
+    .expect("sessions");
+    assert_eq!(
+        (after - before, idle_in_transaction),
+        (16, 0),
+        "{} of 16 answered writes were visible from outside; {idle_in_transaction} sessions were idle in transaction",
+        after - before
+    );
+}
