@@ -251,3 +251,220 @@ async fn a_newer_database_is_refused_with_a_clear_message() {
         );
     }
 }
+
+/// Opens every connection `pool` may hold and waits until all are idle in
+/// it, so what runs next lands on live sessions rather than inside a connect.
+async fn fill(pool: &sqlx::PgPool) {
+    let size = pool.options().get_max_connections();
+    let mut held = Vec::new();
+    for _ in 0..size {
+        held.push(pool.acquire().await.expect("a pooled connection"));
+    }
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pool.num_idle() < size as usize {
+        assert!(Instant::now() < deadline, "the pool's connections came back");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A `pool.begin()` cancelled while its `BEGIN` is in flight (a client that
+/// disconnects during a write cancels its handler; a stopped job worker drops
+/// its poll) leaves no pooled PostgreSQL session inside a transaction, and a
+/// write made afterwards on any pooled connection is committed. sqlx 0.9.0
+/// left such a session in an open transaction it no longer tracked: the next
+/// borrower's writes were never committed and, after one error, every
+/// statement on that connection failed with 25P02 (vendor/sqlx-postgres).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_begin_leaves_no_pooled_session_in_a_transaction() {
+    use sqlx::Connection;
+
+    let url = fresh_postgres_database().await;
+    let db = mist_server::db::Db::connect(&settings_for(&url))
+        .await
+        .expect("the server's pool");
+    let mist_server::db::Db::Postgres(pool) = db else {
+        panic!("a database URL opens a PostgreSQL pool");
+    };
+    let mut outside = sqlx::PgConnection::connect(&url).await.expect("a separate connection");
+    sqlx::query("CREATE TABLE cancel_probe (n INT NOT NULL)")
+        .execute(&mut outside)
+        .await
+        .expect("probe table");
+    let size = pool.options().get_max_connections();
+
+    // As the server cancels them: a plain BEGIN dropped after a varying few
+    // polls. On loopback it answers in tens of microseconds, so some drops
+    // land inside its round trip and the rest around it (in the pool's
+    // acquire, or after it answered).
+    fill(&pool).await;
+    let cancellers: Vec<_> = (0..size)
+        .map(|task| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                for round in 0..50 {
+                    let mut begin = std::pin::pin!(pool.begin());
+                    for _ in 0..=(round + task) % 8 {
+                        if futures::poll!(begin.as_mut()).is_ready() {
+                            break;
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for canceller in cancellers {
+        canceller.await.expect("canceller task");
+    }
+
+    // On every pooled session at once, a BEGIN that surely reached the server
+    // when it is cancelled: the sleep widens the round trip.
+    fill(&pool).await;
+    let cancellers: Vec<_> = (0..size)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let slow = pool.begin_with("BEGIN; SELECT pg_sleep(0.3)");
+                let cancelled = tokio::time::timeout(Duration::from_millis(100), slow).await;
+                assert!(cancelled.is_err(), "the slow begin was cancelled");
+            })
+        })
+        .collect();
+    for canceller in cancellers {
+        canceller.await.expect("canceller task");
+    }
+
+    // Every pooled connection at once, each looked at while idle and written through.
+    let mut held = Vec::new();
+    let mut pids = Vec::new();
+    for _ in 0..size {
+        let mut conn = pool.acquire().await.expect("a pooled connection");
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut *conn)
+            .await
+            .expect("backend pid");
+        pids.push(pid);
+        held.push(conn);
+    }
+    let in_transaction: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1) AND state <> 'idle'")
+            .bind(&pids)
+            .fetch_one(&mut outside)
+            .await
+            .expect("pooled sessions' states");
+    for (n, conn) in held.iter_mut().enumerate() {
+        sqlx::query("INSERT INTO cancel_probe (n) VALUES ($1)")
+            .bind(i32::try_from(n).expect("small"))
+            .execute(&mut **conn)
+            .await
+            .expect("a write through the pool");
+    }
+    drop(held);
+
+    let committed: i64 = sqlx::query_scalar("SELECT count(*) FROM cancel_probe")
+        .fetch_one(&mut outside)
+        .await
+        .expect("count from outside");
+    let idle_in_transaction: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+    )
+    .fetch_one(&mut outside)
+    .await
+    .expect("sessions");
+    assert_eq!(
+        (in_transaction, committed, idle_in_transaction),
+        (0, i64::from(size), 0),
+        "of {size} pooled sessions, {in_transaction} were inside a transaction, \
+         {committed} writes were visible from outside, {idle_in_transaction} sessions were idle in transaction"
+    );
+    pool.close().await;
+}
+
+/// Clients that send a write (announcing an upload: a transaction) to a
+/// PostgreSQL server and reset the connection a varying moment later, so
+/// their handlers are cancelled at every step: afterwards no session of the
+/// database is left in a transaction, and every write the server answers is
+/// committed. End to end, this lands inside a `BEGIN` only now and then (the
+/// pool test above is the one that does every time); it guards the whole
+/// path, the server's own cancellation included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_drop_their_writes_leave_no_session_in_a_transaction() {
+    use sqlx::Connection;
+    use tokio::io::AsyncWriteExt;
+
+    let mut options = mist_server::testing::TestOptions::new(mist_server::testing::Backend::Postgres);
+    options.worker = false;
+    // Every request reaches the database, none is turned away by the rate limit.
+    options.tweak = |raw| raw.upload_rate_limit_per_minute = 100_000;
+    let app = mist_server::testing::spawn_with(options).await;
+    let url = app
+        .settings
+        .database_url_exposed()
+        .expect("a PostgreSQL server")
+        .to_owned();
+    let mut outside = sqlx::PgConnection::connect(&url).await.expect("a separate connection");
+    let admin = mist_server::testing::upload::admin_client(&app).await;
+    let token = admin.token().expect("admin token");
+    let body = r#"{"filename":"dropped.flac","size":1000,"content_type":"audio/flac"}"#;
+    let request = format!(
+        "POST /api/v1/uploads HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        app.addr,
+        body.len()
+    );
+
+    for batch in 0..25u64 {
+        let droppers: Vec<_> = (0..8u64)
+            .map(|n| {
+                let (addr, request) = (app.addr, request.clone());
+                tokio::spawn(async move {
+                    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+                    stream.set_zero_linger().expect("linger");
+                    stream.write_all(request.as_bytes()).await.expect("send the request");
+                    // Gone a varying moment (0-10 ms, across the handler) after the
+                    // request: a reset, not a goodbye.
+                    let gone = Instant::now() + Duration::from_micros((batch * 8 + n) * 50);
+                    while Instant::now() < gone {
+                        tokio::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for dropper in droppers {
+            dropper.await.expect("dropping client");
+        }
+    }
+
+    // Every write the server answers afterwards is committed.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let count = "SELECT count(*) FROM uploads";
+    let before: i64 = sqlx::query_scalar(count).fetch_one(&mut outside).await.expect("count");
+    let announce = mist_core::api::CreateUploadRequest {
+        filename: "kept.flac".into(),
+        size: 1000,
+        content_type: "audio/flac".into(),
+        sha256: None,
+    };
+    for _ in 0..16 {
+        admin
+            .create_upload(&announce)
+            .await
+            .expect("an upload announced after the drops");
+    }
+    let after: i64 = sqlx::query_scalar(count).fetch_one(&mut outside).await.expect("count");
+    let idle_in_transaction: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+    )
+    .fetch_one(&mut outside)
+    .await
+    .expect("sessions");
+    assert_eq!(
+        (after - before, idle_in_transaction),
+        (16, 0),
+        "{} of 16 answered writes were visible from outside; {idle_in_transaction} sessions were idle in transaction",
+        after - before
+    );
+}
