@@ -1656,4 +1656,23 @@ async fn typo_of_a_common_word_lists_that_word_most_played_first(backend: Backen
     assert_eq!(listed, expected, "by title: every track of the word");
     // Typed right, the word is ranked as before: every track of it.
     assert_eq!(every(search("major")).await.len(), COMMON as usize);
+
+    // In a catalogue where the word is rarer, its matches are sorted rather
+    // than found by walking the plays index: the same order.
+    let others: Vec<TrackRow> = (0..3000)
+        .map(|i| row(&ann_id, &format!("Other {i}"), "Ann Band", "Live", "Jazz", i))
+        .collect();
+    tracks::insert_ready_tracks(&app.state.db, &others)
+        .await
+        .expect("others");
+    if let mist_server::db::Db::Postgres(pool) = &app.state.db {
+        // Postgres estimates the catalogue's size from its statistics.
+        sqlx::query("ANALYZE tracks").execute(pool).await.expect("analyze");
+    }
+    assert_eq!(
+        titles(&ann, &search("maor")).await,
+        major[..20],
+        "the first page, sorted"
+    );
+    assert_eq!(every(search("maor")).await, major, "every page, sorted");
 }
