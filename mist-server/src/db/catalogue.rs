@@ -45,9 +45,10 @@
 //! of tracks. So a typo is corrected among the words of the catalogue,
 //! never by rechecking the text of thousands of tracks. The likeliest
 //! correction is always kept: when it alone carries more tracks than the
-//! budget (a typo of a common word), the term stands for it alone and the
-//! query's relevance is popularity, as for short prefixes below: ranking
-//! every track of a common word is what the budget is there to avoid.
+//! budget (a typo of a common word), the term stands for it and rarer
+//! corrections of its kind, and the query's relevance is popularity, as
+//! for short prefixes below: ranking every track of a common word is what
+//! the budget is there to avoid.
 //!
 //! On both engines a misspelt term with no correction ends the search before
 //! the track query: no track can match every term.
@@ -61,7 +62,10 @@
 //! the match (Postgres, whose planner weighs how many rows a term matches),
 //! or, on SQLite, the matching ids are taken as a set and the index walked
 //! against it when they are at least [`WALK_MATCHES`], else the set is
-//! read and sorted. Both give the same order.
+//! read and sorted. Both give the same order. For a common word's typo
+//! both engines choose between the walk and the sort alike
+//! ([`walk_plays_index`]: the word's tracks against the catalogue's size),
+//! because Postgres's planner walked where sorting was ten times cheaper.
 //!
 //! Pagination is by keyset: the cursor is the last row's sort key and id,
 //! opaque to clients, so every row is listed exactly once however many
@@ -243,10 +247,9 @@ pub async fn list_tracks(db: &Db, query: &TrackQuery) -> Result<(Vec<TrackRow>, 
     }
     // A term corrected to a word too common to rank every track of
     // ([`Corrections::common`]): relevance is popularity, as for short
-    // prefixes, read page by page off the plays index. Other sorts rank
-    // nothing and list the matches as for the word typed right.
-    // How many tracks the least common such word carries: the query
-    // matches at most that many.
+    // prefixes, a page at a time. Other sorts rank nothing and list the
+    // matches as for the word typed right. `by_plays` holds how many tracks
+    // the least common such word carries: the query matches at most that many.
     let common = sqlite_match.as_ref().and_then(|m| m.common).into_iter().chain(
         postgres_terms
             .iter()
@@ -690,20 +693,23 @@ fn is_correction(typed: &[char], word: &str) -> Option<bool> {
 
 /// The corrections of `folded` among vocabulary words and how many tracks
 /// carry each, likeliest first: whole-word corrections before those of a
-/// prefix, then the most used. The likeliest is always kept. When it
-/// carries more than [`CORRECTION_TRACKS`] tracks it is kept alone, and
-/// marked [`common`](Corrections::common): a typo of a common word ("maor"
-/// at a million tracks, where "faor", "moor" and "yaor" each carry
-/// thousands) means that word, not the rare look-alikes that would still
-/// fit the budget ("moormar", "moorya"), and its tracks are listed most
-/// played first instead of ranked, which costs a page of the plays index
-/// however many tracks carry it (see `list_tracks`). (Weighing the budget
-/// by the catalogue's size instead would still leave the likeliest word
-/// out wherever it carries more than its share, and rank all of a larger
-/// budget.) Otherwise the next likeliest follow while
-/// the tracks they carry together stay within the budget (those that would
-/// take it over are skipped), at most [`MAX_CORRECTIONS`]. The same choice
-/// on both engines.
+/// prefix, then the most used. The likeliest is always kept; the next
+/// likeliest follow while the tracks they carry together stay within
+/// [`CORRECTION_TRACKS`] (those that would take it over are skipped), at
+/// most [`MAX_CORRECTIONS`] in all.
+///
+/// When the likeliest alone carries more than the budget, the term is a
+/// typo of a common word ("maor" at a million tracks, where "moor" carries
+/// 1,899 tracks): it is kept, marked [`common`](Corrections::common), and
+/// only corrections of its kind follow it (whole words one edit away, as
+/// plausible: "drakwen" is "drawen" or "drakewen"), never the rarer kind
+/// ("moormar", "moorya", whose beginning only is one edit away, which
+/// main's budget kept instead). Their tracks are then listed most played
+/// first instead of ranked, which costs a page of the plays index or a
+/// sort of the matches, however many (see `list_tracks`). (Weighing the
+/// budget by the catalogue's size instead would still leave the likeliest
+/// word out wherever it carries more than its share, and rank all of a
+/// larger budget.) The same choice on both engines.
 fn best_corrections(folded: &str, words: impl IntoIterator<Item = (String, i64)>) -> Corrections {
     let typed: Vec<char> = folded.chars().collect();
     let mut found: Vec<(bool, i64, String)> = words
@@ -711,18 +717,15 @@ fn best_corrections(folded: &str, words: impl IntoIterator<Item = (String, i64)>
         .filter_map(|(word, tracks)| is_correction(&typed, &word).map(|whole| (whole, tracks, word)))
         .collect();
     found.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then_with(|| a.2.cmp(&b.2)));
-    if let Some((_, tracks, likeliest)) = found.first()
-        && *tracks > CORRECTION_TRACKS
-    {
-        return Corrections {
-            words: vec![likeliest.clone()],
-            common: Some(*tracks),
-        };
-    }
-    let mut carried = 0;
-    let mut kept = Vec::new();
-    for (_, tracks, word) in found {
-        if kept.len() == MAX_CORRECTIONS {
+    let mut found = found.into_iter();
+    let Some((whole, tracks, likeliest)) = found.next() else {
+        return Corrections::default();
+    };
+    let common = (tracks > CORRECTION_TRACKS).then_some(tracks);
+    let mut carried = if common.is_some() { 0 } else { tracks };
+    let mut kept = vec![likeliest];
+    for (other_whole, tracks, word) in found {
+        if kept.len() == MAX_CORRECTIONS || (common.is_some() && other_whole != whole) {
             break;
         }
         if carried + tracks <= CORRECTION_TRACKS {
@@ -730,10 +733,7 @@ fn best_corrections(folded: &str, words: impl IntoIterator<Item = (String, i64)>
             kept.push(word);
         }
     }
-    Corrections {
-        words: kept,
-        common: None,
-    }
+    Corrections { words: kept, common }
 }
 
 /// The vocabulary words that may correct a misspelt term, and how many
@@ -975,8 +975,8 @@ mod tests {
             ]),
         );
         assert_eq!(found, kept(&["major", "mayor"]));
-        // The likeliest carries more than the budget alone: it is kept, alone
-        // and common, never traded for rare look-alikes that would fit.
+        // The likeliest carries more than the budget alone: it is kept, and
+        // common, never traded for rare look-alikes that would fit.
         let found = best_corrections(
             "maor",
             words(&[
@@ -993,12 +993,25 @@ mod tests {
                 common: Some(budget * 8)
             }
         );
+        // Rarer whole words follow it within the budget; look-alikes of a
+        // prefix do not.
+        let found = best_corrections(
+            "maor",
+            words(&[("major", budget * 8), ("moorya", 1), ("mayor", 5), ("manor", budget)]),
+        );
+        assert_eq!(
+            found,
+            Corrections {
+                words: vec!["major".into(), "manor".into()],
+                common: Some(budget * 8)
+            }
+        );
         // Among prefix corrections alone, the most used too.
         let found = best_corrections("maor", words(&[("moorya", budget * 2), ("mairuk", 2)]));
         assert_eq!(
             found,
             Corrections {
-                words: vec!["moorya".into()],
+                words: vec!["moorya".into(), "mairuk".into()],
                 common: Some(budget * 2)
             }
         );
