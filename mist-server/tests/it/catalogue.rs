@@ -1614,7 +1614,7 @@ async fn typo_of_a_common_word_lists_that_word_most_played_first(backend: Backen
         })
         .collect();
     let mut major = rows.clone();
-    major.sort_by(|a, b| b.play_count.cmp(&a.play_count));
+    major.sort_by_key(|r| std::cmp::Reverse(r.play_count));
     let mut major: Vec<String> = major.into_iter().map(|r| r.title).collect();
     let mut mayor = row(&ann_id, "Mayor Song", "Ann Band", "Live", "Jazz", 0);
     mayor.play_count = 1;
