@@ -43,7 +43,12 @@
 //! one edit of the term, or whose prefix is ([`is_correction`]), are its
 //! corrections, and [`best_corrections`] keeps the likeliest under a budget
 //! of tracks. So a typo is corrected among the words of the catalogue,
-//! never by rechecking the text of thousands of tracks.
+//! never by rechecking the text of thousands of tracks. The likeliest
+//! correction is always kept: when it alone carries more tracks than the
+//! budget (a typo of a common word), the term stands for it and rarer
+//! corrections of its kind, and the query's relevance is popularity, as
+//! for short prefixes below: ranking every track of a common word is what
+//! the budget is there to avoid.
 //!
 //! On both engines a misspelt term with no correction ends the search before
 //! the track query: no track can match every term.
@@ -51,12 +56,16 @@
 //! A query made only of short terms (fewer than four characters: "ber",
 //! "ab c") matches a good part of the catalogue, and ranking every match
 //! cost 30–300 ms at 100k tracks. Its relevance is popularity instead (most
-//! played first, ties by id; [`TrackQuery::sort`]): the index
+//! played first, ties by id; [`TrackQuery::sort`], and likewise a typo of a
+//! common word, where the key of the relevance sort holds the plays): the index
 //! `(status, play_count DESC, id)` is walked and each row checked against
 //! the match (Postgres, whose planner weighs how many rows a term matches),
 //! or, on SQLite, the matching ids are taken as a set and the index walked
 //! against it when they are at least [`WALK_MATCHES`], else the set is
-//! read and sorted. Both give the same order.
+//! read and sorted. Both give the same order. For a common word's typo
+//! both engines choose between the walk and the sort alike
+//! ([`walk_plays_index`]: the word's tracks against the catalogue's size),
+//! because Postgres's planner walked where sorting was ten times cheaper.
 //!
 //! Pagination is by keyset: the cursor is the last row's sort key and id,
 //! opaque to clients, so every row is listed exactly once however many
@@ -221,14 +230,35 @@ pub async fn list_tracks(db: &Db, query: &TrackQuery) -> Result<(Vec<TrackRow>, 
         Db::Postgres(pool) => postgres_terms(pool, &terms).await?,
         Db::Sqlite(_) => Vec::new(),
     };
+    let sqlite_match = match db {
+        Db::Sqlite(pool) if !terms.is_empty() => match sqlite_match_expression(pool, &terms).await? {
+            Some(m) => Some(m),
+            None => return Ok((Vec::new(), None)),
+        },
+        _ => None,
+    };
     // A misspelt term that no word of the catalogue is one edit from: no
     // track can match all the terms.
     if postgres_terms
         .iter()
-        .any(|t| t.corrections.as_ref().is_some_and(Vec::is_empty))
+        .any(|t| t.corrections.as_ref().is_some_and(|c| c.words.is_empty()))
     {
         return Ok((Vec::new(), None));
     }
+    // A term corrected to a word too common to rank every track of
+    // ([`Corrections::common`]): relevance is popularity, as for short
+    // prefixes, a page at a time. Other sorts rank nothing and list the
+    // matches as for the word typed right. `by_plays` holds how many tracks
+    // the least common such word carries: the query matches at most that many.
+    let common = sqlite_match.as_ref().and_then(|m| m.common).into_iter().chain(
+        postgres_terms
+            .iter()
+            .filter_map(|t| t.corrections.as_ref().and_then(|c| c.common)),
+    );
+    let by_plays = match sort {
+        Sort::Relevance => common.min(),
+        _ => None,
+    };
     let mut sql = Sql::default();
 
     // The sort key goes in the one column of its type; the others are NULL.
@@ -242,6 +272,11 @@ pub async fn list_tracks(db: &Db, query: &TrackQuery) -> Result<(Vec<TrackRow>, 
         _ => "CAST(NULL AS BIGINT) AS key_int, ",
     });
     match sort {
+        // The key stays a float (what a relevance cursor holds); the plays
+        // are exact in it.
+        Sort::Relevance if by_plays.is_some() => {
+            sql.push("CAST(t.play_count AS DOUBLE PRECISION) AS key_float");
+        }
         Sort::Relevance => {
             sql.push("CAST(");
             match db {
@@ -278,88 +313,72 @@ pub async fn list_tracks(db: &Db, query: &TrackQuery) -> Result<(Vec<TrackRow>, 
         }
     }
 
-    match db {
-        Db::Sqlite(pool) if !terms.is_empty() && sort == Sort::Relevance => {
-            let Some(expr) = sqlite_match_expression(pool, &terms).await? else {
-                return Ok((Vec::new(), None));
-            };
+    match (db, sqlite_match) {
+        (db, m) if let Some(matches) = by_plays => {
+            // A page of the matches, most played first, after the cursor,
+            // as a set of ids: the outer query's key is an expression of
+            // `play_count`, which no index order serves.
+            let walk = walk_plays_index(db, matches, query.limit + 1).await?;
+            sql.push(" FROM tracks t WHERE t.id IN (SELECT t.id");
+            match (db, m) {
+                (Db::Sqlite(_), Some(m)) => push_sqlite_matches(&mut sql, &m.expr, walk),
+                _ => {
+                    sql.push(" FROM tracks t WHERE TRUE");
+                    push_postgres_match(&mut sql, &terms, &postgres_terms);
+                }
+            }
+            push_filters(&mut sql, query);
+            if let Some(after) = &query.after {
+                let plays = key_param(&after.key);
+                sql.push(" AND (t.play_count < ")
+                    .bind(plays.clone())
+                    .push(" OR (t.play_count = ")
+                    .bind(plays)
+                    .push(" AND t.id > ")
+                    .bind(Param::Text(after.id.clone()))
+                    .push("))");
+            }
+            // `+ 0`: no index serves the order, so Postgres sorts the
+            // matches; its planner otherwise walks the plays index whenever
+            // it expects a page soon, which at 1M tracks and 2,000 matches
+            // (10,000 rows read and rechecked) took 50–120 ms against 5.
+            sql.push(if walk {
+                " ORDER BY t.play_count DESC, t.id ASC LIMIT "
+            } else {
+                " ORDER BY t.play_count + 0 DESC, t.id ASC LIMIT "
+            })
+            .bind(Param::Int(query.limit + 1))
+            .push(")");
+        }
+        (Db::Sqlite(_), Some(m)) if sort == Sort::Relevance => {
             sql.push(
                 // CROSS JOIN fixes the join order: the full-text index drives,
                 // instead of the planner running the MATCH once per track.
                 " FROM tracks_fts CROSS JOIN track_search_ids m ON m.rowid = tracks_fts.rowid \
                  CROSS JOIN tracks t ON t.id = m.track_id WHERE tracks_fts MATCH ",
             )
-            .bind(Param::Text(expr));
+            .bind(Param::Text(m.expr));
         }
-        Db::Sqlite(pool) if !terms.is_empty() => {
+        (Db::Sqlite(pool), Some(m)) => {
             // No rank to read from the index: the matches as a set.
-            let Some(expr) = sqlite_match_expression(pool, &terms).await? else {
-                return Ok((Vec::new(), None));
-            };
-            if short_only(&terms) && sqlite_matches_at_least(pool, &expr, WALK_MATCHES).await? {
-                // Short prefixes match so many tracks that walking the sort
-                // index and checking each track against the set finds a page
-                // sooner. The set is of full-text rowids, read straight off
-                // the index (a prefix index since 20261204000400), not of
-                // track ids joined row by row; `+` keeps it from being used
-                // as an index key (one probe per member per row walked).
-                sql.push(
-                    " FROM tracks t CROSS JOIN track_search_ids m ON m.track_id = t.id \
-                     WHERE +m.rowid IN (SELECT rowid FROM tracks_fts WHERE tracks_fts MATCH ",
-                )
-                .bind(Param::Text(expr))
-                .push(")");
-            } else {
-                sql.push(
-                    " FROM tracks t WHERE t.id IN (SELECT m.track_id FROM tracks_fts \
-                     JOIN track_search_ids m ON m.rowid = tracks_fts.rowid WHERE tracks_fts MATCH ",
-                )
-                .bind(Param::Text(expr))
-                .push(")");
-            }
+            let walk = short_only(&terms) && sqlite_matches_at_least(pool, &m.expr, WALK_MATCHES).await?;
+            push_sqlite_matches(&mut sql, &m.expr, walk);
         }
-        Db::Postgres(_) if !terms.is_empty() => {
+        (Db::Postgres(_), _) if !terms.is_empty() => {
             sql.push(" FROM tracks t WHERE TRUE");
-            let any_long = !short_only(&terms);
-            for term in &postgres_terms {
-                // A short prefix beside a longer term is checked on the rows
-                // the longer one finds (`IS TRUE` is no index condition),
-                // never looked up in the index: merging its posting lists (a
-                // tenth of the catalogue) cost more than the rows to check
-                // (at 1M tracks, "maror ma": 28 ms in the index, 0.9 without).
-                let filter_only = any_long && term.folded.chars().count() < MIN_TYPO_LEN;
-                sql.push(" AND (t.search_vector @@ (");
-                term.push_tsquery(&mut sql);
-                sql.push(if filter_only { ")) IS TRUE" } else { "))" });
-            }
+            push_postgres_match(&mut sql, &terms, &postgres_terms);
         }
         _ => {
             sql.push(" FROM tracks t WHERE TRUE");
         }
     }
-    sql.push(" AND t.status = 'ready'");
-    for (column, value) in [
-        ("genre", &query.genre),
-        ("artist", &query.artist),
-        ("album", &query.album),
-    ] {
-        if let Some(v) = value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
-            sql.push(&format!(" AND lower(t.{column}) = lower("))
-                .bind(Param::Text(v.to_owned()))
-                .push(")");
-        }
-    }
+    push_filters(&mut sql, query);
     sql.push(") s");
     let column = key_column(kind);
     if let Some(after) = &query.after {
         let cmp = if descending { "<" } else { ">" };
-        let key = match &after.key {
-            SortKey::Text(t) => Param::Text(t.clone()),
-            SortKey::Int(i) => Param::Int(*i),
-            SortKey::Float(bits) => Param::Float(f64::from_bits(*bits)),
-        };
         let at = sql.params.len() + 1;
-        sql.params.push(key);
+        sql.params.push(key_param(&after.key));
         sql.push(&format!(" WHERE ({column} {cmp} ${at} OR ({column} = ${at} AND id > "))
             .bind(Param::Text(after.id.clone()))
             .push("))");
@@ -381,6 +400,15 @@ pub async fn list_tracks(db: &Db, query: &TrackQuery) -> Result<(Vec<TrackRow>, 
     Ok(page(rows, query.limit, &query.scope()))
 }
 
+/// A cursor's sort key as a parameter.
+fn key_param(key: &SortKey) -> Param {
+    match key {
+        SortKey::Text(t) => Param::Text(t.clone()),
+        SortKey::Int(i) => Param::Int(*i),
+        SortKey::Float(bits) => Param::Float(f64::from_bits(*bits)),
+    }
+}
+
 fn page(rows: Vec<ListedRow>, limit: i64, scope: &str) -> (Vec<TrackRow>, Option<Cursor>) {
     let (rows, next) = split_page(rows, limit, |r| Cursor {
         scope: scope.to_owned(),
@@ -388,6 +416,94 @@ fn page(rows: Vec<ListedRow>, limit: i64, scope: &str) -> (Vec<TrackRow>, Option
         id: r.track.id.clone(),
     });
     (rows.into_iter().map(|r| r.track).collect(), next)
+}
+
+/// Appends ` FROM tracks t … WHERE …`, the tracks matching the FTS5
+/// expression `expr` (`t`, with `m` their full-text rowids), for an order
+/// read off `t`. `walk`: walk the plays index, checking each track against
+/// the set of matching rowids (many matches: a page is found soon); else
+/// the matches drive and are sorted after.
+fn push_sqlite_matches(sql: &mut Sql, expr: &str, walk: bool) {
+    if walk {
+        // The set is of full-text rowids, read straight off the index (a
+        // prefix index since 20261204000400), not of track ids joined row
+        // by row; `+` keeps it from being used as an index key (one probe
+        // per member per row walked).
+        sql.push(
+            " FROM tracks t CROSS JOIN track_search_ids m ON m.track_id = t.id \
+             WHERE +m.rowid IN (SELECT rowid FROM tracks_fts WHERE tracks_fts MATCH ",
+        )
+        .bind(Param::Text(expr.to_owned()))
+        .push(")");
+    } else {
+        // CROSS JOIN: the matches drive; the planner would otherwise walk
+        // the plays index for an ORDER BY on `t` whatever the set's size.
+        sql.push(
+            " FROM tracks_fts CROSS JOIN track_search_ids m ON m.rowid = tracks_fts.rowid \
+             CROSS JOIN tracks t ON t.id = m.track_id WHERE tracks_fts MATCH ",
+        )
+        .bind(Param::Text(expr.to_owned()));
+    }
+}
+
+/// Appends every term's condition on `t` ([`PgTerm::push_tsquery`]).
+fn push_postgres_match(sql: &mut Sql, terms: &[String], postgres_terms: &[PgTerm]) {
+    let any_long = !short_only(terms);
+    for term in postgres_terms {
+        // A short prefix beside a longer term is checked on the rows
+        // the longer one finds (`IS TRUE` is no index condition),
+        // never looked up in the index: merging its posting lists (a
+        // tenth of the catalogue) cost more than the rows to check
+        // (at 1M tracks, "maror ma": 28 ms in the index, 0.9 without).
+        let filter_only = any_long && term.folded.chars().count() < MIN_TYPO_LEN;
+        sql.push(" AND (t.search_vector @@ (");
+        term.push_tsquery(sql);
+        sql.push(if filter_only { ")) IS TRUE" } else { "))" });
+    }
+}
+
+/// Appends the conditions every listed track meets besides the terms: ready,
+/// and the genre, artist and album filters (case-insensitive).
+fn push_filters(sql: &mut Sql, query: &TrackQuery) {
+    sql.push(" AND t.status = 'ready'");
+    for (column, value) in [
+        ("genre", &query.genre),
+        ("artist", &query.artist),
+        ("album", &query.album),
+    ] {
+        if let Some(v) = value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            sql.push(&format!(" AND lower(t.{column}) = lower("))
+                .bind(Param::Text(v.to_owned()))
+                .push(")");
+        }
+    }
+}
+
+/// Whether the first `rows` of `matches` tracks by plays are found sooner by
+/// walking the plays index, checking each track, than by sorting every
+/// match: a walk reads about `rows × catalogue / matches` tracks, the sort
+/// `matches`, so walk when `matches² ≥ rows × catalogue` (at a million
+/// tracks and a page of 21, about 4,600 matches). The catalogue's size is
+/// an estimate: SQLite's largest full-text rowid (never below the number of
+/// tracks), Postgres's row estimate (none before the table was first
+/// analysed: then walk, where the planner may still choose to sort).
+async fn walk_plays_index(db: &Db, matches: i64, rows: i64) -> Result<bool, sqlx::Error> {
+    let catalogue: Option<i64> = match db {
+        Db::Sqlite(pool) => {
+            sqlx::query_scalar("SELECT max(rowid) FROM track_search_ids")
+                .fetch_one(pool)
+                .await?
+        }
+        Db::Postgres(pool) => {
+            sqlx::query_scalar("SELECT CAST(reltuples AS BIGINT) FROM pg_class WHERE oid = 'tracks'::regclass")
+                .fetch_optional(pool)
+                .await?
+        }
+    };
+    Ok(match catalogue.filter(|n| *n > 0) {
+        Some(n) => matches.saturating_mul(matches) >= rows.saturating_mul(n),
+        None => true,
+    })
 }
 
 /// A short-prefix query on SQLite walks the plays index only when it matches
@@ -410,11 +526,23 @@ async fn sqlite_matches_at_least(pool: &sqlx::SqlitePool, expr: &str, n: i64) ->
     Ok(count >= n)
 }
 
+/// The FTS5 expression of a query's terms, and whether a term stands for a
+/// word too common to rank every track of ([`Corrections::common`]): the
+/// fewest tracks such a word carries.
+struct SqliteMatch {
+    expr: String,
+    common: Option<i64>,
+}
+
 /// The FTS5 expression for `terms`: each a quoted prefix query, or, when it
 /// is no word's prefix, the vocabulary terms one edit away. `None` when a
 /// term is neither: nothing can match.
-async fn sqlite_match_expression(pool: &sqlx::SqlitePool, terms: &[String]) -> Result<Option<String>, sqlx::Error> {
+async fn sqlite_match_expression(
+    pool: &sqlx::SqlitePool,
+    terms: &[String],
+) -> Result<Option<SqliteMatch>, sqlx::Error> {
     let mut parts = Vec::new();
+    let mut common: Option<i64> = None;
     for term in terms {
         let folded = fold(term);
         let mut alternatives = vec![format!("\"{folded}\"*")];
@@ -427,8 +555,12 @@ async fn sqlite_match_expression(pool: &sqlx::SqlitePool, terms: &[String]) -> R
                     .fetch_optional(pool)
                     .await?;
             if known.is_none() {
-                alternatives = typo_candidates(pool, &folded)
-                    .await?
+                let corrections = typo_candidates(pool, &folded).await?;
+                if let Some(tracks) = corrections.common {
+                    common = Some(common.map_or(tracks, |c| c.min(tracks)));
+                }
+                alternatives = corrections
+                    .words
                     .into_iter()
                     .map(|candidate| format!("\"{candidate}\""))
                     .collect();
@@ -439,14 +571,17 @@ async fn sqlite_match_expression(pool: &sqlx::SqlitePool, terms: &[String]) -> R
         }
         parts.push(format!("({})", alternatives.join(" OR ")));
     }
-    Ok(Some(parts.join(" AND ")))
+    Ok(Some(SqliteMatch {
+        expr: parts.join(" AND "),
+        common,
+    }))
 }
 
 /// A query term on Postgres, folded, and the vocabulary words it stands for
 /// when it is no word's prefix (a typo); `None` when it matches as typed.
 struct PgTerm {
     folded: String,
-    corrections: Option<Vec<String>>,
+    corrections: Option<Corrections>,
 }
 
 impl PgTerm {
@@ -462,9 +597,9 @@ impl PgTerm {
                 .push("))"),
             // Vocabulary words are lexemes already: quoted, cast as they
             // are, never parsed again (a lexeme may hold `-` or `/`).
-            Some(words) => sql
+            Some(corrections) => sql
                 .push("CAST(")
-                .bind(Param::Text(tsquery_any(words)))
+                .bind(Param::Text(tsquery_any(&corrections.words)))
                 .push(" AS tsquery)"),
         };
     }
@@ -510,7 +645,7 @@ async fn postgres_terms(pool: &sqlx::PgPool, terms: &[String]) -> Result<Vec<PgT
                         .fetch_all(pool)
                         .await?,
                 ),
-                None => Vec::new(),
+                None => Corrections::default(),
             }),
             false => None,
         };
@@ -531,6 +666,17 @@ const MAX_CORRECTIONS: usize = 16;
 /// a typo's p50 was 14 ms there, with 200 9 ms (bench/RESULTS.md).
 const CORRECTION_TRACKS: i64 = 200;
 
+/// The words a misspelt term stands for ([`best_corrections`]).
+#[derive(Debug, Default, PartialEq)]
+struct Corrections {
+    words: Vec<String>,
+    /// The one word kept carries more than [`CORRECTION_TRACKS`] tracks
+    /// (this many), too many to rank: a query with this term sorted by
+    /// relevance lists its matches most played first (ties by id), a page at
+    /// a time, as a query of short prefixes does.
+    common: Option<i64>,
+}
+
 /// How `word` corrects the typed term: `Some(true)` within one edit of it,
 /// `Some(false)` when only its prefix of the term's length is (a typo in a
 /// word still being typed), `None` when it is no correction.
@@ -546,38 +692,48 @@ fn is_correction(typed: &[char], word: &str) -> Option<bool> {
 }
 
 /// The corrections of `folded` among vocabulary words and how many tracks
-/// carry each: whole-word corrections first, then the most used (the
-/// likelier meant), skipping those that would take the tracks they carry
-/// together over [`CORRECTION_TRACKS`], at most [`MAX_CORRECTIONS`]; when
-/// every one carries more, the one that carries fewest. The same choice on
-/// both engines.
-fn best_corrections(folded: &str, words: impl IntoIterator<Item = (String, i64)>) -> Vec<String> {
+/// carry each, likeliest first: whole-word corrections before those of a
+/// prefix, then the most used. The likeliest is always kept; the next
+/// likeliest follow while the tracks they carry together stay within
+/// [`CORRECTION_TRACKS`] (those that would take it over are skipped), at
+/// most [`MAX_CORRECTIONS`] in all.
+///
+/// When the likeliest alone carries more than the budget, the term is a
+/// typo of a common word ("maor" at a million tracks, where "moor" carries
+/// 1,899 tracks): it is kept, marked [`common`](Corrections::common), and
+/// only corrections of its kind follow it (whole words one edit away, as
+/// plausible: "drakwen" is "drawen" or "drakewen"), never the rarer kind
+/// ("moormar", "moorya", whose beginning only is one edit away, which
+/// main's budget kept instead). Their tracks are then listed most played
+/// first instead of ranked, which costs a page of the plays index or a
+/// sort of the matches, however many (see `list_tracks`). (Weighing the
+/// budget by the catalogue's size instead would still leave the likeliest
+/// word out wherever it carries more than its share, and rank all of a
+/// larger budget.) The same choice on both engines.
+fn best_corrections(folded: &str, words: impl IntoIterator<Item = (String, i64)>) -> Corrections {
     let typed: Vec<char> = folded.chars().collect();
     let mut found: Vec<(bool, i64, String)> = words
         .into_iter()
         .filter_map(|(word, tracks)| is_correction(&typed, &word).map(|whole| (whole, tracks, word)))
         .collect();
     found.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then_with(|| a.2.cmp(&b.2)));
-    let mut carried = 0;
-    let mut kept = Vec::new();
-    for (_, tracks, word) in &found {
-        if kept.len() == MAX_CORRECTIONS {
+    let mut found = found.into_iter();
+    let Some((whole, tracks, likeliest)) = found.next() else {
+        return Corrections::default();
+    };
+    let common = (tracks > CORRECTION_TRACKS).then_some(tracks);
+    let mut carried = if common.is_some() { 0 } else { tracks };
+    let mut kept = vec![likeliest];
+    for (other_whole, tracks, word) in found {
+        if kept.len() == MAX_CORRECTIONS || (common.is_some() && other_whole != whole) {
             break;
         }
         if carried + tracks <= CORRECTION_TRACKS {
             carried += tracks;
-            kept.push(word.clone());
+            kept.push(word);
         }
     }
-    if kept.is_empty() {
-        kept.extend(
-            found
-                .into_iter()
-                .min_by_key(|(_, tracks, _)| *tracks)
-                .map(|(_, _, word)| word),
-        );
-    }
-    kept
+    Corrections { words: kept, common }
 }
 
 /// The vocabulary words that may correct a misspelt term, and how many
@@ -624,9 +780,9 @@ fn candidate_binds(folded: &str) -> Option<[String; 5]> {
 
 /// Vocabulary words `folded` is a typo of ([`best_corrections`] among
 /// [`CANDIDATES`]).
-async fn typo_candidates(pool: &sqlx::SqlitePool, folded: &str) -> Result<Vec<String>, sqlx::Error> {
+async fn typo_candidates(pool: &sqlx::SqlitePool, folded: &str) -> Result<Corrections, sqlx::Error> {
     let Some(binds) = candidate_binds(folded) else {
-        return Ok(Vec::new());
+        return Ok(Corrections::default());
     };
     let words = binds
         .iter()
@@ -798,12 +954,16 @@ mod tests {
     fn corrections_prefer_whole_words_the_most_used_and_stay_in_budget() {
         let words =
             |list: &[(&str, i64)]| -> Vec<(String, i64)> { list.iter().map(|(w, n)| (w.to_string(), *n)).collect() };
+        let kept = |words: &[&str]| Corrections {
+            words: words.iter().map(|w| w.to_string()).collect(),
+            common: None,
+        };
         // Whole-word corrections before corrections of a prefix, then the most used.
         let found = best_corrections(
             "maor",
             words(&[("marorka", 90), ("mayor", 5), ("major", 40), ("zzzz", 1)]),
         );
-        assert_eq!(found, ["major", "mayor", "marorka"]);
+        assert_eq!(found, kept(&["major", "mayor", "marorka"]));
         // Over the budget together: the ones that still fit are kept.
         let budget = CORRECTION_TRACKS;
         let found = best_corrections(
@@ -814,11 +974,48 @@ mod tests {
                 ("mayor", budget / 10),
             ]),
         );
-        assert_eq!(found, ["major", "mayor"]);
-        // Every one over the budget alone: the one carrying fewest tracks.
-        let found = best_corrections("maor", words(&[("major", budget * 8), ("manor", budget * 6)]));
-        assert_eq!(found, ["manor"]);
-        assert!(best_corrections("maor", words(&[("zzzz", 1)])).is_empty());
+        assert_eq!(found, kept(&["major", "mayor"]));
+        // The likeliest carries more than the budget alone: it is kept, and
+        // common, never traded for rare look-alikes that would fit.
+        let found = best_corrections(
+            "maor",
+            words(&[
+                ("major", budget * 8),
+                ("manor", budget * 6),
+                ("moorya", 1),
+                ("mairuk", 2),
+            ]),
+        );
+        assert_eq!(
+            found,
+            Corrections {
+                words: vec!["major".into()],
+                common: Some(budget * 8)
+            }
+        );
+        // Rarer whole words follow it within the budget; look-alikes of a
+        // prefix do not.
+        let found = best_corrections(
+            "maor",
+            words(&[("major", budget * 8), ("moorya", 1), ("mayor", 5), ("manor", budget)]),
+        );
+        assert_eq!(
+            found,
+            Corrections {
+                words: vec!["major".into(), "manor".into()],
+                common: Some(budget * 8)
+            }
+        );
+        // Among prefix corrections alone, the most used too.
+        let found = best_corrections("maor", words(&[("moorya", budget * 2), ("mairuk", 2)]));
+        assert_eq!(
+            found,
+            Corrections {
+                words: vec!["moorya".into(), "mairuk".into()],
+                common: Some(budget * 2)
+            }
+        );
+        assert_eq!(best_corrections("maor", words(&[("zzzz", 1)])), kept(&[]));
     }
 
     #[test]

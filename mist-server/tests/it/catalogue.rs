@@ -34,6 +34,7 @@ mist_server::on_both!(
     limits_are_bounded_and_bad_cursors_refused,
     every_metadata_path_refuses_control_and_bidi_characters,
     typo_corrections_follow_writes_and_hostile_terms_stay_cheap,
+    typo_of_a_common_word_lists_that_word_most_played_first,
 );
 
 const JOB_TIMEOUT: Duration = Duration::from_secs(120);
@@ -1585,4 +1586,98 @@ async fn typo_corrections_follow_writes_and_hostile_terms_stay_cheap(backend: Ba
             .expect("scratch");
         assert_eq!(scratch, 0, "the scratch table is emptied after each write");
     }
+}
+
+/// A typo of a common word ("maor" for "major", which carries more tracks
+/// than the typo correction ranks: 200) means that word, not rare words
+/// that look like it in their first letters ("moorya", also one edit from
+/// "maor" there) however much those are played; and its tracks come most
+/// played first, every one of them page by page, filters applied before
+/// the order (the least played genre of them is still found), a rarer
+/// whole word one edit away ("mayor") among them by its plays. Other sorts
+/// list every track of those words in their order.
+async fn typo_of_a_common_word_lists_that_word_most_played_first(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (ann, ann_id) = user(&app, "ann").await;
+    catalogue(&app, &ann_id, 30).await;
+    const COMMON: i64 = 260;
+    // Plays are a permutation of the ids' order (37 and 260 are coprime), so
+    // an order by id or by insertion is not mistaken for one by plays; the
+    // 50 least played are the only Rock ones.
+    let mut rows: Vec<TrackRow> = (0..COMMON)
+        .map(|i| {
+            let plays = 1000 + i * 37 % COMMON;
+            let genre = if plays < 1050 { "Rock" } else { "Jazz" };
+            let mut r = row(&ann_id, &format!("Major {i}"), "Ann Band", "Live", genre, i);
+            r.play_count = plays;
+            r
+        })
+        .collect();
+    let mut major = rows.clone();
+    major.sort_by_key(|r| std::cmp::Reverse(r.play_count));
+    let mut major: Vec<String> = major.into_iter().map(|r| r.title).collect();
+    let mut mayor = row(&ann_id, "Mayor Song", "Ann Band", "Live", "Jazz", 0);
+    mayor.play_count = 1;
+    rows.push(mayor);
+    major.push("Mayor Song".into());
+    for title in ["Moorya Dawn", "Mairuk", "Mabrisk"] {
+        let mut r = row(&ann_id, title, "Ann Band", "Live", "Rock", 0);
+        r.play_count = 100_000;
+        rows.push(r);
+    }
+    tracks::insert_ready_tracks(&app.state.db, &rows).await.expect("insert");
+
+    assert_eq!(titles(&ann, &search("maor")).await, major[..20], "the first page");
+    let every = |query: TrackQuery| {
+        let ann = ann.clone();
+        async move {
+            let query = TrackQuery {
+                limit: Some(100),
+                ..query
+            };
+            let all = all_pages(&ann, &query).await;
+            all.into_iter().map(|t| t.title).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(every(search("maor")).await, major, "every page");
+    let rock = TrackQuery {
+        genre: Some("rock".into()),
+        ..search("maor")
+    };
+    assert_eq!(
+        every(rock).await,
+        major[COMMON as usize - 50..COMMON as usize],
+        "the least played genre"
+    );
+    let by_title = TrackQuery {
+        sort: Some(TrackSort::Title),
+        ..search("maor")
+    };
+    let mut listed = every(by_title).await;
+    assert_eq!(listed.len(), COMMON as usize + 1);
+    listed.sort();
+    let mut expected = major.clone();
+    expected.sort();
+    assert_eq!(listed, expected, "by title: every track of the word");
+    // Typed right, the word is ranked as before: every track of it.
+    assert_eq!(every(search("major")).await.len(), COMMON as usize);
+
+    // In a catalogue where the word is rarer, its matches are sorted rather
+    // than found by walking the plays index: the same order.
+    let others: Vec<TrackRow> = (0..3000)
+        .map(|i| row(&ann_id, &format!("Other {i}"), "Ann Band", "Live", "Jazz", i))
+        .collect();
+    tracks::insert_ready_tracks(&app.state.db, &others)
+        .await
+        .expect("others");
+    if let mist_server::db::Db::Postgres(pool) = &app.state.db {
+        // Postgres estimates the catalogue's size from its statistics.
+        sqlx::query("ANALYZE tracks").execute(pool).await.expect("analyze");
+    }
+    assert_eq!(
+        titles(&ann, &search("maor")).await,
+        major[..20],
+        "the first page, sorted"
+    );
+    assert_eq!(every(search("maor")).await, major, "every page, sorted");
 }
