@@ -252,6 +252,18 @@ async fn a_newer_database_is_refused_with_a_clear_message() {
     }
 }
 
+/// Sessions of this test's database left idle inside a transaction, seen
+/// from `outside` (a connection of its own, not the pool's).
+async fn idle_in_transaction(outside: &mut sqlx::PgConnection) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
+    )
+    .fetch_one(outside)
+    .await
+    .expect("sessions")
+}
+
 /// Opens every connection `pool` may hold and waits until all are idle in
 /// it, so what runs next lands on live sessions rather than inside a connect.
 async fn fill(pool: &sqlx::PgPool) {
@@ -366,13 +378,7 @@ async fn a_cancelled_begin_leaves_no_pooled_session_in_a_transaction() {
         .fetch_one(&mut outside)
         .await
         .expect("count from outside");
-    let idle_in_transaction: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_stat_activity \
-         WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
-    )
-    .fetch_one(&mut outside)
-    .await
-    .expect("sessions");
+    let idle_in_transaction = idle_in_transaction(&mut outside).await;
     assert_eq!(
         (in_transaction, committed, idle_in_transaction),
         (0, i64::from(size), 0),
@@ -454,13 +460,7 @@ async fn clients_that_drop_their_writes_leave_no_session_in_a_transaction() {
             .expect("an upload announced after the drops");
     }
     let after: i64 = sqlx::query_scalar(count).fetch_one(&mut outside).await.expect("count");
-    let idle_in_transaction: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_stat_activity \
-         WHERE datname = current_database() AND state LIKE 'idle in transaction%'",
-    )
-    .fetch_one(&mut outside)
-    .await
-    .expect("sessions");
+    let idle_in_transaction = idle_in_transaction(&mut outside).await;
     assert_eq!(
         (after - before, idle_in_transaction),
         (16, 0),
