@@ -41,7 +41,10 @@ impl Tmux {
 
     /// [`Tmux::start`] with more of `mist`'s environment (`NAME=value`).
     fn start_with(mist: &Mist, name: &str, env: &[String], args: &[&str], width: u16, height: u16) -> Tmux {
-        let socket = mist.path("tmux.sock");
+        // A socket per start: a server told to quit by the last `Tmux`'s drop
+        // can still hold the old socket for a moment, and a client reaching
+        // it then fails with "server exited unexpectedly".
+        let socket = mist.path(&format!("tmux-{name}.sock"));
         let conf = mist.path("tmux.conf");
         // The pane (and its last screen) stays after mist exits.
         std::fs::write(&conf, "set -g remain-on-exit on\nset -g status off\n").expect("tmux.conf");
