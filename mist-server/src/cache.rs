@@ -478,20 +478,25 @@ pub async fn find_token_holder(
     db: &Db,
     user_id: &str,
     jti: &str,
+    day: &str,
 ) -> Result<Option<TokenHolder>, sqlx::Error> {
     // On PostgreSQL a change is heard by NOTIFY a moment after it commits,
     // which is too late for "a disabled user or a revoked token is refused
     // at once" (`mist-server user …` on another host, another node): token
     // holders are read from the database there, every time.
     if matches!(db, Db::Postgres(_)) {
-        return users::find_token_holder(db, user_id, jti).await;
+        return users::find_token_holder(db, user_id, jti, day).await;
     }
     cache.catch_up(db).await?;
     if let Some(user) = cache.token_holder(user_id, jti) {
-        return Ok(Some(TokenHolder { user, revoked: false }));
+        return Ok(Some(TokenHolder {
+            user,
+            revoked: false,
+            used_ms: None,
+        }));
     }
     let epoch = cache.epoch();
-    let holder = users::find_token_holder(db, user_id, jti).await?;
+    let holder = users::find_token_holder(db, user_id, jti, day).await?;
     if let Some(holder) = holder.as_ref().filter(|h| !h.revoked) {
         cache.put_token_holder(epoch, &holder.user, jti);
     }

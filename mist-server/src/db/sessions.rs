@@ -418,10 +418,22 @@ pub async fn report(db: &Db, id: &str, user_id: &str, r: &Report, now: i64) -> R
     }
 }
 
-/// Milliseconds of audio the user unlocked on the UTC day of `now`.
-pub async fn used_ms(db: &Db, user_id: &str, now: i64) -> Result<i64, sqlx::Error> {
-    let sql = "SELECT used_ms FROM daily_usage WHERE user_id = $1 AND day = $2";
+/// A user's usage on one UTC day (`quota::day_of`), read together with
+/// something else: the caller's token, on PostgreSQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayUsage {
+    pub day: String,
+    pub used_ms: i64,
+}
+
+/// Milliseconds of audio the user unlocked on the UTC day of `now`: `known`
+/// when it is that day's (no statement), else one read.
+pub async fn used_ms(db: &Db, user_id: &str, now: i64, known: Option<&DayUsage>) -> Result<i64, sqlx::Error> {
     let day = quota::day_of(now);
+    if let Some(known) = known.filter(|k| k.day == day) {
+        return Ok(known.used_ms);
+    }
+    let sql = "SELECT used_ms FROM daily_usage WHERE user_id = $1 AND day = $2";
     let used: Option<i64> = with_pool!(db, pool => {
         sqlx::query_scalar::<_, i64>(sql).bind(user_id).bind(&day).fetch_optional(pool).await
     })?;

@@ -149,23 +149,34 @@ pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<UserRow>
     with_pool!(db, pool => sqlx::query_as::<_, UserRow>(sql).bind(username).fetch_optional(pool).await)
 }
 
-/// A token's user and whether its id was revoked, in one indexed lookup:
-/// this runs on every authenticated request.
+/// A token's user, whether its id was revoked and the user's usage on a
+/// day, in one statement of indexed lookups: this runs on every
+/// authenticated request (on PostgreSQL; SQLite's come from the cache).
 #[derive(Debug, sqlx::FromRow)]
 pub struct TokenHolder {
     #[sqlx(flatten)]
     pub user: UserRow,
     pub revoked: bool,
+    /// Milliseconds of audio unlocked on the day asked for (0: none yet);
+    /// `None` when the holder came from the cache, which keeps no usage.
+    pub used_ms: Option<i64>,
 }
 
-pub async fn find_token_holder(db: &Db, user_id: &str, jti: &str) -> Result<Option<TokenHolder>, sqlx::Error> {
+pub async fn find_token_holder(
+    db: &Db,
+    user_id: &str,
+    jti: &str,
+    day: &str,
+) -> Result<Option<TokenHolder>, sqlx::Error> {
     let sql = concatcp!(
         "SELECT ",
         COLUMNS,
-        ", EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2) AS revoked FROM users WHERE id = $1"
+        ", EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $2) AS revoked",
+        ", COALESCE((SELECT used_ms FROM daily_usage WHERE user_id = $1 AND day = $3), 0) AS used_ms",
+        " FROM users WHERE id = $1"
     );
     with_pool!(db, pool => {
-        sqlx::query_as::<_, TokenHolder>(sql).bind(user_id).bind(jti).fetch_optional(pool).await
+        sqlx::query_as::<_, TokenHolder>(sql).bind(user_id).bind(jti).bind(day).fetch_optional(pool).await
     })
 }
 

@@ -125,7 +125,7 @@ pub async fn login(
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = ErrorBody)))]
 pub async fn logout(State(state): State<AppState>, token: AuthToken) -> ApiResult<StatusCode> {
-    let AuthToken { user, claims } = token;
+    let AuthToken { user, claims, .. } = token;
     let _forget = state.cache.forget_user_after(&user.id);
     if claims.jti.is_empty() {
         // A token from before token ids: it can only be ended with all the others.

@@ -1,10 +1,11 @@
 //! [`AuthUser`]: the caller, from `Authorization: Bearer <token>`.
 //!
-//! The user row is read with whether the token was revoked, in one indexed
-//! lookup, through the hot-path cache (`crate::cache`), which forgets a user
-//! whenever their row changes or one of their tokens is revoked; so a
-//! deleted or disabled user, a changed role or plan, a logout or a password
-//! change takes effect at once rather than when the token expires.
+//! The user row is read with whether the token was revoked (and, in the
+//! same statement, the day's usage), through the hot-path cache
+//! (`crate::cache`), which forgets a user whenever their row changes or one
+//! of their tokens is revoked; so a deleted or disabled user, a changed role
+//! or plan, a logout or a password change takes effect at once rather than
+//! when the token expires.
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -14,6 +15,7 @@ use mist_core::api::Role;
 use super::error::ApiError;
 use crate::app::AppState;
 use crate::auth::token::{Claims, TokenError};
+use crate::db::sessions::DayUsage;
 use crate::db::users::UserRow;
 
 /// A caller with a valid token whose user still exists and is active.
@@ -24,11 +26,14 @@ pub struct AuthUser(pub UserRow);
 #[derive(Debug, Clone)]
 pub struct AdminUser(pub UserRow);
 
-/// As [`AuthUser`], with the token's claims (logout revokes this token).
+/// As [`AuthUser`], with the token's claims (logout revokes this token) and
+/// the user's usage today when it was read with the user (PostgreSQL reads
+/// both in one statement; a key re-fetch then needs no other).
 #[derive(Debug, Clone)]
 pub struct AuthToken {
     pub user: UserRow,
     pub claims: Claims,
+    pub usage: Option<DayUsage>,
 }
 
 /// The bearer token of a request, checked against the database.
@@ -48,7 +53,8 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<AuthToken, ApiE
         TokenError::Expired => ApiError::unauthorized("token_expired", "token expired; log in again"),
         _ => ApiError::unauthorized("invalid_token", "token is not valid"),
     })?;
-    let holder = crate::cache::find_token_holder(&state.cache, &state.db, &claims.sub, &claims.jti)
+    let day = crate::quota::day_of(state.clock.now_ms());
+    let holder = crate::cache::find_token_holder(&state.cache, &state.db, &claims.sub, &claims.jti, &day)
         .await?
         .ok_or_else(|| ApiError::unauthorized("invalid_token", "token is not valid"))?;
     if holder.user.is_disabled() {
@@ -61,6 +67,7 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<AuthToken, ApiE
         ));
     }
     Ok(AuthToken {
+        usage: holder.used_ms.map(|used_ms| DayUsage { day, used_ms }),
         user: holder.user,
         claims,
     })

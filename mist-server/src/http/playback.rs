@@ -20,10 +20,10 @@ use super::page::{PageQuery, Paging, next_cursor};
 use super::tracks::{rate_limited, to_api};
 use crate::app::AppState;
 use crate::db::page::{Cursor, KeyKind, SortKey, split_page};
-use crate::db::sessions::{self, Report};
+use crate::db::sessions::{self, DayUsage, Report};
 use crate::db::tracks;
 use crate::db::users::UserRow;
-use crate::http::caller::AuthUser;
+use crate::http::caller::{AuthToken, AuthUser};
 use crate::quota::{self, SessionState};
 
 pub fn router() -> Router<AppState> {
@@ -35,10 +35,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/me/history", get(history))
 }
 
-/// Today's quota for `user`.
-pub async fn current_quota(state: &AppState, user: &UserRow) -> ApiResult<Quota> {
+/// Today's quota for `user` (`usage`: read with the user, if it was).
+pub async fn current_quota(state: &AppState, user: &UserRow, usage: Option<&DayUsage>) -> ApiResult<Quota> {
     let now = state.clock.now_ms();
-    let used = sessions::used_ms(&state.db, &user.id, now).await?;
+    let used = sessions::used_ms(&state.db, &user.id, now, usage).await?;
     Ok(quota::quota(
         user.plan(),
         user.role(),
@@ -78,7 +78,7 @@ pub async fn open(
     let track = crate::cache::find_playable(&state.cache, &state.db, &req.track_id)
         .await?
         .ok_or(ApiError::NotFound("track"))?;
-    let quota = current_quota(&state, &user).await?;
+    let quota = current_quota(&state, &user, None).await?;
     refuse_if_exhausted(&quota)?;
     let cap = i64::from(state.settings.max_open_sessions);
     let session = sessions::open(&state.db, &user.id, &track.id, track.duration_ms, now, cap).await?;
@@ -167,7 +167,7 @@ async fn apply(state: &AppState, user: &UserRow, id: &str, report: Report) -> Ap
     };
     let quota = match used_ms {
         Some(used) => quota::quota(user.plan(), user.role(), used, state.settings.free_daily_seconds, now),
-        None => current_quota(state, user).await?,
+        None => current_quota(state, user, None).await?,
     };
     Ok(HeartbeatResponse {
         counted_s: counted_ms as f64 / 1000.0,
@@ -221,8 +221,11 @@ pub async fn complete(
 /// Today's listening allowance.
 #[utoipa::path(get, path = "/api/v1/me/quota", tag = "playback", security(("bearer" = [])),
     responses((status = 200, body = Quota)))]
-pub async fn my_quota(State(state): State<AppState>, AuthUser(user): AuthUser) -> ApiResult<ApiJson<Quota>> {
-    Ok(ApiJson(current_quota(&state, &user).await?))
+pub async fn my_quota(
+    State(state): State<AppState>,
+    AuthToken { user, usage, .. }: AuthToken,
+) -> ApiResult<ApiJson<Quota>> {
+    Ok(ApiJson(current_quota(&state, &user, usage.as_ref()).await?))
 }
 
 /// What the user listened to, newest first.

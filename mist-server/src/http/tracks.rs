@@ -18,7 +18,7 @@ use crate::app::AppState;
 use crate::db::sessions::{self, Unlock};
 use crate::db::tracks::{self, TrackRow};
 use crate::db::users::UserRow;
-use crate::http::caller::AuthUser;
+use crate::http::caller::{AuthToken, AuthUser};
 use crate::quota::{self, UserLimiter};
 
 pub fn router() -> Router<AppState> {
@@ -77,7 +77,7 @@ pub async fn track(
     ))]
 pub async fn key(
     State(state): State<AppState>,
-    AuthUser(user): AuthUser,
+    AuthToken { user, usage, .. }: AuthToken,
     ApiPath((id, k)): ApiPath<(String, i64)>,
 ) -> ApiResult<Response> {
     let now = state.clock.now_ms();
@@ -101,7 +101,7 @@ pub async fn key(
     let day = quota::day_of(now);
     // Given today already: free, and nothing to write (the row stays).
     let used = if state.cache.unlocked(&user.id, &track.id, &day, k) {
-        sessions::used_ms(&state.db, &user.id, now).await?
+        sessions::used_ms(&state.db, &user.id, now, usage.as_ref()).await?
     } else {
         unlock(&state, &user, &track.id, k, covered, now).await?
     };
@@ -135,7 +135,7 @@ pub(crate) async fn unlock(
     let epoch = state.cache.epoch();
     let used = match sessions::unlock_key(&state.db, &user.id, track_id, k, covered, limit, now).await? {
         Unlock::Charged { used_ms } => used_ms,
-        Unlock::AlreadyUnlocked => sessions::used_ms(&state.db, &user.id, now).await?,
+        Unlock::AlreadyUnlocked => sessions::used_ms(&state.db, &user.id, now, None).await?,
         Unlock::Refused => {
             metrics::counter!("mist_quota_refusals_total").increment(1);
             return Err(ApiError::QuotaExceeded {

@@ -383,6 +383,10 @@ async fn refetching_a_key_or_another_renditions_is_free(backend: Backend) {
     gus.key(&id, 1).await.expect("key 1");
     gus.key(&id, 1).await.expect("key 1 again");
     assert_eq!(used_ms(&gus.quota().await.expect("quota")), 2 * period());
+    // A re-fetch's header is read fresh (on PostgreSQL with the token's
+    // user), never what the first fetch of that key saw.
+    let again = gus.key_grant(&id, 0).await.expect("key 0 after key 1");
+    assert_eq!(used_ms(&again.quota.expect("quota")), 2 * period());
 }
 
 /// A server whose free plan has two 6 s keys' worth a day (12 s: the second

@@ -238,7 +238,7 @@ pub async fn stream(call: &Call, download: bool) -> MethodResult {
         return original(call, &row.original_key).await;
     }
     if !unlimited {
-        let quota = crate::http::playback::current_quota(state, &call.user).await?;
+        let quota = crate::http::playback::current_quota(state, &call.user, None).await?;
         if quota::exhausted(&quota) {
             metrics::counter!("mist_quota_refusals_total").increment(1);
             return Err(SubsonicError::QuotaExceeded(quota.resets_at));
